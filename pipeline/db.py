@@ -1,0 +1,127 @@
+"""The DuckDB connection, the schema, and running the models under `sql/` in order.
+
+One writer at a time: DuckDB locks its file for the process that opened it read-write; a
+second process waits here (with a message on a terminal) and then fails with one clear line.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from pipeline.errors import ShortshipError
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+DEFAULT_DB = Path("data") / "shortship.duckdb"
+LOCK_WAIT_SECONDS = 30.0
+
+
+def sql_path(name: str) -> Path:
+    return SQL_DIR / name
+
+
+def read_sql(name: str) -> str:
+    """The text of `sql/<name>` (a model's header comment included)."""
+    p = sql_path(name)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ShortshipError(f"missing SQL model {p}") from None
+
+
+def connect(path: str | Path, wait: float = LOCK_WAIT_SECONDS, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and create) the database, waiting up to `wait` seconds for another writer."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower():
+                raise ShortshipError(f"{path}: cannot open database ({_first_line(e)})") from None
+            if time.monotonic() >= deadline:
+                raise ShortshipError(
+                    f"{path}: database is in use by another shortship process (waited {wait:.0f} s)"
+                ) from None
+            if not told and sys.stderr.isatty():
+                print(f"waiting for another shortship process to release {path} ...", file=sys.stderr)
+                told = True
+            time.sleep(0.2)
+        except duckdb.Error as e:
+            raise ShortshipError(f"{path}: cannot open database ({_first_line(e)})") from None
+    if not read_only:
+        ensure_schema(con)
+    return con
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create macros and tables (idempotent): every file of sql/schema in name order."""
+    for p in sorted((SQL_DIR / "schema").glob("*.sql")):
+        run_script(con, p.read_text(encoding="utf-8"))
+
+
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a script on `;` at line ends (our SQL keeps `;` out of strings)."""
+    body = _COMMENT.sub("", script)
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+
+
+def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, Any] | None = None) -> None:
+    for stmt in split_statements(script):
+        if params:
+            used = {k: v for k, v in params.items() if f"${k}" in stmt}
+            con.execute(stmt, used)
+        else:
+            con.execute(stmt)
+
+
+def model_sql(name: str) -> str:
+    """A model file (CTEs ending in `select * from final`) as one statement, comments kept out."""
+    stmts = split_statements(read_sql(name))
+    if len(stmts) != 1:
+        raise ShortshipError(f"sql/{name}: a model file holds exactly one select")
+    return stmts[0]
+
+
+def materialize(
+    con: duckdb.DuckDBPyConnection,
+    model: str,
+    table: str,
+    params: dict[str, Any] | None = None,
+    temp: bool = False,
+) -> int:
+    """CREATE OR REPLACE `table` AS the model `sql/<model>`; returns its row count."""
+    sql = model_sql(model)
+    used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+    kw = "TEMP TABLE" if temp else "TABLE"
+    con.execute(f"CREATE OR REPLACE {kw} {table} AS {sql}", used)
+    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception (the database is left as it was)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")

@@ -1,0 +1,8 @@
+"""The one exception type the CLI turns into a one-line `Error:` message."""
+
+
+class ShortshipError(Exception):
+    """A problem the user can fix (bad file, bad option, locked database).
+
+    The message is one line and names the file or setting concerned.
+    """

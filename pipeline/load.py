@@ -1,0 +1,349 @@
+"""Raw -> staging: load export files into DuckDB.
+
+For each file: recognise its kind from the header, stream a numbered UTF-8 copy, let DuckDB
+parse it into `raw_<kind>` (all text), type it with `sql/staging/<kind>.sql`, send rows that
+do not parse to `rejects`, and merge the rest into the typed table so that the newest export
+of an order, line set, refund or parcel wins. Every file is recorded in `load_manifest`, whose
+counts always satisfy rows_in = loaded + rejected + replaced.
+
+All files given to one `load_paths` call are loaded in one transaction: a file that cannot be
+loaded leaves the database as it was.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+import duckdb
+
+from pipeline import db
+from pipeline.errors import ShortshipError
+from pipeline.io.csvfile import CsvSource, numbered_copy, open_csv
+from pipeline.io.headers import ALIASES, KINDS, normalize_header
+
+EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx"}
+
+# how each typed table is keyed for replacement by a newer export
+#   key: the columns that identify "the same thing seen again"
+#   dedupe: within one file, keep only the last record per key (False: every record is a row)
+MERGE = {
+    "orders": {"table": "orders", "key": ["order_id"], "dedupe": True},
+    "items": {"table": "order_lines", "key": ["order_id"], "dedupe": False},
+    "refunds": {"table": "refunds", "key": ["refund_id"], "dedupe": True},
+    "shipments": {
+        "table": "shipments",
+        "key": ["order_id", "tracking_no", "sku", "shipped_at"],
+        "dedupe": True,
+    },
+}
+
+_EXPORT_TIME = re.compile(r"(20\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?")
+
+
+@dataclass
+class FileResult:
+    path: str
+    kind: str
+    status: str  # loaded, skipped
+    rows_in: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    replaced: int = 0
+    superseded: int = 0  # rows of earlier loads this file replaced
+    message: str = ""
+    sheet: str | None = None
+
+    def line(self) -> str:
+        name = self.path + (f" [{self.sheet}]" if self.sheet else "")
+        if self.status == "skipped":
+            return f"{name}: {self.kind}, {self.message}"
+        s = (
+            f"{name}: {self.kind}, {self.rows_in} rows in = {self.loaded} loaded"
+            f" + {self.rejected} rejected + {self.replaced} replaced"
+        )
+        if self.superseded:
+            s += f" ({self.superseded} older rows superseded)"
+        return s
+
+
+def find_exports(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand folders into the export files under them (sorted); files are taken as given."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file() and f.suffix.lower() in EXPORT_SUFFIXES and not f.name.startswith((".", "~$"))
+            )
+            if not found:
+                raise ShortshipError(f"{p}: no export files (.csv, .tsv, .txt, .xlsx) in this folder")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        elif p.exists():
+            raise ShortshipError(f"{p}: not a regular file")
+        else:
+            raise ShortshipError(f"{p}: no such file or folder")
+    return out
+
+
+def export_time_of(path: Path) -> datetime:
+    """The export's time: yyyyMMddHHmm[ss] in the file name, else the file's mtime."""
+    m = _EXPORT_TIME.search(path.name)
+    if m:
+        y, mo, d, h, mi, s = m.groups()
+        try:
+            return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s or 0))
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def open_source(path: Path, kind: str | None) -> list:
+    """The sources in one file: a CSV is one, an xlsx workbook one per recognised sheet."""
+    if path.suffix.lower() == ".xlsx":
+        from pipeline.io import xlsx  # optional reader; see pipeline/io/xlsx.py
+
+        return xlsx.open_workbook(path, kind)
+    return [open_csv(path, kind)]
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, kind: str) -> None:
+    """raw_<kind>: every canonical column of the alias table as text, plus extras."""
+    cols = list(ALIASES[kind])
+    con.execute(
+        f"create table if not exists raw_{kind} (load_id integer not null, line bigint, "
+        + ", ".join(f"{c} varchar" for c in cols)
+        + ", extra map(varchar, varchar))"
+    )
+    have = {r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_name = ?", [f"raw_{kind}"]
+    ).fetchall()}
+    for c in cols:
+        if c not in have:  # the alias table gained a column since the database was made
+            con.execute(f"alter table raw_{kind} add column {c} varchar")
+
+
+def _insert_raw_from_csv(con, src: CsvSource, copy_path: Path, load_id: int) -> tuple[int, list[tuple[int | None, str]]]:
+    """Parse the numbered copy into raw_<kind>. Returns (rows inserted, [(line, reason)])."""
+    n = src.field_count + 1
+    fields = {f"c{i}": "VARCHAR" for i in range(n)}
+    hm = src.header_map
+    select = [f"{load_id}::integer as load_id", "c0::bigint as line"]
+    extra_keys, extra_vals = [], []
+    for pos, canon in enumerate(hm.columns):
+        if canon:
+            select.append(f"c{pos + 1} as {canon}")
+        else:
+            extra_keys.append(src.header[pos].strip() or f"column_{pos + 1}")
+            extra_vals.append(f"c{pos + 1}")
+    if extra_keys:
+        select.append(f"map($extra_keys, [{', '.join(extra_vals)}]) as extra")
+    rejects_table = f"_csv_rejects_{load_id}"
+    scan_table = f"_csv_scans_{load_id}"
+    read = (
+        "read_csv($path, auto_detect=false, header=false, all_varchar=true, delim=$delim, "
+        "quote='\"', escape='\"', columns=$columns, store_rejects=true, "
+        f"rejects_table='{rejects_table}', rejects_scan='{scan_table}', max_line_size=10000000)"
+    )
+    params = {"path": str(copy_path), "delim": src.delimiter, "columns": fields}
+    if extra_keys:
+        params["extra_keys"] = extra_keys
+    cols = ", ".join(["load_id", "line"] + [c for c in hm.columns if c] + (["extra"] if extra_keys else []))
+    try:
+        con.execute(f"insert into raw_{src.kind} ({cols}) select {', '.join(select)} from {read}", params)
+        inserted = con.execute(
+            f"select count(*) from raw_{src.kind} where load_id = ?", [load_id]
+        ).fetchone()[0]
+        bad = con.execute(
+            f"""select try_cast(regexp_extract(csv_line, '^([0-9]+)', 1) as bigint) as line,
+                       first(error_type || ': ' || error_message order by column_idx) as reason
+                from {rejects_table} group by all order by line"""
+        ).fetchall()
+    except duckdb.Error as e:
+        raise ShortshipError(f"{src.path}: cannot parse as CSV ({db._first_line(e)})") from None
+    finally:
+        for t in (rejects_table, scan_table):
+            try:
+                con.execute(f"drop table if exists {t}")
+            except duckdb.Error:
+                pass
+    return inserted, [(line, _parse_reason(reason, src)) for line, reason in bad]
+
+
+def _parse_reason(reason: str, src: CsvSource) -> str:
+    r = reason.split("\n")[0]
+    m = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", r)
+    if m:
+        exp, found = int(m.group(1)) - 1, int(m.group(2)) - 1
+        return f"row has {found} fields, the header has {exp} (truncated or malformed row)"
+    if "unterminated quote" in r.lower():
+        return "unterminated quoted field (truncated row)"
+    return f"cannot parse row: {r}"
+
+
+def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, int, int]:
+    """Merge the staged rows of this load into the typed table.
+
+    Returns (loaded, replaced within this file or by a newer existing copy, superseded rows of
+    earlier loads). Older loads' manifest counts move from loaded to replaced.
+    """
+    spec = MERGE[kind]
+    table, key = spec["table"], spec["key"]
+    keycols = ", ".join(key)
+    join = " and ".join(f"n.{k} is not distinct from o.{k}" for k in key)
+    good = "select * exclude (reject_reason) from _stage where reject_reason is null"
+    if spec["dedupe"]:
+        con.execute(
+            f"create or replace temp table _new as select * exclude (_rn) from ("
+            f"select *, row_number() over (partition by {keycols} order by line desc) as _rn from ({good})"
+            f") where _rn = 1"
+        )
+    else:
+        con.execute(f"create or replace temp table _new as {good}")
+    staged = con.execute("select count(*) from (" + good + ")").fetchone()[0]
+    # keys whose existing copy comes from a newer export: the incoming rows lose
+    con.execute(
+        f"""create or replace temp table _losing as
+            select distinct {', '.join('n.' + k for k in key)}
+            from _new n join {table} o on {join}
+            join load_manifest m on m.load_id = o.load_id
+            where m.export_time > $t""",
+        {"t": export_time},
+    )
+    con.execute(
+        f"delete from _new n where exists (select 1 from _losing o where {join})"
+    )
+    # older rows of the winning keys are superseded
+    superseded_by_load = con.execute(
+        f"""select o.load_id, count(*) from {table} o
+            where exists (select 1 from (select distinct {keycols} from _new) n where {join})
+            group by o.load_id"""
+    ).fetchall()
+    superseded = sum(c for _, c in superseded_by_load)
+    if superseded:
+        con.execute(
+            f"delete from {table} o where exists (select 1 from (select distinct {keycols} from _new) n where {join})"
+        )
+        for old_id, c in superseded_by_load:
+            con.execute(
+                "update load_manifest set loaded = loaded - ?, replaced = replaced + ? where load_id = ?",
+                [c, c, old_id],
+            )
+    con.execute(f"insert into {table} by name select * from _new")
+    loaded = con.execute("select count(*) from _new").fetchone()[0]
+    for t in ("_new", "_losing"):
+        con.execute(f"drop table if exists {t}")
+    return loaded, staged - loaded, superseded
+
+
+def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path) -> FileResult:
+    kind = src.kind
+    load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
+    export_time = export_time_of(path)
+    paid_is_net = kind == "orders" and "paid_amount" in src.header_map.columns and (
+        src.header_map.names[src.header_map.columns.index("paid_amount")] == normalize_header("买家实际支付金额")
+    )
+    ensure_raw_table(con, kind)
+    con.execute(
+        """insert into load_manifest (load_id, loaded_at, path, file_name, sheet, size_bytes, sha256, kind,
+               encoding, export_time, paid_is_net, rows_in, loaded, rejected, replaced, header)
+           values (?, now()::timestamp, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, ?)""",
+        [load_id, str(path), path.name, src.sheet, size, sha, kind, getattr(src.encoding, "label", src.encoding),
+         export_time, paid_is_net, src.header],
+    )
+    if isinstance(src, CsvSource):
+        copy_path = tmpdir / f"load_{load_id}.csv"
+        tr = numbered_copy(src, copy_path)
+        rows_in = tr.records
+        inserted, parse_rejects = _insert_raw_from_csv(con, src, copy_path, load_id)
+        copy_path.unlink(missing_ok=True)
+    else:
+        rows_in, inserted, parse_rejects = src.insert_raw(con, load_id)
+    parse_rejected = max(rows_in - inserted, 0)
+    unaccounted = parse_rejected - len(parse_rejects)
+    if unaccounted > 0:
+        parse_rejects.append((None, f"{unaccounted} records could not be parsed (malformed quoting)"))
+    if parse_rejects:
+        con.executemany(
+            "insert into rejects values (?, ?, ?, ?)",
+            [[load_id, str(path), line, reason] for line, reason in parse_rejects],
+        )
+    db.materialize(con, f"staging/{kind}.sql", "_stage", {"load_id": load_id}, temp=True)
+    con.execute(
+        "insert into rejects select load_id, source_file, line, reject_reason from _stage "
+        "where reject_reason is not null order by line"
+    )
+    typed_rejects = con.execute("select count(*) from _stage where reject_reason is not null").fetchone()[0]
+    loaded, replaced, superseded = _merge(con, kind, load_id, export_time)
+    con.execute("drop table if exists _stage")
+    rejected = parse_rejected + typed_rejects
+    con.execute(
+        "update load_manifest set rows_in = ?, loaded = ?, rejected = ?, replaced = ? where load_id = ?",
+        [rows_in, loaded, rejected, replaced, load_id],
+    )
+    return FileResult(
+        path=str(path), kind=kind, status="loaded", rows_in=rows_in, loaded=loaded,
+        rejected=rejected, replaced=replaced, superseded=superseded, sheet=src.sheet,
+    )
+
+
+def load_paths(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[str | Path],
+    kind: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[FileResult]:
+    """Load export files and folders in one transaction. Returns one result per file/sheet.
+
+    Every file is opened and its header checked before anything is written, so a bad file
+    stops the load with a ShortshipError and the database unchanged.
+    """
+    if kind is not None and kind not in KINDS:
+        raise ShortshipError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    files = find_exports(paths)
+    if not files:
+        raise ShortshipError("no files to load")
+    plan = []
+    seen: set[str] = set()
+    for path in files:
+        sources = open_source(path, kind)
+        size = path.stat().st_size
+        sha = sha256_of(path)
+        plan.append((path, sources, sha, size, sha in seen))
+        seen.add(sha)
+    results: list[FileResult] = []
+    with tempfile.TemporaryDirectory(prefix="shortship-") as tmp, db.transaction(con):
+        for path, sources, sha, size, dup_in_call in plan:
+            for src in sources:
+                done = con.execute(
+                    "select path from load_manifest where sha256 = ? and kind = ? "
+                    "and sheet is not distinct from ? limit 1",
+                    [sha, src.kind, src.sheet],
+                ).fetchone()
+                if done or dup_in_call:
+                    prev = done[0] if done else "earlier in this load"
+                    results.append(FileResult(
+                        path=str(path), kind=src.kind, status="skipped", sheet=src.sheet,
+                        message=f"already loaded ({prev}), nothing changed",
+                    ))
+                    continue
+                if progress:
+                    progress(f"loading {path}" + (f" [{src.sheet}]" if src.sheet else ""))
+                results.append(_load_one(con, src, path, sha, size, Path(tmp)))
+    return results

@@ -1,0 +1,91 @@
+-- Macros that turn exported text into typed values, used by every staging model.
+-- Grain: none (functions). Each macro is one level deep on purpose: a staging model cleans
+-- every column once (ss_trim, ss_unwrap, ss_null in successive CTEs) and then types the
+-- cleaned text, which keeps DuckDB's planning time flat.
+
+-- white space (also full-width, no-break and BOM) trimmed at both ends
+create or replace macro ss_trim(x) as
+    trim(x, ' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(65279) || chr(160));
+
+-- the Excel ="..." wrapper and a leading apostrophe removed
+create or replace macro ss_unwrap(s) as
+    case
+        when starts_with(s, '="') and ends_with(s, '"') then trim(s[3:-2])
+        when starts_with(s, '''') then s[2:]
+        else s
+    end;
+
+-- placeholders that mean "empty"
+create or replace macro ss_null(s) as
+    case when s in ('', 'null', 'NULL', '=""', '订单未关闭', '无退款申请', '没有申请退款', '-') then null else s end;
+
+-- an id: digits (and letters) only; quotes, = signs, apostrophes and white space removed
+create or replace macro ss_id(t) as
+    nullif(regexp_replace(t, '[\s="'']', '', 'g'), '');
+
+-- why an id cannot be used (NULL when it can); takes the output of ss_id
+create or replace macro ss_id_problem(id) as
+    case
+        when id is null then 'missing id'
+        when regexp_full_match(id, '[0-9]+(\.[0-9]*)?[eE][+-]?[0-9]+')
+            then 'id in scientific notation (digits lost in Excel, cannot be repaired): ' || id
+        when not regexp_full_match(id, '[0-9A-Za-z_\-]+') then 'malformed id: ' || id
+    end;
+
+-- money: 元, ¥, ￥, thousands commas and spaces removed, DECIMAL(18,2)
+create or replace macro ss_money(t) as
+    try_cast(regexp_replace(t, '[元¥￥,\s]', '', 'g') as decimal(18, 2));
+
+-- whole numbers (quantities): "12", "1,200" or "12.0", never "12.5"
+create or replace macro ss_int(t) as
+    case when regexp_full_match(t, '[0-9][0-9,]*(\.0*)?')
+         then try_cast(regexp_replace(t, '[,]|\.0*$', '', 'g') as bigint)
+    end;
+
+-- timestamps, China time without zone: 2017-07-08 00:42:32, 2017/5/30 23:18, Excel serials
+create or replace macro ss_ts(t) as
+    coalesce(
+        try_strptime(t, [
+            '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M',
+            '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d', '%Y/%m/%d', '%Y%m%d%H%M%S'
+        ]),
+        case when regexp_full_match(t, '[1-9][0-9]{4}(\.[0-9]+)?')
+             then timestamp '1899-12-30 00:00:00'
+                  + to_microseconds(round(try_cast(t as double) * 86400000000)::bigint)
+        end
+    );
+
+create or replace macro ss_bool(t) as
+    case
+        when lower(t) in ('true', 't', '1', 'yes', 'y', '是', '需要') then true
+        when lower(t) in ('false', 'f', '0', 'no', 'n', '否', '不需要') then false
+    end;
+
+-- tracking numbers lose their "No:" prefix
+create or replace macro ss_tracking(t) as
+    nullif(regexp_replace(t, '^No[:：]\s*', ''), '');
+
+-- order status (订单状态) as a code; the raw value is kept beside it
+create or replace macro ss_order_status(t) as
+    case
+        when t like '等待买家付款%' or t = 'WAIT_BUYER_PAY' then 'unpaid'
+        when t like '买家已付款%' or t = 'WAIT_SELLER_SEND_GOODS' then 'paid'
+        when t like '卖家已发货%' or t = 'WAIT_BUYER_CONFIRM_GOODS' then 'shipped'
+        when t like '交易成功%' or t = 'TRADE_FINISHED' then 'completed'
+        when t like '交易关闭%' or t like 'TRADE_CLOSED%' then 'closed'
+    end;
+
+-- refund status (退款状态) as a code
+create or replace macro ss_refund_status(t) as
+    case
+        when t like '%等待卖家同意%' or t = 'WAIT_SELLER_AGREE' then 'requested'
+        when t like '%等待买家退货%' or t = 'WAIT_BUYER_RETURN_GOODS' then 'awaiting_return'
+        when t like '%等待卖家确认收货%' or t = 'WAIT_SELLER_CONFIRM_GOODS' then 'returned'
+        when t like '卖家拒绝退款%' or t = 'SELLER_REFUSE_BUYER' then 'refused'
+        when t like '退款关闭%' or t = 'CLOSED' then 'closed'
+        when t like '退款成功%' or t = 'SUCCESS' then 'success'
+    end;
+
+-- "bad value" message when text is present but did not type
+create or replace macro ss_bad(text_value, typed_value, what) as
+    case when text_value is not null and typed_value is null then what || ': ' || text_value end;

@@ -1,0 +1,81 @@
+-- Typed order lines from one load.
+-- Grain: one row per raw_items record of load $load_id; line_no numbers an order's lines in
+-- export order. Inputs: raw_items, load_manifest. reject_reason is NULL for a row that parsed.
+with
+
+raw as (
+    select * exclude (extra) from raw_items where load_id = $load_id
+),
+
+trimmed as (
+    select load_id, line, ss_unwrap(ss_trim(columns(* exclude (load_id, line)))) from raw
+),
+
+cleaned as (
+    select load_id, line, ss_null(columns(* exclude (load_id, line))) from trimmed
+),
+
+typed as (
+    select
+        c.*,
+        ss_id(order_id)                  as v_order_id,
+        ss_id(line_id)                   as v_line_id,
+        ss_money(price)                  as v_price,
+        ss_int(quantity)                 as v_quantity,
+        ss_refund_status(refund_status)  as v_refund_status,
+        ss_money(refund_amount)          as v_refund_amount,
+        ss_money(paid_amount)            as v_paid_amount,
+        ss_ts(shipped_at)                as v_shipped_at,
+        ss_ts(ship_by)                   as v_ship_by
+    from cleaned c
+),
+
+checked as (
+    select
+        *,
+        nullif(concat_ws('; ',
+            ss_id_problem(v_order_id),
+            case when line_id is not null then 'sub-order id: ' || ss_id_problem(v_line_id) end,
+            case when v_price is null then 'bad or missing amount in price: ' || coalesce(price, 'empty') end,
+            case when v_quantity is null then 'bad or missing quantity: ' || coalesce(quantity, 'empty') end,
+            ss_bad(refund_amount, v_refund_amount, 'bad amount in refund_amount'),
+            ss_bad(paid_amount, v_paid_amount, 'bad amount in paid_amount'),
+            ss_bad(shipped_at, v_shipped_at, 'bad date in shipped_at'),
+            ss_bad(ship_by, v_ship_by, 'bad date in ship_by')
+        ), '') as reject_reason
+    from typed
+),
+
+manifest as (
+    select path from load_manifest where load_id = $load_id
+),
+
+final as (
+    select
+        v_order_id                                 as order_id,
+        row_number() over (partition by v_order_id order by line)::integer as line_no,
+        v_line_id                                  as line_id,
+        title,
+        v_price                                    as price,
+        v_quantity                                 as quantity,
+        sku,
+        external_id,
+        attributes,
+        ss_order_status(status)                    as status,
+        status                                     as status_raw,
+        v_refund_status                            as refund_status,
+        v_refund_amount                            as refund_amount,
+        v_paid_amount                              as paid_amount,
+        v_shipped_at                               as shipped_at,
+        v_ship_by                                  as ship_by,
+        ss_tracking(tracking_no)                   as tracking_no,
+        carrier,
+        ss_id(item_id)                             as item_id,
+        load_id,
+        m.path                                     as source_file,
+        line,
+        reject_reason
+    from checked cross join manifest m
+)
+
+select * from final

@@ -1,0 +1,93 @@
+-- Typed orders from one load.
+-- Grain: one row per raw_orders record of load $load_id (duplicates resolved by the merge).
+-- Inputs: raw_orders, load_manifest. reject_reason is NULL for a row that parsed.
+-- paid_gross is what the buyer paid before refunds: in the legacy export 买家实际支付金额 is
+-- net of refunds, so there it is 实付 + 退款金额 (load_manifest.paid_is_net).
+with
+
+raw as (
+    select * exclude (extra) from raw_orders where load_id = $load_id
+),
+
+trimmed as (
+    select load_id, line, ss_unwrap(ss_trim(columns(* exclude (load_id, line)))) from raw
+),
+
+cleaned as (
+    select load_id, line, ss_null(columns(* exclude (load_id, line))) from trimmed
+),
+
+typed as (
+    select
+        c.*,
+        ss_id(order_id)           as v_order_id,
+        ss_money(goods_amount)    as v_goods_amount,
+        ss_money(postage)         as v_postage,
+        ss_money(total_amount)    as v_total_amount,
+        ss_money(paid_amount)     as v_paid_amount,
+        ss_money(refund_amount)   as v_refund_amount,
+        ss_ts(created_at)         as v_created_at,
+        ss_ts(paid_at)            as v_paid_at,
+        ss_ts(shipped_at)         as v_shipped_at,
+        ss_ts(confirmed_at)       as v_confirmed_at,
+        ss_int(item_count)        as v_item_count
+    from cleaned c
+),
+
+checked as (
+    select
+        *,
+        nullif(concat_ws('; ',
+            ss_id_problem(v_order_id),
+            case when v_paid_amount is null then 'bad or missing amount in paid_amount: ' || coalesce(paid_amount, 'empty') end,
+            ss_bad(goods_amount, v_goods_amount, 'bad amount in goods_amount'),
+            ss_bad(postage, v_postage, 'bad amount in postage'),
+            ss_bad(total_amount, v_total_amount, 'bad amount in total_amount'),
+            ss_bad(refund_amount, v_refund_amount, 'bad amount in refund_amount'),
+            ss_bad(created_at, v_created_at, 'bad date in created_at'),
+            ss_bad(paid_at, v_paid_at, 'bad date in paid_at'),
+            ss_bad(shipped_at, v_shipped_at, 'bad date in shipped_at'),
+            ss_bad(confirmed_at, v_confirmed_at, 'bad date in confirmed_at'),
+            ss_bad(item_count, v_item_count, 'bad number in item_count')
+        ), '') as reject_reason
+    from typed
+),
+
+manifest as (
+    select path, paid_is_net from load_manifest where load_id = $load_id
+),
+
+final as (
+    select
+        v_order_id                         as order_id,
+        coalesce(shop, shop_id)            as shop,
+        buyer,
+        ss_order_status(status)            as status,
+        status                             as status_raw,
+        v_goods_amount                     as goods_amount,
+        v_postage                          as postage,
+        v_total_amount                     as total_amount,
+        v_paid_amount                      as paid_amount,
+        v_refund_amount                    as refund_amount,
+        (case when m.paid_is_net then v_paid_amount + coalesce(v_refund_amount, 0)
+              else v_paid_amount end)::decimal(18, 2) as paid_gross,
+        v_created_at                       as created_at,
+        v_paid_at                          as paid_at,
+        v_shipped_at                       as shipped_at,
+        v_confirmed_at                     as confirmed_at,
+        ss_tracking(tracking_no)           as tracking_no,
+        carrier,
+        buyer_message,
+        seller_memo,
+        v_item_count                       as item_count,
+        close_reason,
+        title,
+        address,
+        load_id,
+        m.path                             as source_file,
+        line,
+        reject_reason
+    from checked cross join manifest m
+)
+
+select * from final

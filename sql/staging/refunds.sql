@@ -1,0 +1,101 @@
+-- Typed refunds from one load.
+-- Grain: one row per raw_refunds record of load $load_id. Inputs: raw_refunds, load_manifest.
+-- refund_amount is 退款总额 / 买家退款金额, else 退给买家金额 + 退给平台金额 (2026 layout).
+-- return_required comes from 是否需要退货, else from 售后类型.
+with
+
+raw as (
+    select * exclude (extra) from raw_refunds where load_id = $load_id
+),
+
+trimmed as (
+    select load_id, line, ss_unwrap(ss_trim(columns(* exclude (load_id, line)))) from raw
+),
+
+cleaned as (
+    select load_id, line, ss_null(columns(* exclude (load_id, line))) from trimmed
+),
+
+typed as (
+    select
+        c.*,
+        ss_id(refund_id)                 as v_refund_id,
+        ss_id(order_id)                  as v_order_id,
+        ss_id(line_id)                   as v_line_id,
+        ss_money(refund_amount)          as v_refund_amount,
+        ss_money(refund_to_buyer)        as v_refund_to_buyer,
+        ss_money(refund_to_platform)     as v_refund_to_platform,
+        ss_money(order_paid_amount)      as v_order_paid_amount,
+        ss_ts(paid_at)                   as v_paid_at,
+        ss_ts(applied_at)                as v_applied_at,
+        ss_ts(finished_at)               as v_finished_at,
+        ss_ts(completed_at)              as v_completed_at,
+        ss_ts(timeout_at)                as v_timeout_at,
+        ss_ts(returned_at)               as v_returned_at,
+        ss_bool(return_required)         as v_return_required
+    from cleaned c
+),
+
+checked as (
+    select
+        *,
+        nullif(concat_ws('; ',
+            ss_id_problem(v_order_id),
+            case when ss_id_problem(v_refund_id) is not null then 'refund id: ' || ss_id_problem(v_refund_id) end,
+            case when coalesce(v_refund_amount, v_refund_to_buyer) is null
+                 then 'bad or missing refund amount: ' || coalesce(refund_amount, refund_to_buyer, 'empty') end,
+            ss_bad(refund_to_platform, v_refund_to_platform, 'bad amount in refund_to_platform'),
+            ss_bad(order_paid_amount, v_order_paid_amount, 'bad amount in order_paid_amount'),
+            ss_bad(paid_at, v_paid_at, 'bad date in paid_at'),
+            ss_bad(applied_at, v_applied_at, 'bad date in applied_at'),
+            ss_bad(finished_at, v_finished_at, 'bad date in finished_at'),
+            ss_bad(completed_at, v_completed_at, 'bad date in completed_at'),
+            ss_bad(timeout_at, v_timeout_at, 'bad date in timeout_at'),
+            ss_bad(returned_at, v_returned_at, 'bad date in returned_at')
+        ), '') as reject_reason
+    from typed
+),
+
+manifest as (
+    select path from load_manifest where load_id = $load_id
+),
+
+final as (
+    select
+        v_refund_id                        as refund_id,
+        v_order_id                         as order_id,
+        v_line_id                          as line_id,
+        sku,
+        title,
+        buyer,
+        coalesce(v_refund_amount, v_refund_to_buyer + coalesce(v_refund_to_platform, 0))::decimal(18, 2)
+                                           as refund_amount,
+        v_order_paid_amount                as order_paid_amount,
+        ss_refund_status(status)           as status,
+        status                             as status_raw,
+        goods_status,
+        reason,
+        description,
+        coalesce(v_return_required,
+                 case when aftersale_type = '退货退款' then true
+                      when aftersale_type in ('仅退款', '补寄') then false end)
+                                           as return_required,
+        aftersale_type,
+        cs_status,
+        responsible_party,
+        phase,
+        refund_scope,
+        seller_memo,
+        v_paid_at                          as paid_at,
+        v_applied_at                       as applied_at,
+        coalesce(v_finished_at, v_completed_at) as finished_at,
+        v_timeout_at                       as timeout_at,
+        v_returned_at                      as returned_at,
+        load_id,
+        m.path                             as source_file,
+        line,
+        reject_reason
+    from checked cross join manifest m
+)
+
+select * from final

@@ -1,0 +1,62 @@
+-- Typed shipments from one load.
+-- Grain: one row per raw_shipments record of load $load_id (one SKU in one parcel).
+-- Inputs: raw_shipments, load_manifest. quantity NULL means unknown; reship defaults to false.
+with
+
+raw as (
+    select * exclude (extra) from raw_shipments where load_id = $load_id
+),
+
+trimmed as (
+    select load_id, line, ss_unwrap(ss_trim(columns(* exclude (load_id, line)))) from raw
+),
+
+cleaned as (
+    select load_id, line, ss_null(columns(* exclude (load_id, line))) from trimmed
+),
+
+typed as (
+    select
+        c.*,
+        ss_id(order_id)                          as v_order_id,
+        ss_int(quantity)                         as v_quantity,
+        ss_ts(shipped_at)                        as v_shipped_at,
+        try_cast(weight_kg as decimal(12, 3))    as v_weight_kg,
+        ss_bool(reship)                          as v_reship
+    from cleaned c
+),
+
+checked as (
+    select
+        *,
+        nullif(concat_ws('; ',
+            ss_id_problem(v_order_id),
+            case when v_shipped_at is null then 'bad or missing date in shipped_at: ' || coalesce(shipped_at, 'empty') end,
+            ss_bad(quantity, v_quantity, 'bad quantity'),
+            ss_bad(weight_kg, v_weight_kg, 'bad weight_kg'),
+            ss_bad(reship, v_reship, 'bad reship flag')
+        ), '') as reject_reason
+    from typed
+),
+
+manifest as (
+    select path from load_manifest where load_id = $load_id
+),
+
+final as (
+    select
+        v_order_id                 as order_id,
+        sku,
+        v_quantity                 as quantity,
+        v_shipped_at               as shipped_at,
+        ss_tracking(tracking_no)   as tracking_no,
+        v_weight_kg                as weight_kg,
+        coalesce(v_reship, false)  as reship,
+        load_id,
+        m.path                     as source_file,
+        line,
+        reject_reason
+    from checked cross join manifest m
+)
+
+select * from final
