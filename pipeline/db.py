@@ -19,6 +19,7 @@ from pipeline.errors import ShortshipError
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 DEFAULT_DB = Path("data") / "shortship.duckdb"
 LOCK_WAIT_SECONDS = 30.0
+VIEWS = ("line_amounts",)  # views whose models live in sql/staging/<name>.sql
 
 
 def sql_path(name: str) -> Path:
@@ -71,6 +72,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create macros and tables (idempotent): every file of sql/schema in name order."""
     for p in sorted((SQL_DIR / "schema").glob("*.sql")):
         run_script(con, p.read_text(encoding="utf-8"))
+    for name in VIEWS:
+        con.execute(f"create or replace view {name} as {model_sql(f'staging/{name}.sql')}")
 
 
 _COMMENT = re.compile(r"--[^\n]*")

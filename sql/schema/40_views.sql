@@ -1,0 +1,2 @@
+-- Views over the typed tables; their definitions live in sql/staging/ and are installed by
+-- pipeline/db.py (ensure_schema) as `create or replace view <name> as <model>`.
