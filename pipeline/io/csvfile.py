@@ -93,6 +93,8 @@ def open_csv(path: Path, kind: str | None = None) -> CsvSource:
 
     header_line = _physical_line_of_row(lines, delimiter, header_idx)
     data_rows = [r for r in rows[header_idx + 1 :] if any(c.strip() for c in r)]
+    if not data_rows and len(head) < (1 << 18) - 1:
+        raise ShortshipError(f"{path}: header only, no data rows")
     trailing = False
     if data_rows:
         r0 = data_rows[0]
