@@ -59,6 +59,7 @@ def connect(path: str | Path, wait: float = LOCK_WAIT_SECONDS, read_only: bool =
             time.sleep(0.2)
         except duckdb.Error as e:
             raise ShortshipError(f"{path}: cannot open database ({_first_line(e)})") from None
+    con.execute("set enable_progress_bar = false")  # our own progress goes to a terminal only
     if not read_only:
         ensure_schema(con)
     return con
