@@ -24,6 +24,7 @@ FLAG_KINDS = ("short", "wrong", "empty", "not_received", "unshipped")
 BASE_SCOPES = ("affected_goods", "order")
 CAP_SCOPES = ("order", "buyer_24h", "item")
 PAYOUT_FORMS = ("points", "red_packet", "beans", "cash")
+RATE_PLACES = 10  # rates are carried as DECIMAL(18,10) in SQL; money keys have 2 places
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,14 @@ class Policy:
     rulings: dict[str, list[str]]
     source: str
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    # detection settings ([review] and [detection]; defaults when a policy file has none)
+    min_short_claims: int = 3                       # [review]: claims that put a buyer under review
+    light_parcel_ratio: Decimal = Decimal("0.70")   # parcel below this share of its expected weight: short
+    empty_parcel_ratio: Decimal = Decimal("0.20")   # below this share: empty
+    amount_tolerance: Decimal = Decimal("0.01")     # refund vs k x unit price, in yuan
+    weight_min_samples: int = 5                     # parcels needed before a SKU's weight is trusted
+    # word lists of [detection]: explained_reasons, negations, aftersale_reship, aftersale_exchange
+    detection_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def rule_for(self, kind: str) -> PenaltyRule:
         return self.penalty_by_kind.get(kind, self.penalty)
@@ -90,36 +99,45 @@ class _Reader:
     def _err(self, key: str, msg: str) -> ShortshipError:
         return ShortshipError(f"{self.source}: policy key '{key}' {msg}")
 
-    def get(self, key: str, default: Any = ..., table: dict | None = None) -> Any:
+    def get(self, key: str, default: Any = ..., table: dict | None = None, full: str | None = None) -> Any:
         node: Any = self.data if table is None else table
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
                 if default is ...:
-                    raise self._err(key, "is missing")
+                    raise self._err(full or key, "is missing")
                 return default
             node = node[part]
         return node
 
-    def decimal(self, key: str, default: Any = ..., table: dict | None = None, full: str | None = None) -> Decimal:
-        v = self.get(key, default, table)
+    def decimal(
+        self, key: str, default: Any = ..., table: dict | None = None, full: str | None = None,
+        places: int | None = None,
+    ) -> Decimal:
+        v = self.get(key, default, table, full)
         if isinstance(v, float):
             raise self._err(full or key, f"must be a quoted decimal string such as \"{v}\", not a float")
+        if isinstance(v, bool) or not isinstance(v, (str, int, Decimal)):
+            raise self._err(full or key, f"is not a number: {v!r}")
         try:
-            d = Decimal(str(v))
+            d = Decimal(str(v).strip())
         except InvalidOperation:
             raise self._err(full or key, f"is not a number: {v!r}") from None
+        if not d.is_finite():
+            raise self._err(full or key, f"is not a number: {v!r}")
         if d < 0:
             raise self._err(full or key, f"must not be negative: {v!r}")
+        if places is not None and d != d.quantize(Decimal(1).scaleb(-places)):
+            raise self._err(full or key, f"has more than {places} decimal places: {v!r}")
         return d
 
     def choice(self, key: str, options: tuple[str, ...], default: Any = ..., table: dict | None = None, full: str | None = None) -> str:
-        v = self.get(key, default, table)
+        v = self.get(key, default, table, full)
         if v not in options:
             raise self._err(full or key, f"must be one of {', '.join(options)}, not {v!r}")
         return v
 
     def integer(self, key: str, default: Any = ..., table: dict | None = None, full: str | None = None) -> int:
-        v = self.get(key, default, table)
+        v = self.get(key, default, table, full)
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
             raise self._err(full or key, f"must be a whole number >= 0, not {v!r}")
         return v
@@ -143,11 +161,11 @@ class _Reader:
 
 
 def _penalty(r: _Reader, table: dict, prefix: str, base: PenaltyRule | None) -> PenaltyRule:
-    def d(key, attr):
-        return r.decimal(key, getattr(base, attr) if base else ..., table, f"{prefix}.{key}")
+    def d(key, attr, places=2):
+        return r.decimal(key, getattr(base, attr) if base else ..., table, f"{prefix}.{key}", places)
 
     rule = PenaltyRule(
-        rate=d("rate", "rate"),
+        rate=d("rate", "rate", RATE_PLACES),
         base_scope=r.choice("base_scope", BASE_SCOPES, base.base_scope if base else "affected_goods", table, f"{prefix}.base_scope"),
         floor_yuan=d("floor_yuan", "floor_yuan") if base or "floor_yuan" in table else Decimal("0"),
         cap_yuan=d("cap_yuan", "cap_yuan"),
@@ -204,7 +222,7 @@ def parse_policy(data: dict, source: str = "<policy>") -> Policy:
         penalty_by_kind=by_kind,
         window_hours=window,
         reship_cures=r.boolean("shipping.reship_cures", True),
-        freight_per_parcel=r.decimal("freight.per_parcel_yuan", "0"),
+        freight_per_parcel=r.decimal("freight.per_parcel_yuan", "0", places=2),
         shop_bears_freight=r.boolean("freight.shop_bears", True),
         reasons=reasons,
         goods_status=r.lists("goods_status"),
@@ -212,6 +230,35 @@ def parse_policy(data: dict, source: str = "<policy>") -> Policy:
         rulings=r.lists("rulings"),
         source=source,
         raw=data,
+        **_detection(r),
+    )
+
+
+def _detection(r: _Reader) -> dict[str, Any]:
+    """The [review] and [detection] tables (both optional)."""
+    d = Policy.__dataclass_fields__
+    light = r.decimal("detection.light_parcel_ratio", d["light_parcel_ratio"].default)
+    empty = r.decimal("detection.empty_parcel_ratio", d["empty_parcel_ratio"].default)
+    if light > 1:
+        raise r._err("detection.light_parcel_ratio", f"must be a fraction between 0 and 1, not {light}")
+    if empty > light:
+        raise r._err("detection.empty_parcel_ratio", f"({empty}) is above light_parcel_ratio ({light})")
+    table = r.get("detection", {})
+    if not isinstance(table, dict):
+        raise r._err("detection", "must be a table")
+    terms = {}
+    for key, v in table.items():
+        if isinstance(v, list):
+            if not all(isinstance(x, str) for x in v):
+                raise r._err(f"detection.{key}", "must be a list of strings")
+            terms[key] = tuple(v)
+    return dict(
+        min_short_claims=r.integer("review.min_short_claims", d["min_short_claims"].default),
+        light_parcel_ratio=light,
+        empty_parcel_ratio=empty,
+        amount_tolerance=r.decimal("detection.amount_tolerance_yuan", d["amount_tolerance"].default, places=2),
+        weight_min_samples=r.integer("detection.weight_min_samples", d["weight_min_samples"].default),
+        detection_terms=terms,
     )
 
 

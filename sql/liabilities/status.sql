@@ -1,0 +1,86 @@
+-- Liabilities, step 1: the status of every flagged order and the base of its penalty.
+-- Grain: one row per flags row (order_id).
+-- Inputs: flags; _policy_rules (temp table, one row per flag kind with the policy's rate,
+--   base scope, floor, cap, cap scope, points per yuan and payout form, built from the Policy
+--   by pipeline/liabilities.py); orders (the order's goods paid = paid before refunds −
+--   postage, the amount the line_amounts view splits over the lines) for base_scope = 'order'
+--   and for whole-order kinds without an affected amount. (Read from orders, not summed from
+--   the line_amounts view: its window functions would run over every line of every order.)
+-- Parameters: $as_of (the run's clock), $window_hours, $reship_cures.
+-- Status (SPEC section 5):
+--   excluded  buyer at fault, or a kind the rules do not cover
+--   disputed  responsibility undetermined (or a value detection did not map)
+--   courier   lost or damaged in transit: goods owed to the buyer, no penalty, recoverable
+--   cured     merchant at fault, re-shipped by the deadline and the policy lets that cure
+--   curable   merchant at fault, not cured, deadline still ahead of the run's clock
+--   owed      merchant at fault otherwise
+with
+
+flagged as (
+    select
+        order_id, shop, buyer, kind, responsibility, missing_qty, affected_amount,
+        paid_at, ship_by, reshipped_at, refunded_amount
+    from flags
+),
+
+order_goods as (
+    select
+        f.order_id,
+        greatest(coalesce(o.paid_gross, o.paid_amount) - coalesce(o.postage, 0), 0)::decimal(18, 2)
+            as order_goods_paid
+    from flagged f
+    join orders o on o.order_id = f.order_id
+),
+
+with_rules as (
+    select
+        f.*,
+        g.order_goods_paid,
+        r.kind is not null as has_rule,
+        r.rate, r.base_scope, r.floor_yuan, r.cap_yuan, r.cap_scope, r.points_per_yuan, r.payout_form
+    from flagged f
+    left join order_goods g on g.order_id = f.order_id
+    left join _policy_rules r on r.kind = f.kind
+),
+
+timed as (
+    select
+        *,
+        coalesce(ship_by, paid_at + to_hours($window_hours::bigint)) as deadline,
+        -- goods concerned: as detected; for whole-order kinds the order's goods if detection gave none
+        coalesce(
+            affected_amount,
+            case when kind in ('empty', 'not_received', 'unshipped') then order_goods_paid end
+        )::decimal(18, 2) as goods_amount
+    from with_rules
+),
+
+classified as (
+    select
+        *,
+        case
+            when not has_rule or responsibility = 'buyer' then 'excluded'
+            when responsibility = 'courier' then 'courier'
+            when responsibility is distinct from 'merchant' then 'disputed'
+            when $reship_cures and reshipped_at is not null and deadline is not null
+                 and reshipped_at <= deadline then 'cured'
+            when $reship_cures and deadline is not null and $as_of::timestamp < deadline then 'curable'
+            else 'owed'
+        end as status
+    from timed
+),
+
+final as (
+    select
+        order_id, shop, buyer, kind, responsibility, status, missing_qty,
+        goods_amount as affected_amount, refunded_amount, paid_at, deadline, reshipped_at,
+        case
+            when not has_rule then null
+            when base_scope = 'order' then coalesce(order_goods_paid, goods_amount)
+            else goods_amount
+        end::decimal(18, 2) as base_amount,
+        rate, floor_yuan, cap_yuan, cap_scope, points_per_yuan, payout_form
+    from classified
+)
+
+select * from final
