@@ -3,9 +3,9 @@
 -- Inputs: order_lines, orders.
 --   1. the item export's per-line paid amount when it has one; on a single-line order that
 --      amount includes the postage, which is subtracted;
---   2. otherwise the order's goods paid (paid before refunds − postage) split over its lines in
---      proportion to price × quantity, the rounding cents given to the largest lines so that
---      the split adds up exactly.
+--   2. otherwise the order's goods paid (paid before refunds − postage), less what lines with
+--      their own paid amount took, split over the other lines in proportion to price ×
+--      quantity, the rounding cents given to the largest lines so that the split adds up.
 -- line_paid is DECIMAL(18,2); goods concerned for k of n units = round(line_paid * k / n, 2).
 with
 
@@ -13,7 +13,10 @@ lines as (
     select
         order_id, line_no, sku, title, price, quantity, paid_amount,
         count(*) over (partition by order_id) as lines_in_order,
-        (coalesce(price, 0) * 100)::bigint * coalesce(quantity, 0) as weight_cents
+        case when paid_amount is null
+             then (coalesce(price, 0) * 100)::bigint * coalesce(quantity, 0) else 0 end as weight_cents,
+        case when paid_amount is null then coalesce(quantity, 0) else 0 end as split_qty,
+        coalesce(sum((paid_amount * 100)::bigint) over (partition by order_id), 0) as own_paid_cents
     from order_lines
 ),
 
@@ -30,11 +33,11 @@ orders_paid as (
 weighted as (
     select
         l.*,
-        o.goods_cents,
+        greatest(o.goods_cents - l.own_paid_cents, 0) as goods_cents,
         o.postage,
         o.order_id is not null as has_order,
         sum(case when weight_cents > 0 then weight_cents else 0 end) over (partition by l.order_id) as total_weight,
-        sum(coalesce(quantity, 0)) over (partition by l.order_id) as total_qty
+        sum(split_qty) over (partition by l.order_id) as total_qty
     from lines l left join orders_paid o using (order_id)
 ),
 
@@ -43,7 +46,7 @@ shares as (
         *,
         case
             when total_weight > 0 then weight_cents::hugeint
-            else coalesce(quantity, 0)::hugeint
+            else split_qty::hugeint
         end as w,
         case when total_weight > 0 then total_weight::hugeint else total_qty::hugeint end as w_total
     from weighted
@@ -60,7 +63,7 @@ ranked as (
     select
         *,
         goods_cents - sum(base_cents) over (partition by order_id) as leftover_cents,
-        row_number() over (partition by order_id order by w desc, line_no) as size_rank
+        row_number() over (partition by order_id order by paid_amount is null desc, w desc, line_no) as size_rank
     from floored
 ),
 
