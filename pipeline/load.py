@@ -150,7 +150,10 @@ def _insert_raw_from_csv(con, src: CsvSource, copy_path: Path, load_id: int) -> 
         if canon:
             select.append(f"c{pos + 1} as {canon}")
         else:
-            extra_keys.append(src.header[pos].strip() or f"column_{pos + 1}")
+            key = src.header[pos].strip() or f"column_{pos + 1}"
+            while key in extra_keys:  # map keys must be unique: 备注, 备注_2, ...
+                key = f"{key}_{pos + 1}"
+            extra_keys.append(key)
             extra_vals.append(f"c{pos + 1}")
     if extra_keys:
         select.append(f"map($extra_keys, [{', '.join(extra_vals)}]) as extra")

@@ -247,3 +247,11 @@ def test_cli_load_prints_counts_and_errors_in_one_line(tmp_path):
     err = bad.stderr if hasattr(bad, "stderr") else bad.output
     assert err.strip().startswith("Error:") and len(err.strip().splitlines()) == 1
     assert "Traceback" not in bad.output
+
+
+def test_unknown_columns_with_the_same_name_are_all_kept(con, tmp_path):
+    p = tmp_path / "o.csv"
+    p.write_text("订单编号,买家实付金额,备注标签,备注标签\n1,2.00,a,b\n", encoding="utf-8")
+    assert load_paths(con, [p])[0].loaded == 1
+    extra = con.execute("select extra from raw_orders").fetchone()[0]
+    assert sorted(extra.values()) == ["a", "b"]

@@ -1,0 +1,241 @@
+"""liabilities.xlsx for finance: what the shop owes, this run's payouts, totals by status.
+
+Layout (`write_liabilities_xlsx`): three sheets, in this order
+
+- `summary`: one row per liability status (count, compensation_yuan, points,
+  goods_refund_yuan, freight_yuan, total_yuan) and a last row whose status is `total`;
+- `liabilities`: every row of the `liabilities` table, ordered by order_id;
+- `payouts`: the rows of `payouts` written by the run (all runs when run_id is None).
+
+The liabilities and payouts sheets carry every column of their table, in table order (a column
+added later appears without code changes; its cell type follows its DuckDB type). The summary
+also sums at_risk_yuan and recoverable_yuan when the table has them.
+
+Every sheet has two header rows: row 1 the Chinese heading (bold), row 2 the canonical English
+column name (the DuckDB column). Data start on row 3; panes are frozen below row 2 and the
+filter sits on row 2, so `pd.read_excel(path, sheet_name=..., header=1, dtype=str)` gives the
+canonical names. Ids (order_id, run_id: text columns) are text cells, so a 19-digit id keeps
+every digit (payout_id, our own sequence number, is a whole number); money (DECIMAL columns) is
+a number cell with format `0.00`, converted from the Decimal rounded to cents; points and counts
+are whole numbers; times are Excel datetimes (China time, no zone). Summary rows follow
+STATUS_ORDER (unknown statuses after, by name).
+
+The file is written to a temporary file in the same folder and moved into place with
+os.replace: a reader sees the old workbook or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import xlsxwriter
+import xlsxwriter.utility
+
+from pipeline.errors import ShortshipError
+
+EXCEL_MAX_ROWS = 1_048_576
+HEADER_ROWS = 2
+FETCH_ROWS = 10_000
+
+# Chinese headings of the columns we know; a column added to the tables later is written with
+# its English name in both header rows and a cell type taken from its DuckDB type.
+HEADINGS: dict[str, str] = {
+    "order_id": "订单编号",
+    "shop": "店铺",
+    "platform": "平台",
+    "kind": "问题类型",
+    "responsibility": "责任方",
+    "status": "状态",
+    "count": "订单数",
+    "base_amount": "计算基数(元)",
+    "compensation_yuan": "赔付金额(元)",
+    "points": "积分",
+    "floor_applied": "按最低额",
+    "cap_applied": "按上限",
+    "goods_refund_yuan": "应退货款(元)",
+    "freight_yuan": "运费(元)",
+    "total_yuan": "合计(元)",
+    "deadline": "补发截止时间",
+    "policy": "赔付规则",
+    "run_id": "运行编号",
+    "payout_form": "赔付方式",
+    "at_risk_yuan": "逾期未补发将赔(元)",
+    "recoverable_yuan": "可向快递追偿(元)",
+    "as_of": "计算时点",
+    "payout_id": "打款编号",
+    "yuan": "金额(元)",
+    "reason": "原因",
+    "created_at": "创建时间",
+}
+WIDTHS = {"id": 22, "text": 14, "money": 13, "int": 10, "bool": 9, "ts": 19, "num": 10}
+
+STATUS_ORDER = ["owed", "curable", "cured", "courier", "disputed", "excluded"]
+SUMMARY_SUMS = ["compensation_yuan", "points", "goods_refund_yuan", "freight_yuan", "total_yuan"]
+SUMMARY_OPTIONAL = ["at_risk_yuan", "recoverable_yuan"]  # summed too when the table has them
+
+_CENT = Decimal("0.01")
+
+
+def _money(v) -> float:
+    """A DECIMAL (never a float of ours) rounded to cents, as the number Excel stores."""
+    d = v if isinstance(v, Decimal) else Decimal(str(v))
+    return float(d.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+def _cell_type(name: str, duck_type: str) -> str:
+    t = duck_type.upper()
+    if t.startswith("DECIMAL"):
+        return "money"
+    if t in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"):
+        return "int"
+    if t == "BOOLEAN":
+        return "bool"
+    if t.startswith(("TIMESTAMP", "DATE")):
+        return "ts"
+    if t in ("DOUBLE", "FLOAT", "REAL"):
+        return "num"
+    if t == "VARCHAR" and (name.endswith("_id") or name == "order_id"):
+        return "id"
+    return "text"
+
+
+def _table_columns(con, table: str) -> list[tuple[str, str]]:
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_name = ? and table_schema = 'main' order by ordinal_position",
+        [table],
+    ).fetchall()
+    if not rows:
+        raise ShortshipError(f"no {table} table in the database (run liabilities first)")
+    return [(n, _cell_type(n, t)) for n, t in rows]
+
+
+class _Sheet:
+    def __init__(self, wb, name: str, columns: list[tuple[str, str]], fmt: dict):
+        self.ws = wb.add_worksheet(name)
+        self.columns = columns
+        self.fmt = fmt
+        self.row = HEADER_ROWS
+        ws = self.ws
+        # constant_memory: a row is flushed once a later row is written, so row by row
+        for c, (col, typ) in enumerate(columns):
+            ws.set_column(c, c, max(WIDTHS[typ], len(col) + 2))
+            ws.write_string(0, c, HEADINGS.get(col, col), fmt["zh"])
+        for c, (col, _) in enumerate(columns):
+            ws.write_string(1, c, col, fmt["en"])
+        ws.freeze_panes(HEADER_ROWS, 0)
+        id_ranges = [
+            xlsxwriter.utility.xl_range(HEADER_ROWS, c, EXCEL_MAX_ROWS - 1, c)
+            for c, (_, typ) in enumerate(columns) if typ == "id"
+        ]
+        if id_ranges:  # no "number stored as text" warning triangles on the id columns
+            ws.ignore_errors({"number_stored_as_text": " ".join(id_ranges)})
+
+    def write(self, values) -> None:
+        if self.row >= EXCEL_MAX_ROWS:
+            raise ShortshipError(
+                f"sheet {self.ws.name!r}: more than {EXCEL_MAX_ROWS - HEADER_ROWS} rows do not fit in Excel"
+            )
+        ws, r, fmt = self.ws, self.row, self.fmt
+        for c, ((_, typ), v) in enumerate(zip(self.columns, values)):
+            if v is None:
+                continue
+            if typ == "money":
+                ws.write_number(r, c, _money(v), fmt["money"])
+            elif typ == "int":
+                ws.write_number(r, c, int(v), fmt["int"])
+            elif typ == "bool":
+                ws.write_boolean(r, c, bool(v))
+            elif typ == "ts" and isinstance(v, (datetime, date)):
+                ws.write_datetime(r, c, v, fmt["ts"])
+            elif typ == "num":
+                ws.write_number(r, c, v)
+            elif isinstance(v, (list, tuple)):
+                ws.write_string(r, c, ", ".join("" if x is None else str(x) for x in v))
+            else:  # ids and text: always a string cell, never a number or a formula
+                ws.write_string(r, c, str(v))
+        self.row += 1
+
+    def finish(self) -> None:
+        self.ws.autofilter(1, 0, max(self.row - 1, 1), len(self.columns) - 1)
+
+
+def _stream(con, sql: str, params, sheet: _Sheet) -> None:
+    cur = con.execute(sql, params)
+    while True:
+        rows = cur.fetchmany(FETCH_ROWS)
+        if not rows:
+            break
+        for row in rows:
+            sheet.write(row)
+    sheet.finish()
+
+
+def write_liabilities_xlsx(con, out_path: str | Path, run_id: str | None = None) -> Path:
+    """Write liabilities.xlsx (see the module doc) atomically; returns the path written."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".xlsx.tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        wb = xlsxwriter.Workbook(str(tmp), {
+            "constant_memory": True,       # rows stream to disk: flat memory for big tables
+            "strings_to_numbers": False,   # ids stay text
+            "strings_to_formulas": False,  # a memo starting with '=' stays text
+            "strings_to_urls": False,
+        })
+        fmt = {
+            "zh": wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1}),
+            "en": wb.add_format({"font_color": "#595959", "italic": True, "bg_color": "#F2F2F2", "border": 1}),
+            "money": wb.add_format({"num_format": "0.00"}),
+            "int": wb.add_format({"num_format": "0"}),
+            "ts": wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
+        }
+        wb.set_properties({
+            "title": "shortship liabilities",
+            "subject": f"run {run_id}" if run_id else "all runs",
+            "comments": "Generated by shortship; money in yuan (CNY), times China time (UTC+8).",
+        })
+
+        liab_cols = _table_columns(con, "liabilities")
+        pay_cols = _table_columns(con, "payouts")
+        have = {n for n, _ in liab_cols}
+        sum_cols = [c for c in SUMMARY_SUMS if c in have] + [c for c in SUMMARY_OPTIONAL if c in have]
+        types = dict(liab_cols)
+        sums = "".join(
+            f", sum({c})::{'bigint' if types[c] == 'int' else 'decimal(18, 2)'} as {c}" for c in sum_cols
+        )
+        summary = _Sheet(wb, "summary", [("status", "text"), ("count", "int")]
+                         + [(c, types[c]) for c in sum_cols], fmt)
+        _stream(con, f"""
+            select status, count{''.join(', ' + c for c in sum_cols)} from (
+                select coalesce(list_position($order, status), 99) as _o, status, count(*) as count{sums}
+                from liabilities group by status
+                union all
+                select 100, 'total', count(*){sums} from liabilities
+            ) order by _o, status""", {"order": STATUS_ORDER}, summary)
+
+        liab = _Sheet(wb, "liabilities", liab_cols, fmt)
+        _stream(con, f"select {', '.join(n for n, _ in liab_cols)} from liabilities "
+                     "order by order_id", [], liab)
+
+        pay = _Sheet(wb, "payouts", pay_cols, fmt)
+        select = f"select {', '.join(n for n, _ in pay_cols)} from payouts"
+        if run_id is None:
+            _stream(con, f"{select} order by payout_id", [], pay)
+        else:
+            _stream(con, f"{select} where run_id = ? order by payout_id", [run_id], pay)
+
+        wb.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
