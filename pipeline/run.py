@@ -1,0 +1,307 @@
+"""`shortship run`: load → flag → liabilities → ledger → outputs → report, in one go.
+
+Safety, in order of what can go wrong:
+
+* One writer per database. `db.connect` takes DuckDB's file lock for the whole run; a second
+  run on the same database waits up to `lock_wait` seconds (`--wait`) for it and then fails
+  with one `Error:` line. It never shares the file.
+* A killed run leaves the database as it was. Everything the run writes to the database (the
+  load, flags, liabilities, the ledger lines and the `runs` row) happens in ONE transaction:
+  the library steps open their own transactions when called alone (`shortship load`, ...),
+  and here they join the run's (see `_JoinedTransaction`). DuckDB writes a transaction to its
+  WAL only at COMMIT, so a process killed before it leaves nothing behind.
+* A killed run leaves the previous outputs whole. The outputs are written, while the
+  transaction is still open, into a hidden staging folder inside the output folder; only
+  after COMMIT is each file moved over its old copy with os.replace (atomic per file, same
+  file system). Killed before the commit: old database, old outputs, a stale staging folder
+  that the next run removes. Killed during the renames (a few milliseconds): every file is
+  either the old or the new copy, never a torn one.
+
+Why the outputs are staged before COMMIT and not after: payouts.parquet carries this run's
+ledger lines, which exist only once; writing it before the commit means that a run whose
+ledger lines are committed has its payouts file ready to publish.
+
+Test hook: with SHORTSHIP_TEST_PAUSE_AT=<point> (load, flag, liabilities, ledger, export,
+commit) the run prints `paused at <point>` on stderr and sleeps SHORTSHIP_TEST_PAUSE_SECONDS
+(default 60) there, so a test can kill it at a known point.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import duckdb
+
+from pipeline import db, export
+from pipeline.clock import china_now, parse_as_of
+from pipeline.errors import ShortshipError
+from pipeline.load import FileResult, find_exports, load_paths
+from pipeline.policy import FLAG_KINDS, Policy, load_policy
+
+PAUSE_ENV = "SHORTSHIP_TEST_PAUSE_AT"
+PAUSE_SECONDS_ENV = "SHORTSHIP_TEST_PAUSE_SECONDS"
+ZERO = Decimal("0.00")
+
+Progress = Callable[[str], None] | None
+
+
+def _pause(point: str) -> None:
+    """Test-only: sleep at `point` when SHORTSHIP_TEST_PAUSE_AT names it."""
+    if os.environ.get(PAUSE_ENV) == point:
+        print(f"paused at {point}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "60")))
+
+
+class _JoinedTransaction:
+    """A connection whose BEGIN / COMMIT / ROLLBACK are no-ops, so that a library step that
+    opens its own transaction (load_paths, db.transaction) joins the run's transaction instead.
+    Everything else goes to the real connection. A step that fails raises, and the run's
+    transaction rolls back."""
+
+    _TX = {"BEGIN", "BEGIN TRANSACTION", "START TRANSACTION", "COMMIT", "END", "END TRANSACTION",
+           "ROLLBACK", "ABORT", "COMMIT TRANSACTION", "ROLLBACK TRANSACTION"}
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+
+    def execute(self, query: Any, *args: Any, **kwargs: Any):
+        if isinstance(query, str) and " ".join(query.strip().rstrip(";").upper().split()) in self._TX:
+            return self
+        return self._con.execute(query, *args, **kwargs)
+
+    def begin(self):
+        return self
+
+    def commit(self):
+        return self
+
+    def rollback(self):
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    as_of: datetime
+    policy_id: str
+    db_path: str
+    out_dir: str
+    files: list[FileResult] = field(default_factory=list)
+    orders: int = 0
+    flagged: dict[str, int] = field(default_factory=dict)
+    owed_orders: int = 0
+    owed_yuan: Decimal = ZERO          # penalty owed now (compensation_yuan of status owed)
+    owed_points: int = 0
+    total_yuan: Decimal = ZERO    # penalty + goods refund + freight, all liabilities
+    curable_orders: int = 0
+    curable_at_risk_yuan: Decimal = ZERO
+    nearest_deadline: datetime | None = None
+    rejects_this_run: int = 0
+    rejects_total: int = 0
+    payout_lines: int = 0
+    payout_yuan: Decimal = ZERO
+    payout_points: int = 0
+    outputs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def flagged_total(self) -> int:
+        return sum(self.flagged.values())
+
+    def lines(self) -> list[str]:
+        loaded = [f for f in self.files if f.status == "loaded"]
+        skipped = len(self.files) - len(loaded)
+        kinds = ", ".join(f"{k} {self.flagged[k]}" for k in FLAG_KINDS if self.flagged.get(k))
+        out = [
+            f"run {self.run_id}: as of {self.as_of:%Y-%m-%d %H:%M:%S}, policy {self.policy_id}, {self.seconds:.1f} s",
+            f"files: {len(loaded)} loaded, {skipped} already loaded"
+            + (f" ({sum(f.rows_in for f in loaded)} rows in, {sum(f.loaded for f in loaded)} loaded, "
+               f"{sum(f.rejected for f in loaded)} rejected)" if loaded else ""),
+            f"orders: {self.orders}; flagged: {self.flagged_total}" + (f" ({kinds})" if kinds else ""),
+            f"owed: {self.owed_orders} order(s), penalty {self.owed_yuan} yuan ({self.owed_points} points)",
+            f"liabilities: {self.total_yuan} yuan in all (penalties, goods to refund, freight)",
+        ]
+        if self.curable_orders:
+            out.append(
+                f"curable: {self.curable_orders} order(s), re-ship to avoid {self.curable_at_risk_yuan} yuan; "
+                f"nearest deadline {self.nearest_deadline:%Y-%m-%d %H:%M:%S}"
+            )
+        else:
+            out.append("curable: none")
+        out.append(f"ledger: {self.payout_lines} new line(s), {self.payout_yuan} yuan ({self.payout_points} points)")
+        out.append(f"rejects: {self.rejects_this_run} this run, {self.rejects_total} in the database")
+        out.append(f"outputs: {', '.join(self.outputs)}")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """One JSON object for schedulers: money as strings, times as ISO text."""
+        loaded = [f for f in self.files if f.status == "loaded"]
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(sep=" "),
+            "policy": self.policy_id,
+            "db": self.db_path,
+            "out": self.out_dir,
+            "files": {
+                "loaded": len(loaded),
+                "skipped": len(self.files) - len(loaded),
+                "rows_in": sum(f.rows_in for f in loaded),
+                "rows_loaded": sum(f.loaded for f in loaded),
+                "rows_rejected": sum(f.rejected for f in loaded),
+            },
+            "orders": self.orders,
+            "flagged": {"total": self.flagged_total, **{k: self.flagged.get(k, 0) for k in FLAG_KINDS}},
+            "owed": {
+                "orders": self.owed_orders,
+                "yuan": str(self.owed_yuan),
+                "points": self.owed_points,
+            },
+            "total_yuan": str(self.total_yuan),
+            "curable": {
+                "orders": self.curable_orders,
+                "at_risk_yuan": str(self.curable_at_risk_yuan),
+                "nearest_deadline": self.nearest_deadline.isoformat(sep=" ") if self.nearest_deadline else None,
+            },
+            "ledger": {"lines": self.payout_lines, "yuan": str(self.payout_yuan), "points": self.payout_points},
+            "rejects": {"this_run": self.rejects_this_run, "total": self.rejects_total},
+            "outputs": self.outputs,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _fill_from_db(s: RunSummary, con) -> None:
+    s.orders = con.execute("select count(*) from orders").fetchone()[0]
+    s.flagged = dict(con.execute("select kind, count(*) from flags group by kind").fetchall())
+    (s.owed_orders, s.owed_yuan, s.owed_points, s.total_yuan, s.curable_orders,
+     s.curable_at_risk_yuan, s.nearest_deadline) = con.execute(
+        """select count(*) filter (where status = 'owed'),
+                  coalesce(sum(compensation_yuan) filter (where status = 'owed'), 0)::decimal(18, 2),
+                  coalesce(sum(points) filter (where status = 'owed'), 0)::bigint,
+                  coalesce(sum(total_yuan), 0)::decimal(18, 2),
+                  count(*) filter (where status = 'curable'),
+                  coalesce(sum(at_risk_yuan) filter (where status = 'curable'), 0)::decimal(18, 2),
+                  min(deadline) filter (where status = 'curable')
+           from liabilities"""
+    ).fetchone()
+    s.payout_lines, s.payout_yuan, s.payout_points = con.execute(
+        """select count(*), coalesce(sum(yuan), 0)::decimal(18, 2), coalesce(sum(points), 0)::bigint
+           from payouts where run_id = ?""",
+        [s.run_id],
+    ).fetchone()
+    s.rejects_total = con.execute("select count(*) from rejects").fetchone()[0]
+
+
+def _progress_kw(fn, progress: Progress) -> dict:
+    """{'progress': progress} when `fn` takes a progress callback."""
+    import inspect
+
+    try:
+        return {"progress": progress} if progress and "progress" in inspect.signature(fn).parameters else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _steps():
+    """The other helpers' library functions, imported when a run needs them."""
+    try:
+        from pipeline.flag import flag_orders
+        from pipeline.liabilities import append_ledger, compute_liabilities, new_run_id, record_run
+    except ImportError as e:  # pragma: no cover - only while the package is being assembled
+        raise ShortshipError(f"this installation lacks a pipeline step ({e})") from None
+    return flag_orders, compute_liabilities, append_ledger, new_run_id, record_run
+
+
+def run_pipeline(
+    paths: Iterable[str | Path],
+    db_path: str | Path,
+    out_dir: str | Path,
+    policy: Policy | str | None = None,
+    as_of: datetime | str | None = None,
+    xlsx: bool = False,
+    progress: Progress = None,
+    lock_wait: float = db.LOCK_WAIT_SECONDS,
+    command: str | None = None,
+) -> RunSummary:
+    """Load the exports under `paths`, flag, compute liabilities, append the ledger, write the
+    outputs and the report. Raises ShortshipError (one line) on anything the user can fix; the
+    database and `out_dir` are then as they were."""
+    t0 = time.monotonic()
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ShortshipError("no input paths given")
+    # cheap checks first, before waiting for the database
+    find_exports(paths)
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    clock = parse_as_of(as_of)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ShortshipError(f"{out_dir}: --out is not a folder")
+    flag_orders, compute_liabilities, append_ledger, new_run_id, record_run = _steps()
+    if progress is not None:
+        user_progress = progress
+
+        def progress(msg: str) -> None:  # stage lines with the time since the start
+            user_progress(f"[{time.monotonic() - t0:6.1f} s] {msg}")
+
+    say = progress or (lambda msg: None)
+
+    started = china_now()
+    run_id = new_run_id(started)
+    summary = RunSummary(run_id=run_id, as_of=clock, policy_id=pol.id, db_path=str(db_path), out_dir=str(out_dir))
+    command = command or "run " + " ".join(str(p) for p in paths)
+
+    con = db.connect(db_path, wait=lock_wait)
+    staging: Path | None = None
+    try:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ShortshipError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
+        staging = export.new_staging_dir(out_dir, run_id)
+        with db.transaction(con):
+            tx = _JoinedTransaction(con)
+            say("loading exports")
+            summary.files = load_paths(tx, paths, progress=progress)
+            summary.rejects_this_run = sum(f.rejected for f in summary.files if f.status == "loaded")
+            _pause("load")
+            say("flagging orders")
+            flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
+            _pause("flag")
+            say("computing liabilities")
+            compute_liabilities(tx, clock, pol, run_id)
+            _pause("liabilities")
+            say("appending the payout ledger")
+            append_ledger(tx, run_id, pol)
+            record_run(con, run_id, clock, pol, command)
+            _pause("ledger")
+            say("writing outputs")
+            staged = export.stage_outputs(con, staging, run_id, progress)
+            if xlsx:
+                say("writing liabilities.xlsx")
+                staged.append(export.stage_xlsx(con, staging, run_id))
+            say("writing report.html")
+            from pipeline.report import write_report
+
+            staged.append(write_report(con, staging / "report.html", run_id))
+            _fill_from_db(summary, con)
+            _pause("export")
+            say("committing")
+        _pause("commit")
+        summary.outputs = [str(p) for p in export.publish(staged, out_dir)]
+    except duckdb.Error as e:
+        raise ShortshipError(f"{db_path}: run failed, database unchanged ({db._first_line(e)})") from None
+    finally:
+        if staging is not None:
+            export.remove_staging(staging)
+        con.close()
+    summary.seconds = time.monotonic() - t0
+    return summary
