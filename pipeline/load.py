@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,7 @@ import duckdb
 
 from pipeline import db
 from pipeline.errors import ShortshipError
-from pipeline.io.csvfile import CsvSource, numbered_copy, open_csv
+from pipeline.io.csvfile import CsvSource, numbered_parts, open_csv
 from pipeline.io.headers import ALIASES, KINDS, normalize_header
 
 EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx"}
@@ -139,7 +140,7 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, kind: str) -> None:
             con.execute(f"alter table raw_{kind} add column {c} varchar")
 
 
-def _insert_raw_from_csv(con, src: CsvSource, copy_path: Path, load_id: int) -> tuple[int, list[tuple[int | None, str]]]:
+def _insert_raw_from_csv(con, src: CsvSource, parts: list[Path], load_id: int) -> tuple[int, list[tuple[int | None, str]]]:
     """Parse the numbered copy into raw_<kind>. Returns (rows inserted, [(line, reason)])."""
     n = src.field_count + 1
     fields = {f"c{i}": "VARCHAR" for i in range(n)}
@@ -164,7 +165,7 @@ def _insert_raw_from_csv(con, src: CsvSource, copy_path: Path, load_id: int) -> 
         "quote='\"', escape='\"', columns=$columns, store_rejects=true, "
         f"rejects_table='{rejects_table}', rejects_scan='{scan_table}', max_line_size=10000000)"
     )
-    params = {"path": str(copy_path), "delim": src.delimiter, "columns": fields}
+    params = {"path": [str(p) for p in parts], "delim": src.delimiter, "columns": fields}
     if extra_keys:
         params["extra_keys"] = extra_keys
     cols = ", ".join(["load_id", "line"] + [c for c in hm.columns if c] + (["extra"] if extra_keys else []))
@@ -271,11 +272,11 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path) -> FileRe
          export_time, paid_is_net, src.header],
     )
     if isinstance(src, CsvSource):
-        copy_path = tmpdir / f"load_{load_id}.csv"
-        tr = numbered_copy(src, copy_path)
+        part_dir = tmpdir / f"load_{load_id}"
+        parts, tr = numbered_parts(src, part_dir)
         rows_in = tr.records
-        inserted, parse_rejects = _insert_raw_from_csv(con, src, copy_path, load_id)
-        copy_path.unlink(missing_ok=True)
+        inserted, parse_rejects = _insert_raw_from_csv(con, src, parts, load_id)
+        shutil.rmtree(part_dir, ignore_errors=True)
     else:
         rows_in, inserted, parse_rejects = src.insert_raw(con, load_id)
     parse_rejected = max(rows_in - inserted, 0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ShortshipError
-from pipeline.io.encoding import Encoding, detect_encoding, read_head, transcode_numbered
+from pipeline.io.encoding import Encoding, detect_encoding, read_head, transcode_numbered_parts
 from pipeline.io.headers import HeaderMap, detect_kind, looks_like_header, map_header
 
 HEADER_SEARCH_ROWS = 20
@@ -124,6 +124,7 @@ def _physical_line_of_row(lines: list[str], delimiter: str, row_idx: int) -> int
     return len(lines)
 
 
-def numbered_copy(src: CsvSource, out_path: Path):
-    """Stream the data records of `src` to `out_path` as numbered UTF-8 (see module doc)."""
-    return transcode_numbered(src.path, src.encoding, out_path, src.header_line, src.delimiter)
+def numbered_parts(src: CsvSource, out_dir: Path):
+    """Stream the data records of `src` into numbered UTF-8 part files under `out_dir`
+    (one for a small file, several transcoded in parallel for a large one)."""
+    return transcode_numbered_parts(src.path, src.encoding, out_dir, src.header_line, src.delimiter)

@@ -75,6 +75,28 @@ class TranscodeResult:
     unterminated_quote: bool  # the file ended inside a quoted field (truncated)
 
 
+def _number_block(lines: list[str], lineno: int, in_quote: bool, skip_lines: int, delimiter: str):
+    """Number the records in `lines` (physical lines without their "\n"); `lineno` is the
+    number of the line before the first. Returns (text, records, last lineno, in_quote)."""
+    records = 0
+    out: list[str] = []
+    append = out.append
+    for line in lines:
+        lineno += 1
+        if line.endswith("\r"):
+            line = line[:-1]
+        if lineno <= skip_lines:
+            pass
+        elif in_quote:
+            append(line + "\n")
+        elif line and not line.isspace():
+            records += 1
+            append(f"{lineno}{delimiter}{line}\n")
+        if line.count('"') & 1:
+            in_quote = not in_quote
+    return "".join(out), records, lineno, in_quote
+
+
 def transcode_numbered(
     path: Path,
     encoding: Encoding,
@@ -98,38 +120,112 @@ def transcode_numbered(
                 chunk = src.read(CHUNK_CHARS)
                 if not chunk:
                     break
-                text = pending + chunk
-                lines = text.split("\n")
+                lines = (pending + chunk).split("\n")
                 pending = lines.pop()
-                out: list[str] = []
-                for line in lines:
-                    lineno += 1
-                    if line.endswith("\r"):
-                        line = line[:-1]
-                    if lineno <= skip_lines:
-                        continue
-                    if in_quote:
-                        out.append(line)
-                        out.append("\n")
-                    elif line and not line.isspace():
-                        records += 1
-                        out.append(f"{lineno}{delimiter}{line}\n")
-                    if line.count('"') & 1:
-                        in_quote = not in_quote
-                dst.write("".join(out))
-            pending = pending.rstrip("\r")
+                text, n, lineno, in_quote = _number_block(lines, lineno, in_quote, skip_lines, delimiter)
+                records += n
+                dst.write(text)
             if pending:
-                lineno += 1
-                if lineno > skip_lines:
-                    if in_quote:
-                        dst.write(pending + "\n")
-                    elif not pending.isspace():
-                        records += 1
-                        dst.write(f"{lineno}{delimiter}{pending}\n")
-                    if pending.count('"') & 1:
-                        in_quote = not in_quote
+                text, n, lineno, in_quote = _number_block([pending], lineno, in_quote, skip_lines, delimiter)
+                records += n
+                dst.write(text)
     except UnicodeDecodeError as e:
         raise ShortshipError(
             f"{path}: not valid {encoding.label} text near line {lineno + 1} ({e.reason})"
         ) from None
     return TranscodeResult(records=records, last_line=lineno, unterminated_quote=in_quote)
+
+
+# ---- the same, in parallel over byte ranges of a large file -------------------------------
+# A newline byte (0x0A) and a double quote (0x22) never occur inside a multi-byte character in
+# UTF-8 or GB18030, so a file can be cut at newlines and each range's starting line number and
+# quote state found by counting those two bytes, before the ranges are decoded in parallel.
+
+PARALLEL_MIN_BYTES = 48 << 20
+RANGE_BYTES = 32 << 20
+
+
+def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
+    cuts = [0]
+    with open(path, "rb") as f:
+        pos = RANGE_BYTES
+        while pos < size:
+            f.seek(pos)
+            tail = f.readline()
+            pos = f.tell()
+            if pos >= size or not tail.endswith(b"\n"):
+                break
+            cuts.append(pos)
+            pos += RANGE_BYTES
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def _count_range(args):
+    path, start, end = args
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    return data.count(b"\n"), data.count(b'"') & 1
+
+
+def _transcode_range(args):
+    path, codec, start, end, lineno, in_quote, skip_lines, delimiter, out_path = args
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    if start > 0 and codec in ("utf-8-sig",):
+        codec = "utf-8"
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as e:
+        bad_line = lineno + data[: e.start].count(b"\n") + 1
+        return ("error", f"not valid text near line {bad_line} ({e.reason})")
+    lines = text.split("\n")
+    last = lines.pop()
+    if last:
+        lines.append(last)
+    out, records, lineno, in_quote = _number_block(lines, lineno, in_quote, skip_lines, delimiter)
+    with open(out_path, "w", encoding="utf-8", newline="") as dst:
+        dst.write(out)
+    return ("ok", records, lineno, in_quote)
+
+
+def transcode_numbered_parts(
+    path: Path,
+    encoding: Encoding,
+    out_dir: Path,
+    skip_lines: int,
+    delimiter: str,
+    workers: int | None = None,
+) -> tuple[list[Path], TranscodeResult]:
+    """Like transcode_numbered, into one or more part files (DuckDB reads them as one);
+    large files are cut into ranges and transcoded by a pool of processes."""
+    import multiprocessing as mp
+    import os
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = path.stat().st_size
+    workers = workers or os.cpu_count() or 1
+    if encoding.name == "utf-16" or size < PARALLEL_MIN_BYTES or workers < 2:
+        out = out_dir / "part_0.csv"
+        return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter)
+    ranges = _ranges(path, size)
+    ctx = mp.get_context("spawn")  # never fork a process holding DuckDB threads
+    with ctx.Pool(min(workers, len(ranges))) as pool:
+        counts = pool.map(_count_range, [(str(path), a, b) for a, b in ranges])
+        jobs, lineno, in_quote, parts = [], 0, False, []
+        for i, ((a, b), (newlines, parity)) in enumerate(zip(ranges, counts)):
+            part = out_dir / f"part_{i}.csv"
+            parts.append(part)
+            jobs.append((str(path), encoding.name, a, b, lineno, in_quote, skip_lines, delimiter, str(part)))
+            lineno += newlines
+            in_quote ^= bool(parity)
+        records, last_line, quote_state = 0, 0, False
+        for res in pool.imap(_transcode_range, jobs):
+            if res[0] == "error":
+                pool.terminate()
+                raise ShortshipError(f"{path}: {res[1]}")
+            _, n, last_line, quote_state = res
+            records += n
+    return parts, TranscodeResult(records=records, last_line=last_line, unterminated_quote=quote_state)

@@ -60,3 +60,21 @@ def test_numbered_copy_streams_across_chunks(tmp_path, monkeypatch):
     assert r.records == 50
     lines = out.read_text(encoding="utf-8").split("\n")
     assert lines[0] == '2,0,"v' and lines[2] == '4,1,"v'
+
+
+def test_parallel_parts_number_exactly_like_the_sequential_copy(tmp_path, monkeypatch):
+    import pipeline.io.encoding as enc
+
+    monkeypatch.setattr(enc, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(enc, "RANGE_BYTES", 300)
+    body = "".join(f'"{i}","多行\n备注{i}","x""y",\r\n' if i % 7 == 0 else f'"{i}","货品{i}","",\n' for i in range(400))
+    body += "\n\n" + '"400","末行","z"'
+    src = write(tmp_path, "a.csv", ("订单编号,标题,备注\n" + body).encode("gb18030"))
+    e = detect_encoding(src)
+    seq = tmp_path / "seq.csv"
+    r1 = enc.transcode_numbered(src, e, seq, 1, ",")
+    parts, r2 = enc.transcode_numbered_parts(src, e, tmp_path / "parts", 1, ",", workers=2)
+    assert len(parts) > 3
+    assert "".join(p.read_text(encoding="utf-8") for p in parts) == seq.read_text(encoding="utf-8")
+    assert (r1.records, r1.last_line, r1.unterminated_quote) == (r2.records, r2.last_line, r2.unterminated_quote)
+    assert r1.records == 401
