@@ -62,6 +62,8 @@ class Policy:
     empty_parcel_ratio: Decimal = Decimal("0.20")   # below this share: empty
     amount_tolerance: Decimal = Decimal("0.01")     # refund vs k x unit price, in yuan
     weight_min_samples: int = 5                     # parcels needed before a SKU's weight is trusted
+    negation_window: int = 6                        # characters a negation may stand before a word
+    weight_noise: Decimal = Decimal("3")            # a light parcel is this many noise widths light
     # word lists of [detection]: explained_reasons, negations, aftersale_reship, aftersale_exchange
     detection_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -258,6 +260,8 @@ def _detection(r: _Reader) -> dict[str, Any]:
         empty_parcel_ratio=empty,
         amount_tolerance=r.decimal("detection.amount_tolerance_yuan", d["amount_tolerance"].default, places=2),
         weight_min_samples=r.integer("detection.weight_min_samples", d["weight_min_samples"].default),
+        negation_window=r.integer("detection.negation_window", d["negation_window"].default),
+        weight_noise=r.decimal("detection.weight_noise_sigmas", d["weight_noise"].default),
         detection_terms=terms,
     )
 

@@ -45,8 +45,8 @@ alter table flags add column if not exists refund_ids varchar[];
 -- messages) on many orders. Grain: one row per buyer with at least one claim; rebuilt by flag.
 create table if not exists buyer_reviews (
     buyer            varchar not null,   -- key
-    claims           bigint not null,    -- short / empty claims (refunds, else buyer texts)
-    orders           bigint not null,    -- distinct orders claimed on
+    claims           bigint not null,    -- orders with a short / empty claim (refund, else own words)
+    orders           bigint not null,    -- all the buyer's orders seen (claims / orders: claim rate)
     refunded_amount  decimal(18, 2),     -- money refunded on those claims
     first_claim_at   timestamp,
     last_claim_at    timestamp,

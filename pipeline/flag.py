@@ -1,0 +1,237 @@
+"""Detection: flag short, wrong, empty, lost and unshipped orders, with evidence.
+
+`flag_orders` (re)builds the `flags` table (one row per flagged order) and `buyer_reviews`
+(buyers who claim short shipment on many orders) from the typed tables, for one run clock
+(`as_of`) and one policy. The work is SQL (sql/signals/*.sql, one model per signal, and
+sql/flags/*.sql, which combine them); this module only orders the steps, hands the policy's
+word lists to SQL as the temp table `policy_terms(list, kind, term, norm)` and its numbers as
+bind parameters, and counts the result. Everything happens in one transaction: a failure
+leaves the previous flags in place.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+import duckdb
+
+from pipeline import db
+from pipeline.clock import china_now
+from pipeline.policy import FLAG_KINDS, Policy, normalize_reason
+
+RESPONSIBILITIES = ("merchant", "courier", "buyer", "undetermined")
+
+# the signal models, in the order they are built (sql/signals/<name>.sql -> temp sig_<name>)
+SIGNALS = (
+    "refund_reason",
+    "goods_aftersale",
+    "refund_amount",
+    "text_words",
+    "shipments",
+    "parcel_weight",
+    "unshipped",
+)
+
+# rule id -> (signal model, what it means). Responsibility rules come from
+# sql/flags/responsibility.sql.
+RULES: dict[str, tuple[str, str]] = {
+    "refund_reason": ("refund_reason", "买家退款原因 names the fault (policy [reasons])"),
+    "aftersale_reship": ("goods_aftersale", "售后类型 补寄: the buyer asks for the missing goods"),
+    "aftersale_exchange": ("goods_aftersale", "售后类型 换货 (supports wrong)"),
+    "goods_not_received": ("goods_aftersale", "货物状态 not received on a shipped order (supports not_received)"),
+    "refund_amount": ("refund_amount", "refund = k x unit price of a line with more than k units, or one whole line"),
+    "text_words": ("text_words", "words in 买家留言 / 订单备注 / 买家退款说明 (supporting only)"),
+    "ship_shortfall": ("shipments", "shipments file: first parcels hold fewer units than ordered"),
+    "ship_reship": ("shipments", "shipments file: a re-shipment (补发) parcel"),
+    "ship_wrong_sku": ("shipments", "shipments file: a SKU not ordered shipped while an ordered SKU fell short"),
+    "parcel_weight": ("parcel_weight", "parcel weighs clearly less than its SKUs' expected weight"),
+    "unshipped_deadline": ("unshipped", "paid, not shipped, ship-by passed at as-of"),
+    "closed_out_of_stock": ("unshipped", "closed after payment as 缺货 / 卖家缺货"),
+    # responsibility
+    "ruling_party": ("responsibility", "责任方 on the refund"),
+    "cs_ruling": ("responsibility", "客服介入状态 支持买家 / 支持卖家"),
+    "shop_refunded": ("responsibility", "退款成功 for a short / wrong / empty / 缺货 reason"),
+    "shipments_record": ("responsibility", "the shop's own shipping record"),
+    "order_status": ("responsibility", "the order's own status (paid not shipped, closed 缺货)"),
+    "courier_not_received": ("responsibility", "shipped, not received"),
+}
+
+_TEMP_TABLES = (
+    ["policy_terms", "fl_lines", "fl_orders", "fl_refund_fit"]
+    + [f"sig_{s}" for s in SIGNALS]
+    + ["fl_evidence", "fl_kinds", "fl_responsibility"]
+)
+
+
+@dataclass
+class FlagSummary:
+    run_id: str
+    as_of: datetime
+    policy_id: str
+    flagged: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+    by_responsibility: dict[str, int] = field(default_factory=dict)
+    by_kind_responsibility: dict[tuple[str, str], int] = field(default_factory=dict)
+    by_basis: dict[str, int] = field(default_factory=dict)
+    buyers_for_review: int = 0
+
+    def table(self) -> list[str]:
+        """Counts by kind (rows) and responsibility (columns), as printable lines."""
+        kinds = [k for k in FLAG_KINDS]
+        w = max(len(k) for k in kinds + ["total"]) + 2
+        head = "kind".ljust(w) + "".join(r.rjust(14) for r in RESPONSIBILITIES) + "total".rjust(9)
+        out = [head]
+        for k in kinds:
+            cells = [self.by_kind_responsibility.get((k, r), 0) for r in RESPONSIBILITIES]
+            out.append(k.ljust(w) + "".join(str(c).rjust(14) for c in cells) + str(self.by_kind.get(k, 0)).rjust(9))
+        out.append(
+            "total".ljust(w)
+            + "".join(str(self.by_responsibility.get(r, 0)).rjust(14) for r in RESPONSIBILITIES)
+            + str(self.flagged).rjust(9)
+        )
+        return out
+
+    def lines(self) -> list[str]:
+        basis = ", ".join(f"{b} {n}" for b, n in sorted(self.by_basis.items()))
+        return (
+            [f"run {self.run_id}: as of {self.as_of:%Y-%m-%d %H:%M:%S}, policy {self.policy_id}: "
+             f"{self.flagged} orders flagged" + (f" ({basis})" if basis else "")]
+            + self.table()
+            + [f"buyers for review (many short-shipment claims): {self.buyers_for_review}"]
+        )
+
+
+def new_run_id(as_of: datetime, prefix: str = "flag") -> str:
+    return f"{prefix}-{as_of:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def policy_terms(policy: Policy) -> list[tuple[str, str, str, str]]:
+    """The policy's word lists as rows (list, kind, term, normalised term)."""
+    rows: list[tuple[str, str, str, str]] = []
+    for list_name, table in (
+        ("reasons", policy.reasons),
+        ("goods_status", policy.goods_status),
+        ("words", policy.words),
+        ("rulings", policy.rulings),
+        ("detection", policy.detection_terms),
+    ):
+        for kind, terms in table.items():
+            for term in terms:
+                if term is None or str(term).strip() == "":
+                    continue
+                row = (list_name, kind, str(term), normalize_reason(term))
+                if row not in rows:
+                    rows.append(row)
+    return rows
+
+
+def load_policy_terms(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
+    con.execute(
+        "create or replace temp table policy_terms "
+        "(list varchar not null, kind varchar not null, term varchar not null, norm varchar not null)"
+    )
+    rows = policy_terms(policy)
+    if rows:
+        con.executemany("insert into policy_terms values (?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def _params(as_of: datetime, policy: Policy, run_id: str) -> dict[str, Any]:
+    return {
+        "as_of": as_of,
+        "run_id": run_id,
+        "window_hours": int(policy.window_hours),
+        "tolerance": policy.amount_tolerance,
+        "light_ratio": policy.light_parcel_ratio,
+        "empty_ratio": policy.empty_parcel_ratio,
+        "min_samples": int(policy.weight_min_samples),
+        "negation_window": int(policy.negation_window),
+        "weight_noise": policy.weight_noise,
+        "min_claims": int(policy.min_short_claims),
+    }
+
+
+def _insert_model(con, model: str, table: str, params: dict[str, Any]) -> int:
+    sql = db.model_sql(model)
+    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    con.execute(f"delete from {table}")
+    con.execute(f"insert into {table} by name {sql}", used)
+    return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Policy,
+                  run_id: str = "", progress: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Build the temp tables up to fl_responsibility (no result table is touched).
+
+    Returns row counts per temp table. Useful on its own to inspect one signal in tests.
+    """
+    params = _params(as_of, policy, run_id)
+    db.run_script(con, db.read_sql("flags/macros.sql"))
+    counts = {"policy_terms": load_policy_terms(con, policy)}
+    steps = [("flags/lines.sql", "fl_lines"), ("flags/order_base.sql", "fl_orders"),
+             ("flags/refund_fit.sql", "fl_refund_fit")]
+    steps += [(f"signals/{s}.sql", f"sig_{s}") for s in SIGNALS]
+    steps += [("flags/evidence.sql", "fl_evidence"), ("flags/kinds.sql", "fl_kinds"),
+              ("flags/responsibility.sql", "fl_responsibility")]
+    for model, table in steps:
+        if progress:
+            progress(f"flag: {model}")
+        counts[table] = db.materialize(con, model, table, params, temp=True)
+    return counts
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for t in _TEMP_TABLES:
+        con.execute(f"drop table if exists {t}")
+
+
+def flag_orders(
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime,
+    policy: Policy,
+    run_id: str,
+    command: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FlagSummary:
+    """(Re)build `flags` and `buyer_reviews` for the run clock `as_of` under `policy`.
+
+    With `command` (the standalone `shortship flag`), the run is also recorded in `runs`
+    (skipped when the run id is there already); `shortship run` records its own run.
+    """
+    params = _params(as_of, policy, run_id)
+    with db.transaction(con):
+        build_signals(con, as_of, policy, run_id, progress)
+        _insert_model(con, "flags/flags.sql", "flags", params)
+        _insert_model(con, "flags/buyer_reviews.sql", "buyer_reviews", params)
+        if command:
+            con.execute(
+                """insert into runs (run_id, started_at, as_of, policy_id, command)
+                   select $run_id, $started_at, $as_of, $policy_id, $command
+                   where not exists (select 1 from runs where run_id = $run_id)""",
+                {"run_id": run_id, "started_at": china_now(), "as_of": as_of,
+                 "policy_id": policy.id, "command": command},
+            )
+        drop_temp(con)
+    return summarize(con, run_id, as_of, policy.id)
+
+
+def summarize(con: duckdb.DuckDBPyConnection, run_id: str, as_of: datetime, policy_id: str) -> FlagSummary:
+    rows = con.execute("select kind, responsibility, basis, count(*) from flags group by all").fetchall()
+    by_kr: Counter = Counter()
+    by_k: Counter = Counter()
+    by_r: Counter = Counter()
+    by_b: Counter = Counter()
+    for k, r, b, n in rows:
+        by_kr[(k, r)] += n
+        by_k[k] += n
+        by_r[r] += n
+        by_b[b or "?"] += n
+    review = con.execute("select count(*) from buyer_reviews where review").fetchone()[0]
+    return FlagSummary(
+        run_id=run_id, as_of=as_of, policy_id=policy_id, flagged=sum(by_k.values()),
+        by_kind=dict(by_k), by_responsibility=dict(by_r), by_kind_responsibility=dict(by_kr),
+        by_basis=dict(by_b), buyers_for_review=review,
+    )

@@ -1,0 +1,29 @@
+-- Every piece of evidence the signals found, in one shape.
+-- Grain: one row per signal row (order × rule × refund or source); see sql/signals/*.sql.
+-- Columns: order_id, rule, kind, confidence (0-1), basis (explicit, amount, weight, text,
+-- support), is_primary (can raise a flag on its own), complaint (the buyer complained),
+-- refund_id, line_no, sku, missing_qty, affected_amount, refunded_amount, reshipped_at,
+-- resp / resp_rule (a responsibility the evidence itself carries), evidence (readable text).
+-- Inputs: the signal tables sig_* built by pipeline/flag.py from sql/signals/.
+with
+
+all_rows as (
+    select * from sig_refund_reason
+    union all by name select * from sig_goods_aftersale
+    union all by name select * from sig_refund_amount
+    union all by name select * from sig_text_words
+    union all by name select * from sig_shipments
+    union all by name select * from sig_parcel_weight
+    union all by name select * from sig_unshipped
+),
+
+final as (
+    select
+        order_id, rule, kind, confidence, basis, is_primary, complaint, refund_id,
+        line_no, sku, missing_qty, affected_amount, refunded_amount, reshipped_at,
+        resp, resp_rule, evidence
+    from all_rows
+    where order_id is not null
+)
+
+select * from final

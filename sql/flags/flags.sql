@@ -1,0 +1,143 @@
+-- The flags: one row per flagged order, its kind (fl_kinds), responsibility
+-- (fl_responsibility), the rules that fired for that kind, the evidence quoting the source
+-- values, and the goods concerned (SPEC section 2 "Money"):
+--   missing_qty / affected_amount from the most direct evidence: the shipments file or the
+--   order's status, else the refunds (a refund's amount fit before its reason; several refunds
+--   on different lines add up, several on one line count once), else the parcel weight, else
+--   the words; short: k × per-unit paid = round(line_paid × k / quantity, 2); wrong: the
+--   refunded units of the line; empty, not received, unshipped: all the goods of the order.
+--   refunded_amount: money already refunded by the refunds (or refund amounts) it rests on.
+-- Grain: one row per flagged order. Inputs: fl_kinds, fl_responsibility, fl_evidence,
+-- fl_orders. Params: $as_of, $run_id.
+with
+
+kind_rows as (
+    select
+        e.*,
+        case
+            when e.rule in ('ship_shortfall', 'ship_reship', 'ship_wrong_sku',
+                            'unshipped_deadline', 'closed_out_of_stock') then 1
+            when e.rule = 'refund_amount' then 2
+            when e.rule = 'refund_reason' then 3
+            when e.rule = 'aftersale_reship' then 4
+            when e.rule = 'parcel_weight' then 5
+            when e.rule = 'text_words' then 6
+            else 9
+        end                                                       as value_rank
+    from fl_evidence e
+    join fl_kinds k using (order_id, kind)
+),
+
+-- the evidence class that values the goods concerned
+value_class as (
+    select order_id, min(value_rank) as value_rank
+    from kind_rows
+    where missing_qty is not null or affected_amount is not null
+    group by order_id
+),
+
+-- per line (or per refund when no line is known) the best row of that class
+value_rows as (
+    select r.*
+    from kind_rows r
+    join value_class v using (order_id)
+    where r.value_rank = v.value_rank or (v.value_rank in (2, 3) and r.value_rank in (2, 3))
+    qualify row_number() over (
+        partition by r.order_id, coalesce(r.line_no::varchar, r.refund_id, r.rule)
+        order by r.value_rank, r.missing_qty desc nulls last, r.confidence desc
+    ) = 1
+),
+
+valued as (
+    select
+        v.order_id,
+        -- short / wrong: lines (or refunds) add up; other kinds: rows about one line each add
+        -- up (e.g. one 缺货 refund per line), a row about the whole order stands alone
+        case when any_value(v.kind) in ('short', 'wrong') then sum(v.missing_qty)
+             else greatest(sum(v.missing_qty) filter (where v.line_no is not null),
+                           max(v.missing_qty) filter (where v.line_no is null)) end
+                                                                  as missing_qty,
+        case when any_value(v.kind) in ('short', 'wrong') then sum(v.affected_amount)
+             else greatest(sum(v.affected_amount) filter (where v.line_no is not null),
+                           max(v.affected_amount) filter (where v.line_no is null)) end
+                                                                  as affected_amount,
+        case when count(distinct coalesce(v.line_no, -1)) = 1 then min(v.line_no) end as line_no,
+        case when count(distinct coalesce(v.sku, '')) = 1 then min(v.sku) end         as sku
+    from value_rows v
+    group by v.order_id
+),
+
+refunded as (
+    select order_id, sum(amount) as refunded_amount
+    from (
+        select order_id, coalesce(refund_id, rule) as what, max(refunded_amount) as amount
+        from kind_rows
+        group by all
+    )
+    group by order_id
+),
+
+summed as (
+    select
+        order_id,
+        list(distinct rule order by rule)                         as rules,
+        string_agg(evidence, '; ' order by is_primary desc, confidence desc, rule, evidence) as evidence,
+        max(reshipped_at)                                         as reshipped_at,
+        list(distinct refund_id order by refund_id) filter (where refund_id is not null) as refund_ids,
+        case
+            when bool_or(basis = 'explicit') then 'explicit'
+            when bool_or(basis = 'amount') then 'amount'
+            when bool_or(basis = 'weight') then 'weight'
+            else 'text'
+        end                                                       as basis
+    from kind_rows
+    group by order_id
+),
+
+complaints as (
+    select order_id, bool_or(complaint) as complaint
+    from fl_evidence
+    group by order_id
+),
+
+final as (
+    select
+        k.order_id,
+        o.shop,
+        o.buyer,
+        k.kind,
+        r.responsibility,
+        round(least(0.99, 1 - (1 - k.score) * (1 - r.resp_confidence)), 3)::double as confidence,
+        case when r.resp_rule is not null
+             then list_sort(list_distinct(list_append(s.rules, r.resp_rule)))
+             else s.rules end                                     as rules,
+        s.evidence || '. Responsibility ' || r.responsibility
+            || coalesce(': ' || r.resp_why, case s.basis
+                   when 'text' then ' (nothing beyond the buyer''s or the seller''s words)'
+                   when 'amount' then ' (a refund''s amount alone does not say who was at fault)'
+                   else ' (no ruling, no refund by the shop and no shipping record says who)' end)
+            || case when not coalesce(c.complaint, false) then '. No complaint from the buyer yet' else '' end
+                                                                  as evidence,
+        v.missing_qty::bigint                                     as missing_qty,
+        v.affected_amount::decimal(18, 2)                         as affected_amount,
+        o.paid_at,
+        o.ship_by,
+        s.reshipped_at,
+        coalesce(f.refunded_amount, 0)::decimal(18, 2)            as refunded_amount,
+        $as_of::timestamp                                         as as_of,
+        $run_id::varchar                                          as run_id,
+        s.basis,
+        coalesce(c.complaint, false)                              as complaint,
+        v.line_no::integer                                        as line_no,
+        v.sku,
+        coalesce(s.refund_ids, [])                                as refund_ids
+    from fl_kinds k
+    join fl_responsibility r using (order_id)
+    join summed s using (order_id)
+    left join fl_orders o using (order_id)
+    left join valued v using (order_id)
+    left join refunded f using (order_id)
+    left join complaints c using (order_id)
+)
+
+select * from final

@@ -1,0 +1,89 @@
+-- Every order any export mentions, with what the signals need to know about it.
+-- Grain: one row per order_id found in orders, order_lines, refunds or shipments.
+-- Inputs: orders, refunds, shipments, fl_lines (sql/flags/lines.sql).
+-- Params: $as_of (the run's clock), $window_hours (policy [shipping] window_hours).
+-- ship_by = paid_at + the policy window; delivered = completed or shipped or confirmed.
+with
+
+ids as (
+    select order_id from orders
+    union select order_id from order_lines
+    union select order_id from refunds
+    union select order_id from shipments
+),
+
+line_totals as (
+    select
+        order_id,
+        count(*)                                          as line_count,
+        sum(quantity)                                     as unit_count,
+        sum(line_paid)                                    as goods_paid,
+        count(*) filter (where closed)                    as closed_lines,
+        sum(quantity) filter (where not closed)           as open_units,
+        sum(line_paid) filter (where not closed)          as open_paid
+    from fl_lines
+    group by order_id
+),
+
+refund_info as (
+    select
+        order_id,
+        min(paid_at)  as paid_at,
+        max(buyer)    as buyer,
+        count(*)      as refund_rows
+    from refunds
+    group by order_id
+),
+
+ship_info as (
+    select order_id, min(shipped_at) as first_shipped_at, count(*) as ship_rows
+    from shipments
+    where shipped_at <= $as_of
+    group by order_id
+),
+
+joined as (
+    select
+        i.order_id,
+        o.shop,
+        coalesce(o.buyer, r.buyer)                          as buyer,
+        o.status,
+        o.status_raw,
+        coalesce(o.paid_at, r.paid_at)                      as paid_at,
+        o.shipped_at,
+        o.confirmed_at,
+        o.tracking_no,
+        o.close_reason,
+        o.buyer_message,
+        o.seller_memo,
+        o.refund_amount                                     as order_refund_amount,
+        coalesce(
+            lt.goods_paid,
+            greatest(coalesce(o.paid_gross, o.paid_amount) - coalesce(o.postage, 0), 0)
+        )::decimal(18, 2)                                   as goods_paid,
+        coalesce(lt.line_count, 0)                          as line_count,
+        lt.unit_count,
+        coalesce(lt.closed_lines, 0)                        as closed_lines,
+        coalesce(r.refund_rows, 0)                          as refund_rows,
+        coalesce(s.ship_rows, 0)                            as ship_rows,
+        s.first_shipped_at
+    from ids i
+    left join orders o using (order_id)
+    left join line_totals lt using (order_id)
+    left join refund_info r using (order_id)
+    left join ship_info s using (order_id)
+),
+
+final as (
+    select
+        *,
+        paid_at + to_hours($window_hours::bigint)           as ship_by,
+        coalesce(status in ('completed', 'shipped') or confirmed_at is not null, false)
+                                                            as delivered,
+        coalesce(status in ('completed', 'shipped') or confirmed_at is not null
+                 or shipped_at is not null or tracking_no is not null or ship_rows > 0, false)
+                                                            as shipped_evidence
+    from joined
+)
+
+select * from final

@@ -1,0 +1,79 @@
+-- Signal goods_aftersale: what the refund says about the goods (货物状态) and what the buyer
+-- asked for (售后类型). Rules:
+--   aftersale_reship   售后类型 补寄: the buyer asks for missing goods to be sent (short; a claim
+--                      on its own, like a reason)
+--   aftersale_exchange 售后类型 换货: another item wanted (supports wrong; never alone)
+--   goods_not_received 货物状态 买家未收到货 / 未收到货 on a shipped order (supports
+--                      not_received; never alone: buyers also refund before delivery)
+-- Grain: one row per refund × rule that applies.
+-- Inputs: refunds, fl_orders, fl_refund_fit, policy_terms (goods_status, detection.aftersale_*).
+-- Params: $as_of.
+with
+
+refs as (
+    select r.*, fl_norm(r.aftersale_type) as aftersale_norm, fl_norm(r.goods_status) as goods_norm
+    from refunds r
+    where r.applied_at is null or r.applied_at <= $as_of
+),
+
+hits as (
+    select r.refund_id, 'aftersale_reship' as rule, 'short' as kind
+    from refs r
+    join policy_terms t on t.list = 'detection' and t.kind = 'aftersale_reship' and t.norm = r.aftersale_norm
+    union
+    select r.refund_id, 'aftersale_exchange', 'wrong'
+    from refs r
+    join policy_terms t on t.list = 'detection' and t.kind = 'aftersale_exchange' and t.norm = r.aftersale_norm
+    union
+    select r.refund_id, 'goods_not_received', 'not_received'
+    from refs r
+    join fl_orders o using (order_id)
+    join policy_terms t on t.list = 'goods_status' and t.kind = 'not_received' and t.norm = r.goods_norm
+    where o.shipped_evidence
+),
+
+line_pick as (
+    select *
+    from fl_refund_fit
+    where source = 'refund' and (ident or exact or lines_in_order = 1)
+    qualify row_number() over (
+        partition by event_id order by ident desc, exact desc, fit, k, line_no
+    ) = 1
+),
+
+final as (
+    select
+        r.order_id,
+        h.rule,
+        h.kind,
+        case h.rule when 'aftersale_reship' then 0.6 else 0.3 end::double      as confidence,
+        case h.rule when 'aftersale_reship' then 'explicit' else 'support' end  as basis,
+        h.rule = 'aftersale_reship'                                            as is_primary,
+        true                                                                    as complaint,
+        r.refund_id,
+        case when h.rule = 'aftersale_reship' then lp.line_no end               as line_no,
+        case when h.rule = 'aftersale_reship' then lp.sku end                   as sku,
+        case when h.rule = 'aftersale_reship' and lp.line_no is not null
+             then coalesce(lp.k, 1) end::bigint                                 as missing_qty,
+        case when h.rule = 'aftersale_reship' and lp.line_no is not null
+             then fl_share(lp.line_paid, coalesce(lp.k, 1), lp.quantity) end    as affected_amount,
+        0::decimal(18, 2)                                                       as refunded_amount,
+        null::timestamp                                                         as reshipped_at,
+        null::varchar                                                           as resp,
+        null::varchar                                                           as resp_rule,
+        '退款 ' || r.refund_id || ': '
+            || case h.rule
+                 when 'goods_not_received' then '货物状态 ' || fl_quote(r.goods_status)
+                 else '售后类型 ' || fl_quote(r.aftersale_type)
+               end
+            || coalesce(', 买家退款原因 ' || fl_quote(r.reason), '')
+            || case when h.rule = 'aftersale_reship' and lp.line_no is not null
+                    then ', line ' || lp.line_no || ' ' || fl_quote(lp.title)
+                         || coalesce(' (SKU ' || lp.sku || ')', '')
+                    else '' end                                                 as evidence
+    from hits h
+    join refs r using (refund_id)
+    left join line_pick lp on lp.event_id = r.refund_id
+)
+
+select * from final

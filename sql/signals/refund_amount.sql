@@ -1,0 +1,131 @@
+-- Signal refund_amount: a refund on a delivered order equals k × the unit price of a line with
+-- more than k units (the listed price or the paid share from line_amounts, each within
+-- $tolerance), or the whole of one line of several: likely k units missing.
+-- Grain: one row per refund event that fits (see sql/flags/refund_fit.sql for the events).
+-- Not read this way: a refund whose reason counts as another fault (wrong, not received,
+-- unshipped) or explains it otherwise (policy detection.explained_reasons), one that asks for
+-- the goods back (是否需要退货 / 退货退款), a closed or refused refund, and a full refund.
+-- Inputs: fl_refund_fit, refunds, fl_orders, policy_terms. Params: $tolerance.
+with
+
+refund_norms as (
+    select refund_id, fl_norm(reason) as reason_norm, fl_norm(goods_status) as goods_norm
+    from refunds
+),
+
+refund_terms as (
+    select
+        refund_id,
+        bool_or(list = 'reasons')                                      as fault_reason,
+        bool_or(list = 'reasons' and kind in ('short', 'empty'))       as short_reason,
+        bool_or(list = 'detection' and kind = 'explained_reasons')     as explained,
+        bool_or(list = 'goods_status' and kind = 'received')           as received
+    from (
+        select n.refund_id, t.list, t.kind
+        from refund_norms n
+        join policy_terms t on t.list in ('reasons', 'detection') and t.norm = n.reason_norm
+        union all
+        select n.refund_id, t.list, t.kind
+        from refund_norms n
+        join policy_terms t on t.list = 'goods_status' and t.norm = n.goods_norm
+    )
+    group by refund_id
+),
+
+refund_ok as (
+    select r.refund_id
+    from refunds r
+    left join refund_terms t using (refund_id)
+    left join fl_orders o on o.order_id = r.order_id
+    where (not coalesce(t.fault_reason, false) or t.short_reason)
+      and not coalesce(t.explained, false)
+      and not coalesce(r.return_required, false)
+      and coalesce(r.status, '') not in ('closed', 'refused')
+      and (coalesce(o.delivered, false) or coalesce(t.received, false))
+),
+
+eligible as (
+    select f.*, o.goods_paid
+    from fl_refund_fit f
+    join fl_orders o on o.order_id = f.order_id
+    where (f.source = 'refund' and f.refund_id in (select refund_id from refund_ok))
+       or (f.source in ('line', 'order') and o.delivered)
+),
+
+fitting as (
+    select
+        *,
+        k < quantity and not closed                         as part_of_line,
+        bool_or(ident) over (partition by event_id)         as event_names_line
+    from eligible
+    where exact
+      and amount < goods_paid - $tolerance
+      and ((k < quantity and not closed) or (k = quantity and lines_in_order >= 2))
+),
+
+best as (
+    select
+        *,
+        count(*) over (partition by event_id, fit)          as n_same_fit,
+        row_number() over (
+            partition by event_id
+            order by fit, variant in ('after_closed_listed', 'after_closed_paid'),
+                     part_of_line desc, k, line_no
+        )                                                   as rn
+    from fitting
+    where ident or not event_names_line
+),
+
+final as (
+    select
+        b.order_id,
+        'refund_amount'                                                 as rule,
+        'short'                                                         as kind,
+        (case
+            when variant in ('after_closed_listed', 'after_closed_paid') then 0.4
+            when part_of_line then 0.55
+            else 0.45
+         end - case when n_same_fit > 1 then 0.1 else 0 end)::double    as confidence,
+        'amount'                                                        as basis,
+        true                                                            as is_primary,
+        true                                                            as complaint,
+        b.refund_id,
+        b.line_no,
+        b.sku,
+        b.k::bigint                                                     as missing_qty,
+        fl_share(b.line_paid, b.k, b.quantity)                          as affected_amount,
+        case when b.source <> 'refund' or r.status = 'success' then b.amount else 0 end::decimal(18, 2)
+                                                                        as refunded_amount,
+        null::timestamp                                                 as reshipped_at,
+        null::varchar                                                   as resp,
+        null::varchar                                                   as resp_rule,
+        case b.source
+            when 'refund' then '退款 ' || b.refund_id || ' of ' || b.amount::varchar || ' yuan'
+                || coalesce(' (' || fl_quote(r.reason) || ')', '')
+            when 'line' then 'line refund (退款金额) of ' || b.amount::varchar || ' yuan'
+            else 'order refund (退款金额) of ' || b.amount::varchar || ' yuan'
+        end
+            || case b.variant
+                 when 'after_closed_listed' then ', less the closed lines at their listed price, leaves '
+                      || b.fit_amount::varchar || ' yuan,'
+                 when 'after_closed_paid' then ', less the closed lines at their paid share, leaves '
+                      || b.fit_amount::varchar || ' yuan,'
+                 else '' end
+            || ' = ' || case when b.k = b.quantity then 'the whole of' else b.k::varchar || ' ×' end
+            || case when b.k = b.quantity then '' else
+                 case b.unit_basis when 'listed' then ' the listed price ' || b.price::varchar
+                      else ' the paid share ' || fl_share(b.line_paid, 1, b.quantity)::varchar end
+                 || ' of' end
+            || ' line ' || b.line_no || ' ' || fl_quote(b.title)
+            || coalesce(' (SKU ' || b.sku || ')', '') || ' ' || b.price::varchar || ' × ' || b.quantity
+            || case when b.k = b.quantity and b.unit_basis = 'paid' then ', paid ' || b.line_paid::varchar else '' end
+            || case when b.closed then ' (交易关闭)' else '' end
+            || case when b.n_same_fit > 1 then ' (other lines fit as well)' else '' end
+            || ': likely ' || b.k || ' unit' || case when b.k > 1 then 's' else '' end || ' missing'
+                                                                        as evidence
+    from best b
+    left join refunds r on r.refund_id = b.refund_id
+    where b.rn = 1
+)
+
+select * from final
