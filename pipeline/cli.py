@@ -85,6 +85,204 @@ def load(paths, kind, db_path):
         click.echo(r.line())
 
 
+@cli.command()
+@db_option
+@as_of_option
+@policy_option
+@fail_cleanly
+def liabilities(db_path, as_of, policy):
+    """Work out what the shop owes for each flagged order and append the payout ledger."""
+    from pipeline import db
+    from pipeline.clock import parse_as_of
+    from pipeline.liabilities import append_ledger, compute_liabilities, new_run_id, record_run
+    from pipeline.policy import load_policy
+
+    pol = load_policy(policy)
+    when = parse_as_of(as_of)
+    con = db.connect(db_path)
+    try:
+        run_id = new_run_id()
+        with db.transaction(con):
+            record_run(con, run_id, when, pol, "liabilities")
+            summary = compute_liabilities(con, when, pol, run_id)
+            lines = append_ledger(con, run_id, pol)
+    finally:
+        con.close()
+    for text in summary.lines():
+        click.echo(text)
+    click.echo(f"payout lines written: {len(lines)} (run {run_id})")
+
+
+def wait_option(fn):
+    return click.option(
+        "--wait", "lock_wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
+        envvar="SHORTSHIP_LOCK_WAIT",
+        help="Seconds to wait for another shortship process using the database (env SHORTSHIP_LOCK_WAIT).",
+    )(fn)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@db_option
+@out_option
+@policy_option
+@as_of_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for schedulers).")
+@click.option("--xlsx", is_flag=True, help="Also write liabilities.xlsx for finance.")
+@wait_option
+@fail_cleanly
+def run(paths, db_path, out_dir, policy, as_of, as_json, xlsx, lock_wait):
+    """Load, flag, compute liabilities, append the ledger, write outputs and the report."""
+    import json
+
+    from pipeline.run import run_pipeline
+
+    summary = run_pipeline(
+        paths, db_path, out_dir, policy=policy, as_of=as_of, xlsx=xlsx,
+        progress=progress_printer(), lock_wait=lock_wait,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), ensure_ascii=False, sort_keys=False))
+    else:
+        for text in summary.lines():
+            click.echo(text)
+
+
+def _open_existing(db_path, lock_wait):
+    """A read-only connection to a database that must already exist."""
+    from pipeline import db
+
+    if not Path(db_path).is_file():
+        raise ShortshipError(f"{db_path}: no such database (run `shortship run` or `shortship load` first)")
+    return db.connect(db_path, wait=lock_wait, read_only=True)
+
+
+@cli.command("export")
+@db_option
+@out_option
+@click.option("--xlsx", is_flag=True, help="Also write liabilities.xlsx for finance.")
+@click.option("--run-id", default=None, help="Ledger lines of this run in payouts.parquet (default: the latest run).")
+@wait_option
+@fail_cleanly
+def export_cmd(db_path, out_dir, xlsx, run_id, lock_wait):
+    """Write the Parquet outputs (flags, liabilities, payouts, summary, rejects)."""
+    from pipeline.export import export_outputs
+
+    con = _open_existing(db_path, lock_wait)
+    try:
+        written = export_outputs(con, out_dir, run_id=run_id, xlsx=xlsx, progress=progress_printer())
+    finally:
+        con.close()
+    for p in written:
+        click.echo(str(p))
+
+
+@cli.command()
+@db_option
+@out_option
+@click.option("--run-id", default=None, help="The run whose ledger lines are counted (default: the latest run).")
+@wait_option
+@fail_cleanly
+def report(db_path, out_dir, run_id, lock_wait):
+    """Write report.html: one page, readable offline."""
+    from pipeline.report import report_to
+
+    con = _open_existing(db_path, lock_wait)
+    try:
+        path = report_to(con, out_dir, run_id=run_id)
+    finally:
+        con.close()
+    click.echo(str(path))
+
+
+@cli.command("flag")
+@db_option
+@as_of_option
+@policy_option
+@fail_cleanly
+def flag_cmd(db_path, as_of, policy):
+    """Flag short, wrong, empty, lost and unshipped orders (rebuilds the flags table)."""
+    from pipeline import db
+    from pipeline.clock import parse_as_of
+    from pipeline.flag import flag_orders, new_run_id
+    from pipeline.policy import load_policy
+
+    pol = load_policy(policy)
+    when = parse_as_of(as_of)
+    if not Path(db_path).is_file():
+        raise ShortshipError(f"{db_path}: no such database (run `shortship load` first)")
+    con = db.connect(db_path)
+    try:
+        summary = flag_orders(con, when, pol, new_run_id(when), command="flag", progress=progress_printer())
+    finally:
+        con.close()
+    for text in summary.lines():
+        click.echo(text)
+
+
+@cli.command("evaluate")
+@click.option("--truth", "truth_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The generator's truth.parquet.")
+@db_option
+@fail_cleanly
+def evaluate_cmd(truth_path, db_path):
+    """Precision and recall of the flags against a generator's ground truth."""
+    from pipeline import db
+    from pipeline.evaluate import evaluate
+
+    if not Path(db_path).is_file():
+        raise ShortshipError(f"{db_path}: no such database")
+    con = db.connect(db_path, read_only=True)
+    try:
+        report = evaluate(con, truth_path)
+    finally:
+        con.close()
+    for text in report.lines():
+        click.echo(text)
+
+
+@cli.command("generate")
+@click.option("--orders", type=click.IntRange(min=1), required=True, help="Number of orders.")
+@click.option("--seed", type=int, required=True, help="Random seed: one seed, byte-identical files.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the exports, shipments file and truth.parquet.")
+@click.option("--format", "fmt", type=click.Choice(["legacy", "current"]), default="legacy", show_default=True,
+              help="legacy: the 2017 layouts; current: 千牛-style layouts.")
+@click.option("--encoding", type=click.Choice(["gbk", "utf-8"], case_sensitive=False), default=None,
+              help="Encoding of the Taobao exports (default: gbk for legacy, utf-8 for current).")
+@click.option("--shops", type=click.IntRange(1, 200), default=3, show_default=True, help="Number of shops.")
+@click.option("--start", default=None, help="First day of the period, YYYY-MM-DD (default 2017-05-01 / 2025-05-01).")
+@click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True, help="Length of the period.")
+@click.option("--quirks", default="", help="Comma-separated: excel_ids, trailing_comma, header_spaces, bom, "
+              "excel_dates, sci_ids, split_daily.")
+@click.option("--split-daily", is_flag=True, help="Same as the split_daily quirk: overlapping daily exports.")
+@click.option("--rates", default=None, help="Case rates, e.g. 'all=0.01,serial_claimer=0.02'.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: up to 2).")
+@click.option("--overwrite", is_flag=True, help="Replace files an earlier generate left in --out.")
+@fail_cleanly
+def generate_cmd(orders, seed, out_dir, fmt, encoding, shops, start, days, quirks, split_daily, rates, workers,
+                 overwrite):
+    """Synthetic exports with ground truth (truth.parquet) for tests and benchmarks."""
+    import datetime as dt
+
+    from pipeline.generate import generate, parse_rates_option
+
+    first = None
+    if start:
+        try:
+            first = dt.date.fromisoformat(start)
+        except ValueError:
+            raise ShortshipError(f"--start {start!r}: expected a date as YYYY-MM-DD") from None
+    q = [x.strip() for x in quirks.split(",") if x.strip()]
+    if split_daily and "split_daily" not in q:
+        q.append("split_daily")
+    summary = generate(out_dir, orders, seed, fmt=fmt, encoding=encoding, shops=shops, start=first, days=days,
+                       rates=parse_rates_option(rates), quirks=q, progress=progress_printer(), workers=workers,
+                       overwrite=overwrite)
+    for text in summary.lines_text():
+        click.echo(text)
+
+
 def main():
     cli(prog_name="shortship")
 
