@@ -46,6 +46,13 @@ def policy_option(fn):
     )(fn)
 
 
+def keep_raw_option(fn):
+    return click.option(
+        "--keep-raw", is_flag=True,
+        help="Also keep every record as exported (all text, unknown columns too) in raw_<kind>.",
+    )(fn)
+
+
 def as_of_option(fn):
     return click.option(
         "--as-of", "as_of", default=None,
@@ -70,15 +77,16 @@ def cli():
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--kind", type=click.Choice(KINDS), default=None, help="Kind of every file (default: from its header).")
 @db_option
+@keep_raw_option
 @fail_cleanly
-def load(paths, kind, db_path):
+def load(paths, kind, db_path, keep_raw):
     """Load export files (or every export in folders) into the database."""
     from pipeline import db
     from pipeline.load import load_paths
 
     con = db.connect(db_path)
     try:
-        results = load_paths(con, paths, kind=kind, progress=progress_printer())
+        results = load_paths(con, paths, kind=kind, progress=progress_printer(), keep_raw=keep_raw)
     finally:
         con.close()
     for r in results:
@@ -129,9 +137,10 @@ def wait_option(fn):
 @as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for schedulers).")
 @click.option("--xlsx", is_flag=True, help="Also write liabilities.xlsx for finance.")
+@keep_raw_option
 @wait_option
 @fail_cleanly
-def run(paths, db_path, out_dir, policy, as_of, as_json, xlsx, lock_wait):
+def run(paths, db_path, out_dir, policy, as_of, as_json, xlsx, keep_raw, lock_wait):
     """Load, flag, compute liabilities, append the ledger, write outputs and the report."""
     import json
 
@@ -139,7 +148,7 @@ def run(paths, db_path, out_dir, policy, as_of, as_json, xlsx, lock_wait):
 
     summary = run_pipeline(
         paths, db_path, out_dir, policy=policy, as_of=as_of, xlsx=xlsx,
-        progress=progress_printer(), lock_wait=lock_wait,
+        progress=progress_printer(), lock_wait=lock_wait, keep_raw=keep_raw,
     )
     if as_json:
         click.echo(json.dumps(summary.to_json(), ensure_ascii=False, sort_keys=False))

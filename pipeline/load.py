@@ -1,8 +1,8 @@
 """Raw -> staging: load export files into DuckDB.
 
 For each file: recognise its kind from the header, stream a numbered UTF-8 copy, let DuckDB
-parse it into `raw_<kind>` (all text), type it with `sql/staging/<kind>.sql`, send rows that
-do not parse to `rejects`, and merge the rest into the typed table so that the newest export
+parse it into `_raw_batch` (all text, shaped like `raw_<kind>`; kept in `raw_<kind>` too when
+`keep_raw`), type it with `sql/staging/<kind>.sql`, send rows that do not parse to `rejects`, and merge the rest into the typed table so that the newest export
 of an order, line set, refund or parcel wins. Every file is recorded in `load_manifest`, whose
 counts always satisfy rows_in = loaded + rejected + replaced.
 
@@ -140,8 +140,8 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, kind: str) -> None:
             con.execute(f"alter table raw_{kind} add column {c} varchar")
 
 
-def _insert_raw_from_csv(con, src: CsvSource, parts: list[Path], load_id: int) -> tuple[int, list[tuple[int | None, str]]]:
-    """Parse the numbered copy into raw_<kind>. Returns (rows inserted, [(line, reason)])."""
+def _insert_raw_from_csv(con, src: CsvSource, parts: list[Path], load_id: int, extras: bool) -> tuple[int, list[tuple[int | None, str]]]:
+    """Parse the numbered copy into _raw_batch. Returns (rows inserted, [(line, reason)])."""
     n = src.field_count + 1
     fields = {f"c{i}": "VARCHAR" for i in range(n)}
     hm = src.header_map
@@ -156,6 +156,8 @@ def _insert_raw_from_csv(con, src: CsvSource, parts: list[Path], load_id: int) -
                 key = f"{key}_{pos + 1}"
             extra_keys.append(key)
             extra_vals.append(f"c{pos + 1}")
+    if not extras:
+        extra_keys = []
     if extra_keys:
         select.append(f"map($extra_keys, [{', '.join(extra_vals)}]) as extra")
     rejects_table = f"_csv_rejects_{load_id}"
@@ -170,10 +172,8 @@ def _insert_raw_from_csv(con, src: CsvSource, parts: list[Path], load_id: int) -
         params["extra_keys"] = extra_keys
     cols = ", ".join(["load_id", "line"] + [c for c in hm.columns if c] + (["extra"] if extra_keys else []))
     try:
-        con.execute(f"insert into raw_{src.kind} ({cols}) select {', '.join(select)} from {read}", params)
-        inserted = con.execute(
-            f"select count(*) from raw_{src.kind} where load_id = ?", [load_id]
-        ).fetchone()[0]
+        con.execute(f"insert into _raw_batch ({cols}) select {', '.join(select)} from {read}", params)
+        inserted = con.execute("select count(*) from _raw_batch").fetchone()[0]
         bad = con.execute(
             f"""select try_cast(regexp_extract(csv_line, '^([0-9]+)', 1) as bigint) as line,
                        first(error_type || ': ' || error_message order by column_idx) as reason
@@ -256,7 +256,7 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
     return loaded, staged - loaded, superseded
 
 
-def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path) -> FileResult:
+def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw: bool) -> FileResult:
     kind = src.kind
     load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
     export_time = export_time_of(path)
@@ -264,6 +264,7 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path) -> FileRe
         src.header_map.names[src.header_map.columns.index("paid_amount")] == normalize_header("买家实际支付金额")
     )
     ensure_raw_table(con, kind)
+    con.execute(f"create or replace temp table _raw_batch as select * from raw_{kind} limit 0")
     con.execute(
         """insert into load_manifest (load_id, loaded_at, path, file_name, sheet, size_bytes, sha256, kind,
                encoding, export_time, paid_is_net, rows_in, loaded, rejected, replaced, header)
@@ -275,10 +276,10 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path) -> FileRe
         part_dir = tmpdir / f"load_{load_id}"
         parts, tr = numbered_parts(src, part_dir)
         rows_in = tr.records
-        inserted, parse_rejects = _insert_raw_from_csv(con, src, parts, load_id)
+        inserted, parse_rejects = _insert_raw_from_csv(con, src, parts, load_id, extras=keep_raw)
         shutil.rmtree(part_dir, ignore_errors=True)
     else:
-        rows_in, inserted, parse_rejects = src.insert_raw(con, load_id)
+        rows_in, inserted, parse_rejects = src.insert_raw(con, load_id, target="_raw_batch")
     parse_rejected = max(rows_in - inserted, 0)
     unaccounted = parse_rejected - len(parse_rejects)
     if unaccounted > 0:
@@ -288,7 +289,10 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path) -> FileRe
             "insert into rejects values (?, ?, ?, ?)",
             [[load_id, str(path), line, reason] for line, reason in parse_rejects],
         )
+    if keep_raw:
+        con.execute(f"insert into raw_{kind} select * from _raw_batch")
     db.materialize(con, f"staging/{kind}.sql", "_stage", {"load_id": load_id}, temp=True)
+    con.execute("drop table _raw_batch")
     con.execute(
         "insert into rejects select load_id, source_file, line, reject_reason from _stage "
         "where reject_reason is not null order by line"
@@ -312,8 +316,13 @@ def load_paths(
     paths: Iterable[str | Path],
     kind: str | None = None,
     progress: Callable[[str], None] | None = None,
+    keep_raw: bool = False,
 ) -> list[FileResult]:
     """Load export files and folders in one transaction. Returns one result per file/sheet.
+
+    With `keep_raw`, every record is also kept as exported (all text, unknown columns in the
+    `extra` map) in `raw_<kind>`; without it those tables stay empty: the typed tables keep
+    each row's source file and line, and the export files themselves are the raw record.
 
     Every file is opened and its header checked before anything is written, so a bad file
     stops the load with a ShortshipError and the database unchanged.
@@ -349,5 +358,5 @@ def load_paths(
                     continue
                 if progress:
                     progress(f"loading {path}" + (f" [{src.sheet}]" if src.sheet else ""))
-                results.append(_load_one(con, src, path, sha, size, Path(tmp)))
+                results.append(_load_one(con, src, path, sha, size, Path(tmp), keep_raw))
     return results

@@ -112,6 +112,7 @@ class RunSummary:
     payout_points: int = 0
     outputs: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
     @property
     def flagged_total(self) -> int:
@@ -175,6 +176,7 @@ class RunSummary:
             "rejects": {"this_run": self.rejects_this_run, "total": self.rejects_total},
             "outputs": self.outputs,
             "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
 
@@ -230,6 +232,7 @@ def run_pipeline(
     progress: Progress = None,
     lock_wait: float = db.LOCK_WAIT_SECONDS,
     command: str | None = None,
+    keep_raw: bool = False,
 ) -> RunSummary:
     """Load the exports under `paths`, flag, compute liabilities, append the ledger, write the
     outputs and the report. Raises ShortshipError (one line) on anything the user can fix; the
@@ -252,7 +255,12 @@ def run_pipeline(
         def progress(msg: str) -> None:  # stage lines with the time since the start
             user_progress(f"[{time.monotonic() - t0:6.1f} s] {msg}")
 
-    say = progress or (lambda msg: None)
+    tell = progress or (lambda msg: None)
+    marks: list[tuple[str, float]] = []
+
+    def say(msg: str) -> None:  # a stage begins: tell the terminal, time the one before
+        marks.append((msg, time.monotonic()))
+        tell(msg)
 
     started = china_now()
     run_id = new_run_id(started)
@@ -270,7 +278,7 @@ def run_pipeline(
         with db.transaction(con):
             tx = _JoinedTransaction(con)
             say("loading exports")
-            summary.files = load_paths(tx, paths, progress=progress)
+            summary.files = load_paths(tx, paths, progress=progress, keep_raw=keep_raw)
             summary.rejects_this_run = sum(f.rejected for f in summary.files if f.status == "loaded")
             _pause("load")
             say("flagging orders")
@@ -304,4 +312,6 @@ def run_pipeline(
             export.remove_staging(staging)
         con.close()
     summary.seconds = time.monotonic() - t0
+    marks.append(("end", time.monotonic()))
+    summary.timings = {name: b - a for (name, a), (_, b) in zip(marks, marks[1:])}
     return summary

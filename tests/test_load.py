@@ -81,8 +81,9 @@ def test_values_are_typed_and_cleaned(con):
     assert ship == [(2, False, Decimal("0.800")), (1, True, Decimal("0.400"))]
 
 
-def test_unknown_columns_are_kept_as_extras(con):
-    load_paths(con, [EXPORTS / "ExportOrderList201705311200.csv"])
+def test_unknown_columns_are_kept_as_extras_with_keep_raw(con):
+    load_paths(con, [EXPORTS / "ExportOrderList201705311200.csv"], keep_raw=True)
+    assert con.execute("select count(*) from raw_orders").fetchone()[0] == 7
     extra = con.execute("select extra from raw_orders where line = 2").fetchone()[0]
     assert extra["买家服务费"] == "0元" and "是否手机订单" in extra
 
@@ -122,6 +123,12 @@ def test_newer_items_export_replaces_all_lines_of_an_order(con, tmp_path):
     load_paths(con, [a, b])
     assert con.execute("select count(*) from order_lines where order_id = '35153131473293579'").fetchone()[0] == 1
     assert con.execute("select count(*) from order_lines where order_id = '35153131473293580'").fetchone()[0] == 1
+
+
+def test_raw_tables_stay_empty_without_keep_raw(con):
+    load_paths(con, [EXPORTS / "ExportOrderList201705311200.csv"])
+    assert con.execute("select count(*) from raw_orders").fetchone()[0] == 0
+    assert con.execute("select count(*) from orders").fetchone()[0] == 4
 
 
 def test_loading_the_same_file_twice_changes_nothing(con):
@@ -252,6 +259,6 @@ def test_cli_load_prints_counts_and_errors_in_one_line(tmp_path):
 def test_unknown_columns_with_the_same_name_are_all_kept(con, tmp_path):
     p = tmp_path / "o.csv"
     p.write_text("订单编号,买家实付金额,备注标签,备注标签\n1,2.00,a,b\n", encoding="utf-8")
-    assert load_paths(con, [p])[0].loaded == 1
+    assert load_paths(con, [p], keep_raw=True)[0].loaded == 1
     extra = con.execute("select extra from raw_orders").fetchone()[0]
     assert sorted(extra.values()) == ["a", "b"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import io
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,7 +202,6 @@ def transcode_numbered_parts(
 ) -> tuple[list[Path], TranscodeResult]:
     """Like transcode_numbered, into one or more part files (DuckDB reads them as one);
     large files are cut into ranges and transcoded by a pool of processes."""
-    import multiprocessing as mp
     import os
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -211,9 +211,24 @@ def transcode_numbered_parts(
         out = out_dir / "part_0.csv"
         return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter)
     ranges = _ranges(path, size)
-    ctx = mp.get_context("spawn")  # never fork a process holding DuckDB threads
-    with ctx.Pool(min(workers, len(ranges))) as pool:
-        counts = pool.map(_count_range, [(str(path), a, b) for a, b in ranges])
+    try:
+        return _transcode_in_pool(path, encoding, out_dir, skip_lines, delimiter, workers, ranges)
+    except BrokenProcessPool:
+        # no worker processes here (e.g. a program read from stdin cannot be re-imported):
+        # do it in this process, same result
+        for p in out_dir.glob("part_*.csv"):
+            p.unlink()
+        out = out_dir / "part_0.csv"
+        return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter)
+
+
+def _transcode_in_pool(path, encoding, out_dir, skip_lines, delimiter, workers, ranges):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, never fork: the parent holds DuckDB's threads
+    with ProcessPoolExecutor(min(workers, len(ranges)), mp_context=mp.get_context("spawn")) as pool:
+        counts = list(pool.map(_count_range, [(str(path), a, b) for a, b in ranges]))
         jobs, lineno, in_quote, parts = [], 0, False, []
         for i, ((a, b), (newlines, parity)) in enumerate(zip(ranges, counts)):
             part = out_dir / f"part_{i}.csv"
@@ -222,9 +237,8 @@ def transcode_numbered_parts(
             lineno += newlines
             in_quote ^= bool(parity)
         records, last_line, quote_state = 0, 0, False
-        for res in pool.imap(_transcode_range, jobs):
+        for res in pool.map(_transcode_range, jobs):
             if res[0] == "error":
-                pool.terminate()
                 raise ShortshipError(f"{path}: {res[1]}")
             _, n, last_line, quote_state = res
             records += n

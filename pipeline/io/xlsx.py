@@ -202,8 +202,8 @@ class XlsxSource:
     def kind(self) -> str:
         return self.header_map.kind
 
-    def insert_raw(self, con, load_id: int) -> tuple[int, int, list[tuple[int | None, str]]]:
-        """Insert the sheet's data rows into raw_<kind>.
+    def insert_raw(self, con, load_id: int, target: str | None = None) -> tuple[int, int, list[tuple[int | None, str]]]:
+        """Insert the sheet's data rows into `target` (default raw_<kind>), shaped like raw_<kind>.
 
         Returns (data rows in the sheet, rows inserted, [(row, reason)] for rows not inserted).
         """
@@ -220,7 +220,7 @@ class XlsxSource:
         if extra_keys:
             cols.append("extra")
             select.append(f"map($keys, [{', '.join(f'e{i}' for i in range(len(extra_keys)))}])")
-        sql = f"insert into raw_{self.kind} ({', '.join(cols)}) select {', '.join(select)} from {table}"
+        sql = f"insert into {target or 'raw_' + self.kind} ({', '.join(cols)}) select {', '.join(select)} from {table}"
         params = {"keys": extra_keys} if extra_keys else {}
 
         rows_in = 0

@@ -1,10 +1,10 @@
 -- Typed order lines from one load.
--- Grain: one row per raw_items record of load $load_id; line_no numbers an order's lines in
--- export order. Inputs: raw_items, load_manifest. reject_reason is NULL for a row that parsed.
+-- Grain: one row per record of load $load_id (_raw_batch: this load's raw_items rows); line_no numbers an order's lines in
+-- export order. Inputs: _raw_batch (as raw_items), load_manifest. reject_reason is NULL for a row that parsed.
 with
 
 raw as (
-    select * exclude (extra) from raw_items where load_id = $load_id
+    select * exclude (load_id, extra), $load_id::integer as load_id from _raw_batch
 ),
 
 trimmed as (

@@ -1,12 +1,12 @@
 -- Typed orders from one load.
--- Grain: one row per raw_orders record of load $load_id (duplicates resolved by the merge).
--- Inputs: raw_orders, load_manifest. reject_reason is NULL for a row that parsed.
+-- Grain: one row per record of load $load_id (_raw_batch: this load's raw_orders rows) (duplicates resolved by the merge).
+-- Inputs: _raw_batch (as raw_orders), load_manifest. reject_reason is NULL for a row that parsed.
 -- paid_gross is what the buyer paid before refunds: in the legacy export 买家实际支付金额 is
 -- net of refunds, so there it is 实付 + 退款金额 (load_manifest.paid_is_net).
 with
 
 raw as (
-    select * exclude (extra) from raw_orders where load_id = $load_id
+    select * exclude (load_id, extra), $load_id::integer as load_id from _raw_batch
 ),
 
 trimmed as (

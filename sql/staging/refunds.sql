@@ -1,11 +1,11 @@
 -- Typed refunds from one load.
--- Grain: one row per raw_refunds record of load $load_id. Inputs: raw_refunds, load_manifest.
+-- Grain: one row per record of load $load_id (_raw_batch: this load's raw_refunds rows). Inputs: _raw_batch (as raw_refunds), load_manifest.
 -- refund_amount is 退款总额 / 买家退款金额, else 退给买家金额 + 退给平台金额 (2026 layout).
 -- return_required comes from 是否需要退货, else from 售后类型.
 with
 
 raw as (
-    select * exclude (extra) from raw_refunds where load_id = $load_id
+    select * exclude (load_id, extra), $load_id::integer as load_id from _raw_batch
 ),
 
 trimmed as (

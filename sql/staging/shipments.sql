@@ -1,10 +1,10 @@
 -- Typed shipments from one load.
--- Grain: one row per raw_shipments record of load $load_id (one SKU in one parcel).
--- Inputs: raw_shipments, load_manifest. quantity NULL means unknown; reship defaults to false.
+-- Grain: one row per record of load $load_id (_raw_batch: this load's raw_shipments rows) (one SKU in one parcel).
+-- Inputs: _raw_batch (as raw_shipments), load_manifest. quantity NULL means unknown; reship defaults to false.
 with
 
 raw as (
-    select * exclude (extra) from raw_shipments where load_id = $load_id
+    select * exclude (load_id, extra), $load_id::integer as load_id from _raw_batch
 ),
 
 trimmed as (

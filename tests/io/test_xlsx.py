@@ -154,7 +154,7 @@ def test_current_order_export_with_text_and_number_ids(con, tmp_path):
     rows[2][3] = Num(0)  # postage 0 as a number
     book = write_xlsx(tmp_path / "ExportOrderList202403011200.xlsx", {"订单报表": rows})
 
-    [r] = load_paths(con, [book])
+    [r] = load_paths(con, [book], keep_raw=True)
     assert (r.kind, r.sheet, r.rows_in, r.loaded, r.rejected, r.replaced) == ("orders", "订单报表", 5, 5, 0, 0)
     got = {o[0]: o for o in con.execute(
         "select order_id, paid_amount, postage, goods_amount, created_at::varchar, shipped_at::varchar, "

@@ -1,0 +1,151 @@
+"""`make bench`: how fast is shortship compared with the floor and with a pandas peer?
+
+For N orders (default 1,000,000) it generates exports in the legacy GBK layout once, then
+measures on the same files, each in a process of its own (wall time and peak memory):
+
+1. floor: transcode every input file to UTF-8 (what the pipeline must do before DuckDB can read
+   GBK) and let DuckDB read every file once into a table: no pipeline can beat this;
+2. `shortship run` end to end, with its time split by stage (from `--json`);
+3. peer: a straightforward pandas implementation of the core job (read the CSVs with pandas,
+   flag by refund reason, 30 % / floor / cap per order), checked against shortship's
+   liabilities on the same data.
+
+Prints a table with the ratios run / floor and peer / run and writes bench/results.md.
+Usage: python bench/bench.py --orders 1000000 [--keep] [--skip-peer]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "work"
+
+
+def step(name: str, cmd: list[str]) -> dict:
+    """Run `cmd` as a child; its own wall time and peak RSS (os.wait4 gives that child's rusage)."""
+    log = WORK / f"{name.replace(' ', '_')}.out"
+    with open(log, "w") as out, open(str(log) + ".err", "w") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.stderr.write(Path(str(log) + ".err").read_text())
+        raise SystemExit(f"bench: {name} failed: {' '.join(cmd)}")
+    text = log.read_text().strip().splitlines()
+    return {"name": name, "wall": wall, "peak_bytes": usage.ru_maxrss * 1024, "stdout_tail": text[-1:]}
+
+
+def truth_as_of(truth: Path) -> str | None:
+    """The clock the generator's truth assumes, so that the run's statuses are comparable."""
+    if not truth.exists():
+        return None
+    import duckdb
+
+    row = duckdb.connect().execute("select max(as_of)::varchar from read_parquet(?)", [str(truth)]).fetchone()
+    return row[0] if row else None
+
+
+def fmt_bytes(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def machine() -> str:
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / 2**20:.1f} GiB RAM"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {mem}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--orders", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", action="store_true", help="keep generated files and databases")
+    ap.add_argument("--skip-peer", action="store_true")
+    args = ap.parse_args()
+
+    py = sys.executable
+    n = args.orders
+    data = WORK / f"exports_{n}"
+    WORK.mkdir(parents=True, exist_ok=True)
+    if not (data / ".complete").exists():
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir(parents=True)
+        print(f"generating {n:,} orders (legacy GBK) into {data} ...", flush=True)
+        t0 = time.perf_counter()
+        subprocess.run([py, "-m", "pipeline", "generate", "--orders", str(n), "--seed", str(args.seed),
+                        "--out", str(data), "--format", "legacy", "--encoding", "gbk"], check=True, cwd=ROOT)
+        print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
+        (data / ".complete").write_text("ok")
+    exports = sorted(p for p in data.iterdir() if p.suffix == ".csv")
+    size = sum(p.stat().st_size for p in exports)
+    as_of = truth_as_of(data / "truth.parquet")
+
+    results = []
+    floor = step("floor", [py, str(HERE / "floor.py"), *map(str, exports)])
+    results.append(floor)
+    dbf = WORK / f"run_{n}.duckdb"
+    for p in (dbf, Path(str(dbf) + ".wal")):
+        p.unlink(missing_ok=True)
+    out = WORK / f"out_{n}"
+    cmd = [py, "-m", "pipeline", "run", str(data), "--db", str(dbf), "--out", str(out), "--json"]
+    if as_of:
+        cmd += ["--as-of", as_of]
+    run = step("shortship run", cmd)
+    results.append(run)
+    stages = {}
+    try:
+        summary = json.loads(run["stdout_tail"][0])
+        stages = summary.get("timings", {})
+    except (ValueError, IndexError, KeyError):
+        pass
+    peer = None
+    if not args.skip_peer:
+        peer = step("pandas peer", [py, str(HERE / "peer_pandas.py"), str(data), "--check-db", str(dbf)])
+        results.append(peer)
+
+    lines = [
+        f"# shortship benchmark: {n:,} orders",
+        "",
+        f"Machine: {machine()}. Input: {len(exports)} files, {size / 2**20:.0f} MiB (legacy GBK).",
+        "",
+        "| step | wall s | peak memory |",
+        "|---|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r['name']} | {r['wall']:.1f} | {fmt_bytes(r['peak_bytes'])} |")
+    lines.append("")
+    lines.append(f"run / floor = {run['wall'] / floor['wall']:.2f}")
+    if peer:
+        lines.append(f"peer / run = {peer['wall'] / run['wall']:.2f}")
+        lines.append(f"peer check: {peer['stdout_tail'][0] if peer['stdout_tail'] else ''}")
+    if stages:
+        lines += ["", "Time of `shortship run` by stage:", "", "| stage | s |", "|---|---:|"]
+        lines += [f"| {k} | {float(v):.1f} |" for k, v in stages.items()]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    res = HERE / "results.md"
+    prev = res.read_text() if res.exists() else ""
+    marker = f"# shortship benchmark: {n:,} orders"
+    kept = [blk for blk in prev.split("\n\n# ") if blk.strip() and not ("# " + blk).startswith(marker) and not blk.startswith(marker)]
+    res.write_text(text + ("\n# " + "\n\n# ".join(b.lstrip("# ") for b in kept) if kept else ""))
+    if not args.keep:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
