@@ -5,6 +5,7 @@ second process waits here (with a message on a terminal) and then fails with one
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -19,6 +20,7 @@ from pipeline.errors import ShortshipError
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 DEFAULT_DB = Path("data") / "shortship.duckdb"
 LOCK_WAIT_SECONDS = 30.0
+DEFAULT_MEMORY_LIMIT = "3GB"  # env SHORTSHIP_MEMORY_LIMIT overrides
 VIEWS = ("line_amounts",)  # views whose models live in sql/staging/<name>.sql
 
 
@@ -60,6 +62,8 @@ def connect(path: str | Path, wait: float = LOCK_WAIT_SECONDS, read_only: bool =
         except duckdb.Error as e:
             raise ShortshipError(f"{path}: cannot open database ({_first_line(e)})") from None
     con.execute("set enable_progress_bar = false")  # our own progress goes to a terminal only
+    # stay well inside an ordinary machine: DuckDB spills to disk beyond this
+    con.execute("set memory_limit = ?", [os.environ.get("SHORTSHIP_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
     if not read_only:
         ensure_schema(con)
     return con

@@ -140,26 +140,32 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, kind: str) -> None:
             con.execute(f"alter table raw_{kind} add column {c} varchar")
 
 
-def _insert_raw_from_csv(con, src: CsvSource, parts: list[Path], load_id: int, extras: bool) -> tuple[int, list[tuple[int | None, str]]]:
-    """Parse the numbered copy into _raw_batch. Returns (rows inserted, [(line, reason)])."""
+def _csv_raw_select(src: CsvSource, parts: list[Path], load_id: int, extras: bool) -> tuple[str, dict, str, str]:
+    """A SELECT over the numbered part files shaped exactly like raw_<kind> (all text).
+
+    Returns (sql, params, rejects table, rejects scan table): DuckDB's store_rejects fills
+    the two tables with the rows it could not parse while the SELECT runs."""
     n = src.field_count + 1
     fields = {f"c{i}": "VARCHAR" for i in range(n)}
     hm = src.header_map
-    select = [f"{load_id}::integer as load_id", "c0::bigint as line"]
+    position = {canon: pos for pos, canon in enumerate(hm.columns) if canon}
+    select = [f"{int(load_id)}::integer as load_id", "c0::bigint as line"]
+    for canon in ALIASES[src.kind]:
+        select.append(f"c{position[canon] + 1} as {canon}" if canon in position else f"null::varchar as {canon}")
     extra_keys, extra_vals = [], []
     for pos, canon in enumerate(hm.columns):
-        if canon:
-            select.append(f"c{pos + 1} as {canon}")
-        else:
+        if not canon:
             key = src.header[pos].strip() or f"column_{pos + 1}"
             while key in extra_keys:  # map keys must be unique: 备注, 备注_2, ...
                 key = f"{key}_{pos + 1}"
             extra_keys.append(key)
             extra_vals.append(f"c{pos + 1}")
-    if not extras:
-        extra_keys = []
-    if extra_keys:
+    params = {"path": [str(p) for p in parts], "delim": src.delimiter, "columns": fields}
+    if extras and extra_keys:
         select.append(f"map($extra_keys, [{', '.join(extra_vals)}]) as extra")
+        params["extra_keys"] = extra_keys
+    else:
+        select.append("null::map(varchar, varchar) as extra")
     rejects_table = f"_csv_rejects_{load_id}"
     scan_table = f"_csv_scans_{load_id}"
     read = (
@@ -167,27 +173,21 @@ def _insert_raw_from_csv(con, src: CsvSource, parts: list[Path], load_id: int, e
         "quote='\"', escape='\"', columns=$columns, store_rejects=true, "
         f"rejects_table='{rejects_table}', rejects_scan='{scan_table}', max_line_size=10000000)"
     )
-    params = {"path": [str(p) for p in parts], "delim": src.delimiter, "columns": fields}
-    if extra_keys:
-        params["extra_keys"] = extra_keys
-    cols = ", ".join(["load_id", "line"] + [c for c in hm.columns if c] + (["extra"] if extra_keys else []))
+    return f"select {', '.join(select)} from {read}", params, rejects_table, scan_table
+
+
+def _csv_parse_rejects(con, src: CsvSource, rejects_table: str, scan_table: str) -> list[tuple[int | None, str]]:
+    """The rows DuckDB could not parse, as (source line, reason); drops DuckDB's tables."""
     try:
-        con.execute(f"insert into _raw_batch ({cols}) select {', '.join(select)} from {read}", params)
-        inserted = con.execute("select count(*) from _raw_batch").fetchone()[0]
         bad = con.execute(
             f"""select try_cast(regexp_extract(csv_line, '^([0-9]+)', 1) as bigint) as line,
                        first(error_type || ': ' || error_message order by column_idx) as reason
                 from {rejects_table} group by all order by line"""
         ).fetchall()
-    except duckdb.Error as e:
-        raise ShortshipError(f"{src.path}: cannot parse as CSV ({db._first_line(e)})") from None
     finally:
         for t in (rejects_table, scan_table):
-            try:
-                con.execute(f"drop table if exists {t}")
-            except duckdb.Error:
-                pass
-    return inserted, [(line, _parse_reason(reason, src)) for line, reason in bad]
+            con.execute(f"drop table if exists {t}")
+    return [(line, _parse_reason(reason, src)) for line, reason in bad]
 
 
 def _parse_reason(reason: str, src: CsvSource) -> str:
@@ -212,7 +212,15 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
     keycols = ", ".join(key)
     join = " and ".join(f"n.{k} is not distinct from o.{k}" for k in key)
     good = "select * exclude (reject_reason) from _stage where reject_reason is null"
-    if spec["dedupe"]:
+    staged, distinct = con.execute(
+        f"select count(*), count(distinct ({keycols})) from _stage where reject_reason is null"
+    ).fetchone()
+    dedupe = spec["dedupe"] and distinct < staged  # the same key twice in one file: the last line wins
+    target_empty = not con.execute(f"select exists (select 1 from {table})").fetchone()[0]
+    if target_empty and not dedupe:  # the first load of this kind: nothing to compare or replace
+        con.execute(f"insert into {table} by name {good}")
+        return staged, 0, 0
+    if dedupe:
         con.execute(
             f"create or replace temp table _new as select * exclude (_rn) from ("
             f"select *, row_number() over (partition by {keycols} order by line desc) as _rn from ({good})"
@@ -220,39 +228,38 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
         )
     else:
         con.execute(f"create or replace temp table _new as {good}")
-    staged = con.execute("select count(*) from (" + good + ")").fetchone()[0]
-    # keys whose existing copy comes from a newer export: the incoming rows lose
-    con.execute(
-        f"""create or replace temp table _losing as
-            select distinct {', '.join('n.' + k for k in key)}
-            from _new n join {table} o on {join}
-            join load_manifest m on m.load_id = o.load_id
-            where m.export_time > $t""",
-        {"t": export_time},
-    )
-    con.execute(
-        f"delete from _new n where exists (select 1 from _losing o where {join})"
-    )
-    # older rows of the winning keys are superseded
-    superseded_by_load = con.execute(
-        f"""select o.load_id, count(*) from {table} o
-            where exists (select 1 from (select distinct {keycols} from _new) n where {join})
-            group by o.load_id"""
-    ).fetchall()
-    superseded = sum(c for _, c in superseded_by_load)
-    if superseded:
+    superseded = 0
+    if not target_empty:
+        # keys whose existing copy comes from a newer export: the incoming rows lose
         con.execute(
-            f"delete from {table} o where exists (select 1 from (select distinct {keycols} from _new) n where {join})"
+            f"""create or replace temp table _losing as
+                select distinct {', '.join('n.' + k for k in key)}
+                from _new n join {table} o on {join}
+                join load_manifest m on m.load_id = o.load_id
+                where m.export_time > $t""",
+            {"t": export_time},
         )
-        for old_id, c in superseded_by_load:
+        con.execute(f"delete from _new n where exists (select 1 from _losing o where {join})")
+        con.execute("drop table _losing")
+        # older rows of the winning keys are superseded
+        superseded_by_load = con.execute(
+            f"""select o.load_id, count(*) from {table} o
+                where exists (select 1 from (select distinct {keycols} from _new) n where {join})
+                group by o.load_id"""
+        ).fetchall()
+        superseded = sum(c for _, c in superseded_by_load)
+        if superseded:
             con.execute(
-                "update load_manifest set loaded = loaded - ?, replaced = replaced + ? where load_id = ?",
-                [c, c, old_id],
+                f"delete from {table} o where exists (select 1 from (select distinct {keycols} from _new) n where {join})"
             )
+            for old_id, c in superseded_by_load:
+                con.execute(
+                    "update load_manifest set loaded = loaded - ?, replaced = replaced + ? where load_id = ?",
+                    [c, c, old_id],
+                )
     con.execute(f"insert into {table} by name select * from _new")
     loaded = con.execute("select count(*) from _new").fetchone()[0]
-    for t in ("_new", "_losing"):
-        con.execute(f"drop table if exists {t}")
+    con.execute("drop table _new")
     return loaded, staged - loaded, superseded
 
 
@@ -264,7 +271,6 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw:
         src.header_map.names[src.header_map.columns.index("paid_amount")] == normalize_header("买家实际支付金额")
     )
     ensure_raw_table(con, kind)
-    con.execute(f"create or replace temp table _raw_batch as select * from raw_{kind} limit 0")
     con.execute(
         """insert into load_manifest (load_id, loaded_at, path, file_name, sheet, size_bytes, sha256, kind,
                encoding, export_time, paid_is_net, rows_in, loaded, rejected, replaced, header)
@@ -272,14 +278,37 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw:
         [load_id, str(path), path.name, src.sheet, size, sha, kind, getattr(src.encoding, "label", src.encoding),
          export_time, paid_is_net, src.header],
     )
-    if isinstance(src, CsvSource):
-        part_dir = tmpdir / f"load_{load_id}"
-        parts, tr = numbered_parts(src, part_dir)
-        rows_in = tr.records
-        inserted, parse_rejects = _insert_raw_from_csv(con, src, parts, load_id, extras=keep_raw)
-        shutil.rmtree(part_dir, ignore_errors=True)
-    else:
-        rows_in, inserted, parse_rejects = src.insert_raw(con, load_id, target="_raw_batch")
+    model = db.model_sql(f"staging/{kind}.sql")
+    stage = f"create or replace temp table _stage as {model}"
+    params: dict = {"load_id": load_id}
+    try:
+        if isinstance(src, CsvSource):
+            part_dir = tmpdir / f"load_{load_id}"
+            parts, tr = numbered_parts(src, part_dir)
+            rows_in = tr.records
+            raw_sql, raw_params, rej_t, scan_t = _csv_raw_select(src, parts, load_id, extras=keep_raw)
+            try:
+                if keep_raw:
+                    con.execute(f"create or replace temp table _raw_batch as {raw_sql}", raw_params)
+                else:  # one pass: the staging model reads the parsed CSV directly
+                    assert model.lower().startswith("with")
+                    stage = f"create or replace temp table _stage as with _raw_batch as ({raw_sql}), {model[4:]}"
+                    params.update(raw_params)
+                    con.execute(stage, params)
+            except duckdb.Error as e:
+                raise ShortshipError(f"{path}: cannot parse as CSV ({db._first_line(e)})") from None
+            parse_rejects = _csv_parse_rejects(con, src, rej_t, scan_t)
+            shutil.rmtree(part_dir, ignore_errors=True)
+        else:
+            con.execute(f"create or replace temp table _raw_batch as select * from raw_{kind} limit 0")
+            rows_in, _, parse_rejects = src.insert_raw(con, load_id, target="_raw_batch")
+        if keep_raw or not isinstance(src, CsvSource):
+            if keep_raw:
+                con.execute(f"insert into raw_{kind} select * from _raw_batch")
+            con.execute(stage, params)
+    finally:
+        con.execute("drop table if exists _raw_batch")
+    inserted = con.execute("select count(*) from _stage").fetchone()[0]
     parse_rejected = max(rows_in - inserted, 0)
     unaccounted = parse_rejected - len(parse_rejects)
     if unaccounted > 0:
@@ -289,10 +318,6 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw:
             "insert into rejects values (?, ?, ?, ?)",
             [[load_id, str(path), line, reason] for line, reason in parse_rejects],
         )
-    if keep_raw:
-        con.execute(f"insert into raw_{kind} select * from _raw_batch")
-    db.materialize(con, f"staging/{kind}.sql", "_stage", {"load_id": load_id}, temp=True)
-    con.execute("drop table _raw_batch")
     con.execute(
         "insert into rejects select load_id, source_file, line, reject_reason from _stage "
         "where reject_reason is not null order by line"
