@@ -73,12 +73,14 @@ def main() -> None:
         import duckdb
 
         con = duckdb.connect(args.check_db, read_only=True)
-        ours = con.execute(
-            "select order_id, compensation_yuan from liabilities where status = 'owed'").df().set_index("order_id")
-        common = result.index.intersection(ours.index)
-        same = sum(1 for o in common if ours.loc[o, "compensation_yuan"] == result.loc[o, "compensation_yuan"])
+        ours = dict(con.execute(
+            "select order_id, compensation_yuan from liabilities where status = 'owed'").fetchall())  # Decimal
+        mine = dict(zip(result.index, result["compensation_yuan"]))
+        common = mine.keys() & ours.keys()
+        same = sum(1 for o in common if ours[o] == mine[o])
         print(f"peer check: {len(common)} orders owed by both, {same} with the same compensation, "
-              f"{len(result.index.difference(ours.index))} only in peer, {len(ours.index.difference(result.index))} only in shortship")
+              f"{len(mine.keys() - ours.keys())} only in peer, {len(ours.keys() - mine.keys())} only in shortship "
+              "(flagged from the shipments file, words, amounts or order status, which the peer does not read)")
 
 
 if __name__ == "__main__":
