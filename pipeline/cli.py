@@ -107,6 +107,8 @@ def liabilities(db_path, as_of, policy):
 
     pol = load_policy(policy)
     when = parse_as_of(as_of)
+    if not Path(db_path).is_file():
+        raise ShortshipError(f"{db_path}: no such database (run `shortship load` and `shortship flag` first)")
     con = db.connect(db_path)
     try:
         run_id = new_run_id()

@@ -42,3 +42,10 @@ def test_liabilities_command_bad_policy(tmp_path):
     assert result.exit_code != 0
     assert "policy key 'penalty.rate'" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_liabilities_command_needs_an_existing_database(tmp_path):
+    missing = tmp_path / "none.duckdb"
+    result = CliRunner().invoke(cli, ["liabilities", "--db", str(missing)])
+    assert result.exit_code == 1
+    assert "no such database" in result.output and not missing.exists()
