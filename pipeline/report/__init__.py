@@ -222,14 +222,14 @@ def hbar_chart(items: Sequence[tuple[str, float, str, str]], label: str) -> str:
     """Horizontal bars: (name, value, colour, text shown at the bar's end)."""
     if not items:
         return '<p class="empty-note">Nothing to show.</p>'
-    row_h, left, width = 24, 110, 520
+    row_h, left, width = 24, 110, 640
     peak = max(v for _, v, _, _ in items) or 1
     height = row_h * len(items) + 6
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{esc(label)}" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
     ]
-    span = width - left - 150
+    span = width - left - 220  # room for the text at the end of the longest bar
     for i, (name, v, colour, text) in enumerate(items):
         y = 4 + i * row_h
         w = max(1.0, span * v / peak) if v else 0
