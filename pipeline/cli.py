@@ -60,6 +60,16 @@ def as_of_option(fn):
     )(fn)
 
 
+def open_existing(db_path, lock_wait=None, read_only=False, first="shortship load"):
+    """A connection to a database that must already exist (steps after `load`)."""
+    from pipeline import db
+
+    if not Path(db_path).is_file():
+        raise ShortshipError(f"{db_path}: no such database (run `{first}` first)")
+    wait = db.LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
+    return db.connect(db_path, wait=wait, read_only=read_only)
+
+
 def progress_printer():
     """Progress lines on a terminal, nothing in cron."""
     if sys.stderr.isatty():
@@ -107,9 +117,7 @@ def liabilities(db_path, as_of, policy):
 
     pol = load_policy(policy)
     when = parse_as_of(as_of)
-    if not Path(db_path).is_file():
-        raise ShortshipError(f"{db_path}: no such database (run `shortship load` and `shortship flag` first)")
-    con = db.connect(db_path)
+    con = open_existing(db_path, first="shortship load` and `shortship flag")
     try:
         run_id = new_run_id()
         with db.transaction(con):
@@ -159,15 +167,6 @@ def run(paths, db_path, out_dir, policy, as_of, as_json, xlsx, keep_raw, lock_wa
             click.echo(text)
 
 
-def _open_existing(db_path, lock_wait):
-    """A read-only connection to a database that must already exist."""
-    from pipeline import db
-
-    if not Path(db_path).is_file():
-        raise ShortshipError(f"{db_path}: no such database (run `shortship run` or `shortship load` first)")
-    return db.connect(db_path, wait=lock_wait, read_only=True)
-
-
 @cli.command("export")
 @db_option
 @out_option
@@ -179,7 +178,7 @@ def export_cmd(db_path, out_dir, xlsx, run_id, lock_wait):
     """Write the Parquet outputs (flags, liabilities, payouts, summary, rejects)."""
     from pipeline.export import export_outputs
 
-    con = _open_existing(db_path, lock_wait)
+    con = open_existing(db_path, lock_wait, read_only=True, first="shortship run` or `shortship load")
     try:
         written = export_outputs(con, out_dir, run_id=run_id, xlsx=xlsx, progress=progress_printer())
     finally:
@@ -198,7 +197,7 @@ def report(db_path, out_dir, run_id, lock_wait):
     """Write report.html: one page, readable offline."""
     from pipeline.report import report_to
 
-    con = _open_existing(db_path, lock_wait)
+    con = open_existing(db_path, lock_wait, read_only=True, first="shortship run` or `shortship load")
     try:
         path = report_to(con, out_dir, run_id=run_id)
     finally:
@@ -213,16 +212,13 @@ def report(db_path, out_dir, run_id, lock_wait):
 @fail_cleanly
 def flag_cmd(db_path, as_of, policy):
     """Flag short, wrong, empty, lost and unshipped orders (rebuilds the flags table)."""
-    from pipeline import db
     from pipeline.clock import parse_as_of
     from pipeline.flag import flag_orders, new_run_id
     from pipeline.policy import load_policy
 
     pol = load_policy(policy)
     when = parse_as_of(as_of)
-    if not Path(db_path).is_file():
-        raise ShortshipError(f"{db_path}: no such database (run `shortship load` first)")
-    con = db.connect(db_path)
+    con = open_existing(db_path)
     try:
         summary = flag_orders(con, when, pol, new_run_id(when), command="flag", progress=progress_printer())
     finally:
@@ -238,12 +234,9 @@ def flag_cmd(db_path, as_of, policy):
 @fail_cleanly
 def evaluate_cmd(truth_path, db_path):
     """Precision and recall of the flags against a generator's ground truth."""
-    from pipeline import db
     from pipeline.evaluate import evaluate
 
-    if not Path(db_path).is_file():
-        raise ShortshipError(f"{db_path}: no such database")
-    con = db.connect(db_path, read_only=True)
+    con = open_existing(db_path, read_only=True)
     try:
         report = evaluate(con, truth_path)
     finally:

@@ -60,7 +60,7 @@ RULES: dict[str, tuple[str, str]] = {
 }
 
 _TEMP_TABLES = (
-    ["policy_terms", "fl_lines", "fl_orders", "fl_refund_fit"]
+    ["policy_terms", "fl_lines", "fl_orders", "fl_refund_fit", "fl_refund_line"]
     + [f"sig_{s}" for s in SIGNALS]
     + ["fl_evidence", "fl_kinds", "fl_responsibility"]
 )
@@ -172,7 +172,7 @@ def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Polic
     db.run_script(con, db.read_sql("flags/macros.sql"))
     counts = {"policy_terms": load_policy_terms(con, policy)}
     steps = [("flags/lines.sql", "fl_lines"), ("flags/order_base.sql", "fl_orders"),
-             ("flags/refund_fit.sql", "fl_refund_fit")]
+             ("flags/refund_fit.sql", "fl_refund_fit"), ("flags/refund_line.sql", "fl_refund_line")]
     steps += [(f"signals/{s}.sql", f"sig_{s}") for s in SIGNALS]
     steps += [("flags/evidence.sql", "fl_evidence"), ("flags/kinds.sql", "fl_kinds"),
               ("flags/responsibility.sql", "fl_responsibility")]

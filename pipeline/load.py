@@ -12,7 +12,6 @@ loaded leaves the database as it was.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import tempfile

@@ -6,7 +6,7 @@
 --   goods_not_received 货物状态 买家未收到货 / 未收到货 on a shipped order (supports
 --                      not_received; never alone: buyers also refund before delivery)
 -- Grain: one row per refund × rule that applies.
--- Inputs: refunds, fl_orders, fl_refund_fit, policy_terms (goods_status, detection.aftersale_*).
+-- Inputs: refunds, fl_orders, fl_refund_line, policy_terms (goods_status, detection.aftersale_*).
 -- Params: $as_of.
 with
 
@@ -30,15 +30,6 @@ hits as (
     join fl_orders o using (order_id)
     join policy_terms t on t.list = 'goods_status' and t.kind = 'not_received' and t.norm = r.goods_norm
     where o.shipped_evidence
-),
-
-line_pick as (
-    select *
-    from fl_refund_fit
-    where source = 'refund' and (ident or exact or lines_in_order = 1)
-    qualify row_number() over (
-        partition by event_id order by ident desc, exact desc, fit, k, line_no
-    ) = 1
 ),
 
 final as (
@@ -73,7 +64,7 @@ final as (
                     else '' end                                                 as evidence
     from hits h
     join refs r using (refund_id)
-    left join line_pick lp on lp.event_id = r.refund_id
+    left join fl_refund_line lp on lp.event_id = r.refund_id
 )
 
 select * from final

@@ -4,7 +4,7 @@
 -- says: words of one kind in its description, a return or exchange (wrong), a re-ship request
 -- or no return (short), the whole order refunded (empty) or part of it (short); when nothing
 -- splits it, both kinds stay with a lower confidence.
--- Inputs: refunds, fl_orders, fl_lines, fl_refund_fit, policy_terms (reasons, words,
+-- Inputs: refunds, fl_orders, fl_lines, fl_refund_line, policy_terms (reasons, words,
 -- detection.aftersale_*). Params: $as_of, $tolerance.
 -- Reasons match the policy lists after fl_norm (no spaces, '.' and '/' alike), so the legacy
 -- 少件/漏发 and the ERP 少件.漏发 are the same reason.
@@ -86,17 +86,6 @@ kept as (
     qualify split_score = max(split_score) over (partition by refund_id)
 ),
 
--- the line the refund is about: named by sub-order, SKU or title, else the line whose units
--- fit the amount, else the only line
-line_pick as (
-    select *
-    from fl_refund_fit
-    where source = 'refund' and (ident or exact or lines_in_order = 1)
-    qualify row_number() over (
-        partition by event_id order by ident desc, exact desc, fit, k, line_no
-    ) = 1
-),
-
 valued as (
     select
         k.*,
@@ -111,7 +100,7 @@ valued as (
         coalesce(lp.k, case when k.refund_amount >= lp.line_paid then lp.quantity else 1 end)
                            as k_units
     from kept k
-    left join line_pick lp on lp.event_id = k.refund_id
+    left join fl_refund_line lp on lp.event_id = k.refund_id
 ),
 
 final as (

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pipeline.liabilities import append_ledger, compute_liabilities
-from pipeline.policy import load_policy
 
 PAID = datetime(2024, 3, 8, 8, 0, 0)  # the SPEC's example: paid 3-8 08:00, 72-hour promise
 WINDOW = timedelta(hours=72)

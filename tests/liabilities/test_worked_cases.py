@@ -7,9 +7,6 @@ import codecs
 import csv
 import io
 
-import pytest
-
-from pipeline.liabilities import append_ledger, compute_liabilities
 from pipeline.load import load_paths
 
 from .helpers import D, PAID, WINDOW, add_flag, add_order, affected_from_view, hours, ledger, liability, run, set_flag
