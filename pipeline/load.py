@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -262,7 +263,24 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
     return loaded, staged - loaded, superseded
 
 
-def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw: bool) -> FileResult:
+def _progress_bar(path: Path, show: bool):
+    """A tqdm bar over a large file's transcoding ranges, on a terminal only."""
+    if not show:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(desc=f"transcoding {path.name}", unit="part", leave=False, file=sys.stderr,
+               disable=not sys.stderr.isatty())
+
+    def tick(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return bar, tick
+
+
+def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw: bool, show_progress: bool = False) -> FileResult:
     kind = src.kind
     load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
     export_time = export_time_of(path)
@@ -283,7 +301,12 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw:
     try:
         if isinstance(src, CsvSource):
             part_dir = tmpdir / f"load_{load_id}"
-            parts, tr = numbered_parts(src, part_dir)
+            bar, tick = _progress_bar(path, show_progress)
+            try:
+                parts, tr = numbered_parts(src, part_dir, tick=tick)
+            finally:
+                if bar is not None:
+                    bar.close()
             rows_in = tr.records
             raw_sql, raw_params, rej_t, scan_t = _csv_raw_select(src, parts, load_id, extras=keep_raw)
             try:
@@ -382,5 +405,5 @@ def load_paths(
                     continue
                 if progress:
                     progress(f"loading {path}" + (f" [{src.sheet}]" if src.sheet else ""))
-                results.append(_load_one(con, src, path, sha, size, Path(tmp), keep_raw))
+                results.append(_load_one(con, src, path, sha, size, Path(tmp), keep_raw, progress is not None))
     return results

@@ -124,7 +124,7 @@ def _physical_line_of_row(lines: list[str], delimiter: str, row_idx: int) -> int
     return len(lines)
 
 
-def numbered_parts(src: CsvSource, out_dir: Path):
+def numbered_parts(src: CsvSource, out_dir: Path, tick=None):
     """Stream the data records of `src` into numbered UTF-8 part files under `out_dir`
     (one for a small file, several transcoded in parallel for a large one)."""
-    return transcode_numbered_parts(src.path, src.encoding, out_dir, src.header_line, src.delimiter)
+    return transcode_numbered_parts(src.path, src.encoding, out_dir, src.header_line, src.delimiter, tick=tick)

@@ -199,9 +199,11 @@ def transcode_numbered_parts(
     skip_lines: int,
     delimiter: str,
     workers: int | None = None,
+    tick=None,
 ) -> tuple[list[Path], TranscodeResult]:
     """Like transcode_numbered, into one or more part files (DuckDB reads them as one);
-    large files are cut into ranges and transcoded by a pool of processes."""
+    large files are cut into ranges and transcoded by a pool of processes.
+    `tick(done, total)` is called as ranges finish (for a progress bar)."""
     import os
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -212,7 +214,7 @@ def transcode_numbered_parts(
         return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter)
     ranges = _ranges(path, size)
     try:
-        return _transcode_in_pool(path, encoding, out_dir, skip_lines, delimiter, workers, ranges)
+        return _transcode_in_pool(path, encoding, out_dir, skip_lines, delimiter, workers, ranges, tick)
     except BrokenProcessPool:
         # no worker processes here (e.g. a program read from stdin cannot be re-imported):
         # do it in this process, same result
@@ -222,7 +224,7 @@ def transcode_numbered_parts(
         return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter)
 
 
-def _transcode_in_pool(path, encoding, out_dir, skip_lines, delimiter, workers, ranges):
+def _transcode_in_pool(path, encoding, out_dir, skip_lines, delimiter, workers, ranges, tick=None):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -237,9 +239,11 @@ def _transcode_in_pool(path, encoding, out_dir, skip_lines, delimiter, workers, 
             lineno += newlines
             in_quote ^= bool(parity)
         records, last_line, quote_state = 0, 0, False
-        for res in pool.map(_transcode_range, jobs):
+        for done, res in enumerate(pool.map(_transcode_range, jobs), start=1):
             if res[0] == "error":
                 raise ShortshipError(f"{path}: {res[1]}")
             _, n, last_line, quote_state = res
             records += n
+            if tick:
+                tick(done, len(jobs))
     return parts, TranscodeResult(records=records, last_line=last_line, unterminated_quote=quote_state)
