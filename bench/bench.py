@@ -132,7 +132,7 @@ def main() -> None:
     lines.append(f"run / floor = {run['wall'] / floor['wall']:.2f}")
     if peer:
         lines.append(f"peer / run = {peer['wall'] / run['wall']:.2f}")
-        lines.append(f"peer check: {peer['stdout_tail'][0] if peer['stdout_tail'] else ''}")
+        lines.append(peer["stdout_tail"][0] if peer["stdout_tail"] else "peer check: no output")
     if stages:
         lines += ["", "Time of `shortship run` by stage:", "", "| stage | s |", "|---|---:|"]
         lines += [f"| {k} | {float(v):.1f} |" for k, v in stages.items()]
