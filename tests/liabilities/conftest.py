@@ -1,14 +1,8 @@
 import pytest
 
-from pipeline import db
 from pipeline.policy import load_policy
 
-
-@pytest.fixture
-def con(tmp_path):
-    c = db.connect(tmp_path / "liabilities.duckdb")
-    yield c
-    c.close()
+# `con` (a fresh database per test) comes from tests/conftest.py
 
 
 @pytest.fixture
