@@ -17,22 +17,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from pipeline.generate import LEGACY_ITEMS, LEGACY_ORDERS, LEGACY_REFUNDS, SHIPMENTS
 from pipeline.load import load_paths
 
-LEGACY_ORDERS = ["订单编号", "买家会员名", "买家支付宝账号", "买家应付货款", "买家应付邮费", "买家支付积分", "总金额", "返点积分",
-                 "买家实际支付金额", "买家实际支付积分", "订单状态", "买家留言", "收货人姓名", "收货地址 ", "运送方式", "联系电话 ",
-                 "联系手机", "订单创建时间", "订单付款时间 ", "宝贝标题 ", "宝贝种类 ", "物流单号 ", "物流公司", "订单备注",
-                 "宝贝总数量", "店铺Id", "店铺名称", "订单关闭原因", "卖家服务费", "买家服务费", "发票抬头", "是否手机订单",
-                 "分阶段订单信息", "特权订金订单id", "是否上传合同照片", "是否上传小票", "是否代付", "定金排名", "修改后的sku",
-                 "修改后的收货地址", "异常信息", "天猫卡券抵扣", "集分宝抵扣", "是否是O2O交易", "退款金额", "预约门店"]
-LEGACY_ITEMS = ["订单编号", "标题", "价格", "购买数量", "外部系统编号", "商品属性", "套餐信息", "备注", "订单状态", "商家编码"]
-REFUNDS_2017 = ["订单编号", "退款编号", "支付宝交易号", "订单付款时间", "商家编码", "退款完结时间", "买家会员名称", "买家实际支付金额",
-                "宝贝标题", "买家退款金额", "手工退款/系统退款", "是否需要退货", "退款的申请时间", "超时时间", "退款状态", "货物状态",
-                "退货物流信息", "发货物流信息", "客服介入状态", "卖家真实姓名", "卖家退货地址", "卖家邮编", "卖家电话", "卖家手机",
-                "退货物流单号", "退货物流公司", "买家退款原因", "买家退款说明", "买家退货时间", "责任方", "售中或售后", "商家备注",
-                "完结时间", "部分退款/全部退款", "审核操作人", "举证超时", "是否零秒响应", "退款操作人"]
+# the real layouts, as the generator writes them (shared/docs/exports.md)
+REFUNDS_2017 = LEGACY_REFUNDS
 REFUNDS_2025 = [("支付单号" if h == "支付宝交易号" else "售后类型" if h == "是否需要退货" else h) for h in REFUNDS_2017] + ["商品id"]
-SHIPMENTS = ["order_id", "sku", "quantity", "shipped_at", "tracking_no", "weight_kg", "reship"]
 
 STATUS = {
     "paid": "买家已付款，等待卖家发货",
