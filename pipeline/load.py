@@ -176,7 +176,7 @@ def _csv_raw_select(src: CsvSource, parts: list[Path], load_id: int, extras: boo
     return f"select {', '.join(select)} from {read}", params, rejects_table, scan_table
 
 
-def _csv_parse_rejects(con, src: CsvSource, rejects_table: str, scan_table: str) -> list[tuple[int | None, str]]:
+def _csv_parse_rejects(con, rejects_table: str, scan_table: str) -> list[tuple[int | None, str]]:
     """The rows DuckDB could not parse, as (source line, reason); drops DuckDB's tables."""
     try:
         bad = con.execute(
@@ -187,10 +187,10 @@ def _csv_parse_rejects(con, src: CsvSource, rejects_table: str, scan_table: str)
     finally:
         for t in (rejects_table, scan_table):
             con.execute(f"drop table if exists {t}")
-    return [(line, _parse_reason(reason, src)) for line, reason in bad]
+    return [(line, _parse_reason(reason)) for line, reason in bad]
 
 
-def _parse_reason(reason: str, src: CsvSource) -> str:
+def _parse_reason(reason: str) -> str:
     r = reason.split("\n")[0]
     m = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", r)
     if m:
@@ -319,7 +319,7 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw:
                     con.execute(stage, params)
             except duckdb.Error as e:
                 raise ShortshipError(f"{path}: cannot parse as CSV ({db._first_line(e)})") from None
-            parse_rejects = _csv_parse_rejects(con, src, rej_t, scan_t)
+            parse_rejects = _csv_parse_rejects(con, rej_t, scan_t)
             shutil.rmtree(part_dir, ignore_errors=True)
         else:
             con.execute(f"create or replace temp table _raw_batch as select * from raw_{kind} limit 0")

@@ -91,7 +91,7 @@ def open_csv(path: Path, kind: str | None = None) -> CsvSource:
     if missing:
         raise ShortshipError(f"{path}: {found_kind} export lacks required column {', '.join(missing)}")
 
-    header_line = _physical_line_of_row(lines, delimiter, header_idx)
+    header_line = _physical_line_of_row(lines, header_idx)
     data_rows = [r for r in rows[header_idx + 1 :] if any(c.strip() for c in r)]
     if not data_rows and len(head) < (1 << 18) - 1:
         raise ShortshipError(f"{path}: header only, no data rows")
@@ -110,7 +110,7 @@ def open_csv(path: Path, kind: str | None = None) -> CsvSource:
     )
 
 
-def _physical_line_of_row(lines: list[str], delimiter: str, row_idx: int) -> int:
+def _physical_line_of_row(lines: list[str], row_idx: int) -> int:
     """1-based physical line on which parsed row `row_idx` ends (quotes may span lines)."""
     in_quote = False
     row = 0
