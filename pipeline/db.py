@@ -21,7 +21,9 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 DEFAULT_DB = Path("data") / "shortship.duckdb"
 LOCK_WAIT_SECONDS = 30.0
 DEFAULT_MEMORY_LIMIT = "3GB"  # env SHORTSHIP_MEMORY_LIMIT overrides
-VIEWS = ("line_amounts",)  # views whose models live in sql/staging/<name>.sql
+# table macros whose models live in sql/staging/<name>.sql: name -> (parameters, the view over the
+# whole typed tables)
+TABLE_MACROS = {"line_amounts": (("lines_table", "orders_table"), ("order_lines", "orders"))}
 
 
 def sql_path(name: str) -> Path:
@@ -77,8 +79,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create macros and tables (idempotent): every file of sql/schema in name order."""
     for p in sorted((SQL_DIR / "schema").glob("*.sql")):
         run_script(con, p.read_text(encoding="utf-8"))
-    for name in VIEWS:
-        con.execute(f"create or replace view {name} as {model_sql(f'staging/{name}.sql')}")
+    for name, (params, tables) in TABLE_MACROS.items():
+        # line_amounts_of('order_lines', 'orders') reads the tables named by its arguments
+        con.execute(f"create or replace macro {name}_of({', '.join(params)}) as table {model_sql(f'staging/{name}.sql')}")
+        args = ", ".join(f"'{t}'" for t in tables)
+        con.execute(f"create or replace view {name} as select * from {name}_of({args})")
 
 
 _COMMENT = re.compile(r"--[^\n]*")

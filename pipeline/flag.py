@@ -60,7 +60,8 @@ RULES: dict[str, tuple[str, str]] = {
 }
 
 _TEMP_TABLES = (
-    ["policy_terms", "fl_lines", "fl_orders", "fl_refund_fit", "fl_refund_line"]
+    ["policy_terms", "fl_ship_orders", "fl_light_parcels", "fl_scope", "fl_lines", "fl_orders",
+     "fl_refund_fit", "fl_refund_line"]
     + [f"sig_{s}" for s in SIGNALS]
     + ["fl_evidence", "fl_kinds", "fl_responsibility"]
 )
@@ -171,7 +172,11 @@ def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Polic
     params = _params(as_of, policy, run_id)
     db.run_script(con, db.read_sql("flags/macros.sql"))
     counts = {"policy_terms": load_policy_terms(con, policy)}
-    steps = [("flags/lines.sql", "fl_lines"), ("flags/order_base.sql", "fl_orders"),
+    # the whole-table work first (shipments against order lines, parcel weights), then the
+    # orders some signal can fire on (fl_scope), and everything else on those only
+    steps = [("flags/ship_orders.sql", "fl_ship_orders"), ("signals/parcel_light.sql", "fl_light_parcels"),
+             ("flags/scope.sql", "fl_scope"),
+             ("flags/lines.sql", "fl_lines"), ("flags/order_base.sql", "fl_orders"),
              ("flags/refund_fit.sql", "fl_refund_fit"), ("flags/refund_line.sql", "fl_refund_line")]
     steps += [(f"signals/{s}.sql", f"sig_{s}") for s in SIGNALS]
     steps += [("flags/evidence.sql", "fl_evidence"), ("flags/kinds.sql", "fl_kinds"),

@@ -5,7 +5,7 @@
 -- .reship, not negated). orders: all the buyer's orders seen, for the claim rate.
 -- review = claims >= $min_claims (policy [review] min_short_claims).
 -- Grain: one row per buyer with at least one claim.
--- Inputs: refunds, fl_orders, sig_text_words, policy_terms. Params: $as_of, $run_id, $min_claims.
+-- Inputs: orders, refunds, fl_orders, sig_text_words, policy_terms. Params: $as_of, $run_id, $min_claims.
 with
 
 refund_claims as (
@@ -44,11 +44,18 @@ claims as (
     select * from text_claims
 ),
 
+-- every order any export shows for the buyers with a claim (fl_orders holds the orders in
+-- scope only): the order's buyer, else the buyer named on its refunds
+refund_buyers as (
+    select order_id, max(buyer) as buyer from refunds group by order_id
+),
+
 buyer_orders as (
-    select buyer, count(*) as orders
-    from fl_orders
-    where buyer is not null
-    group by buyer
+    select coalesce(o.buyer, r.buyer) as buyer, count(*) as orders
+    from orders o
+    full join refund_buyers r using (order_id)
+    where coalesce(o.buyer, r.buyer) in (select buyer from claims)
+    group by all
 ),
 
 per_buyer as (

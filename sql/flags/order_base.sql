@@ -1,15 +1,13 @@
--- Every order any export mentions, with what the signals need to know about it.
--- Grain: one row per order_id found in orders, order_lines, refunds or shipments.
--- Inputs: orders, refunds, shipments, fl_lines (sql/flags/lines.sql).
--- Params: $as_of (the run's clock), $window_hours (policy [shipping] window_hours).
+-- Every order in scope (fl_scope: the orders a signal can fire on), with what the signals need
+-- to know about it.
+-- Grain: one row per order_id of fl_scope.
+-- Inputs: fl_scope, orders, refunds, fl_ship_orders, fl_lines (sql/flags/lines.sql).
+-- Params: $window_hours (policy [shipping] window_hours).
 -- ship_by = paid_at + the policy window; delivered = completed or shipped or confirmed.
 with
 
 ids as (
-    select order_id from orders
-    union select order_id from order_lines
-    union select order_id from refunds
-    union select order_id from shipments
+    select order_id from fl_scope
 ),
 
 line_totals as (
@@ -32,14 +30,13 @@ refund_info as (
         max(buyer)    as buyer,
         count(*)      as refund_rows
     from refunds
+    semi join fl_scope using (order_id)
     group by order_id
 ),
 
 ship_info as (
-    select order_id, min(shipped_at) as first_shipped_at, count(*) as ship_rows
-    from shipments
-    where shipped_at <= $as_of
-    group by order_id
+    select order_id, first_shipped_at, ship_rows
+    from fl_ship_orders
 ),
 
 joined as (

@@ -10,7 +10,7 @@
 -- SKUs are compared when both the shipments rows and the order lines carry them; otherwise the
 -- order's units are compared in total. Lines closed (交易关闭, refunded whole) are not expected
 -- in parcels. Rows shipped after $as_of are not seen yet; rows with no quantity cannot be counted.
--- Inputs: shipments, fl_orders, fl_lines. Params: $as_of.
+-- Inputs: shipments, fl_ship_orders, fl_orders, fl_lines. Params: $as_of.
 with
 
 ship_all as (
@@ -19,39 +19,10 @@ ship_all as (
     where s.shipped_at <= $as_of
 ),
 
--- most orders ship exactly what was ordered, in one go: compare units and a checksum of the
--- SKUs (Σ hash(sku) × quantity) per order first, and look closely only at the others
-ship_sums as (
-    select
-        order_id,
-        sum(quantity) filter (where not reship)                               as first_units,
-        sum((hash(coalesce(sku, '')) % 1000003)::hugeint * quantity) filter (where not reship) as first_check,
-        bool_or(reship)                                                       as any_reship,
-        bool_or(quantity is null)                                             as any_unknown,
-        bool_or(sku is null)                                                  as any_no_sku
-    from ship_all
-    group by order_id
-),
-
-line_sums as (
-    select
-        order_id,
-        sum(quantity) filter (where not closed)                               as units,
-        sum((hash(coalesce(sku, '')) % 1000003)::hugeint * quantity) filter (where not closed) as checksum,
-        bool_or(sku is null)                                                  as any_no_sku
-    from fl_lines
-    group by order_id
-),
-
+-- most orders ship exactly what was ordered, in one go: fl_ship_orders compares units and a
+-- checksum of the SKUs per order; only its candidates are looked at closely here
 candidates as (
-    select s.order_id
-    from ship_sums s
-    left join line_sums l using (order_id)
-    where s.any_reship
-       or l.order_id is null
-       or s.any_unknown
-       or s.first_units is distinct from l.units
-       or (not s.any_no_sku and not l.any_no_sku and s.first_check is distinct from l.checksum)
+    select order_id from fl_ship_orders where candidate
 ),
 
 ship as (
@@ -63,6 +34,7 @@ ship as (
 line_skus as (
     select order_id, bool_and(sku is not null) as all_lines_have_sku
     from fl_lines
+    semi join candidates using (order_id)
     group by order_id
 ),
 
