@@ -80,10 +80,14 @@ refunded as (
 summed as (
     select
         order_id,
-        list(distinct rule order by rule)                         as rules,
-        string_agg(evidence, '; ' order by is_primary desc, confidence desc, rule, evidence) as evidence,
+        -- lists sorted after aggregating (cheaper than ordered aggregates on many orders)
+        list_sort(list_distinct(list(rule)))                      as rules,
+        -- the evidence: primary first, then the most confident, then by rule and text
+        array_to_string(list_transform(
+            list_sort(list(struct_pack(p := not is_primary, c := -confidence, r := rule, e := evidence))),
+            lambda x: x.e), '; ')                                      as evidence,
         max(reshipped_at)                                         as reshipped_at,
-        list(distinct refund_id order by refund_id) filter (where refund_id is not null) as refund_ids,
+        list_sort(list_distinct(list(refund_id) filter (where refund_id is not null))) as refund_ids,
         case
             when bool_or(basis = 'explicit') then 'explicit'
             when bool_or(basis = 'amount') then 'amount'
