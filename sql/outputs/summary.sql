@@ -10,22 +10,40 @@
 --   avoided by re-shipping the curable orders in time). Money DECIMAL(18,2), counts BIGINT.
 with
 
-order_keys as (
-    select order_id, shop, coalesce(paid_at, created_at) as ts, 1 as pri from orders
-    union all
-    select order_id, shop, paid_at as ts, 2 as pri from flags
-    union all
-    select order_id, shop, null::timestamp as ts, 3 as pri from liabilities
-),
-
+-- the shop and day of every loaded order (its own, else its flag's), and of the flagged or
+-- owed orders no orders row has; orders are unique by order_id, flags and liabilities too
 order_day as (
     select
-        order_id,
-        arg_min(shop, pri)      as shop,
-        arg_min(ts, pri)::date  as day,
-        bool_or(pri = 1)        as in_orders
-    from order_keys
-    group by order_id
+        o.order_id,
+        coalesce(o.shop, f.shop)                                  as shop,
+        coalesce(o.paid_at, o.created_at, f.paid_at)::date        as day,
+        true                                                      as in_orders
+    from orders o
+    left join flags f using (order_id)
+    union all
+    select f.order_id, f.shop, f.paid_at::date, false
+    from flags f
+    anti join orders o using (order_id)
+    union all
+    select l.order_id, null, null, false
+    from liabilities l
+    anti join orders o using (order_id)
+    anti join flags f using (order_id)
+),
+
+-- the same for the flagged and owed orders only (small: no pass over every order)
+flagged_day as (
+    select
+        f.order_id,
+        coalesce(o.shop, f.shop)                                  as shop,
+        coalesce(o.paid_at, o.created_at, f.paid_at)::date        as day
+    from flags f
+    left join orders o using (order_id)
+    union all
+    select l.order_id, o.shop, coalesce(o.paid_at, o.created_at)::date
+    from liabilities l
+    left join orders o using (order_id)
+    anti join flags f using (order_id)
 ),
 
 flag_counts as (
@@ -39,7 +57,7 @@ flag_counts as (
         count(*) filter (where f.kind = 'not_received') as flagged_not_received,
         count(*) filter (where f.kind = 'unshipped')    as flagged_unshipped
     from flags f
-    join order_day d using (order_id)
+    join flagged_day d using (order_id)
     group by all
 ),
 
@@ -56,7 +74,7 @@ liability_sums as (
         sum(l.total_yuan)::decimal(18, 2)            as total_yuan,
         sum(l.at_risk_yuan)::decimal(18, 2)          as at_risk_yuan
     from liabilities l
-    join order_day d using (order_id)
+    join flagged_day d using (order_id)
     group by all
 ),
 
