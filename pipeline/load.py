@@ -16,6 +16,7 @@ import re
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,9 +34,10 @@ EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx"}
 # how each typed table is keyed for replacement by a newer export
 #   key: the columns that identify "the same thing seen again"
 #   dedupe: within one file, keep only the last record per key (False: every record is a row)
+#   line_no: number each order's lines in export order (order_lines.line_no)
 MERGE = {
     "orders": {"table": "orders", "key": ["order_id"], "dedupe": True},
-    "items": {"table": "order_lines", "key": ["order_id"], "dedupe": False},
+    "items": {"table": "order_lines", "key": ["order_id"], "dedupe": False, "line_no": True},
     "refunds": {"table": "refunds", "key": ["refund_id"], "dedupe": True},
     "shipments": {
         "table": "shipments",
@@ -212,6 +214,14 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
     keycols = ", ".join(key)
     join = " and ".join(f"n.{k} is not distinct from o.{k}" for k in key)
     good = "select * exclude (reject_reason) from _stage where reject_reason is null"
+    if spec.get("line_no"):
+        # the window runs over (order_id, line) alone and is joined back on line (unique within
+        # a load): a window over the whole staged rows would sort all their columns
+        good = (
+            "select s.* exclude (reject_reason), n.line_no from _stage s join ("
+            "select line, row_number() over (partition by order_id order by line)::integer as line_no from _stage"
+            ") n on s.line = n.line where s.reject_reason is null"
+        )
     staged, distinct = con.execute(
         f"select count(*), count(distinct ({keycols})) from _stage where reject_reason is null"
     ).fetchone()
@@ -379,17 +389,28 @@ def load_paths(
     files = find_exports(paths)
     if not files:
         raise ShortshipError("no files to load")
-    plan = []
-    seen: set[str] = set()
-    for path in files:
-        sources = open_source(path, kind)
-        size = path.stat().st_size
-        sha = sha256_of(path)
-        plan.append((path, sources, sha, size, sha in seen))
-        seen.add(sha)
+    # the SHA-256 of each file is computed by a thread while the files before it load (hashlib
+    # releases the GIL), rather than by one more read of every file before the first loads
+    hasher = ThreadPoolExecutor(1, thread_name_prefix="sha256")
+    try:
+        plan = []
+        for path in files:
+            sources = open_source(path, kind)
+            plan.append((path, sources, path.stat().st_size, hasher.submit(sha256_of, path)))
+        return _load_plan(con, plan, keep_raw, progress)
+    finally:
+        hasher.shutdown(wait=True, cancel_futures=True)
+
+
+def _load_plan(con, plan: list, keep_raw: bool, progress) -> list[FileResult]:
+    """Load the opened files of `plan` (path, sources, size, future of the SHA-256) in one transaction."""
     results: list[FileResult] = []
+    seen: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="shortship-") as tmp, db.transaction(con):
-        for path, sources, sha, size, dup_in_call in plan:
+        for path, sources, size, sha_future in plan:
+            sha = sha_future.result()
+            dup_in_call = sha in seen
+            seen.add(sha)
             for src in sources:
                 done = con.execute(
                     "select path from load_manifest where sha256 = ? and kind = ? "

@@ -1,6 +1,7 @@
 -- Typed order lines from one load.
--- Grain: one row per record of load $load_id (_raw_batch: this load's raw_items rows); line_no numbers an order's lines in
--- export order. Inputs: _raw_batch (as raw_items), load_manifest. reject_reason is NULL for a row that parsed.
+-- Grain: one row per record of load $load_id (_raw_batch: this load's raw_items rows). line_no (an order's lines
+-- numbered in export order) is added by the merge in pipeline/load.py, over (order_id, line) alone: a window over
+-- these wide rows would sort them all. Inputs: _raw_batch (as raw_items), load_manifest. reject_reason is NULL for a row that parsed.
 with
 
 raw as (
@@ -8,11 +9,15 @@ raw as (
 ),
 
 trimmed as (
-    select load_id, line, ss_unwrap(ss_trim(columns(* exclude (load_id, line)))) from raw
+    select load_id, line, ss_trim(columns(* exclude (load_id, line))) from raw
+),
+
+unwrapped as (
+    select load_id, line, ss_unwrap(columns(* exclude (load_id, line))) from trimmed
 ),
 
 cleaned as (
-    select load_id, line, ss_null(columns(* exclude (load_id, line))) from trimmed
+    select load_id, line, ss_null(columns(* exclude (load_id, line))) from unwrapped
 ),
 
 typed as (
@@ -53,7 +58,6 @@ manifest as (
 final as (
     select
         v_order_id                                 as order_id,
-        row_number() over (partition by v_order_id order by line)::integer as line_no,
         v_line_id                                  as line_id,
         title,
         v_price                                    as price,

@@ -8,11 +8,15 @@ raw as (
 ),
 
 trimmed as (
-    select load_id, line, ss_unwrap(ss_trim(columns(* exclude (load_id, line)))) from raw
+    select load_id, line, ss_trim(columns(* exclude (load_id, line))) from raw
+),
+
+unwrapped as (
+    select load_id, line, ss_unwrap(columns(* exclude (load_id, line))) from trimmed
 ),
 
 cleaned as (
-    select load_id, line, ss_null(columns(* exclude (load_id, line))) from trimmed
+    select load_id, line, ss_null(columns(* exclude (load_id, line))) from unwrapped
 ),
 
 typed as (

@@ -1,0 +1,81 @@
+"""The staging macros' fast paths and the items line numbering give what the plain forms gave.
+
+The cleaning macros (sql/schema/00_macros.sql) test a value's first and last character before
+trimming or unwrapping it and keep IN lists short (DuckDB turns a long IN list into a join);
+line_no is numbered by the merge over (order_id, line) alone. The reference macros below are
+the earlier, plain forms: every value of awkward input must come out the same either way.
+"""
+from pipeline.load import load_paths
+
+# the plain forms the staging macros had before their fast paths
+REFERENCE_MACROS = r"""
+create or replace temp macro ref_trim(x) as
+    case
+        when ascii(x) in (32, 9, 10, 13, 160, 12288, 65279)
+          or ascii(right(x, 1)) in (32, 9, 10, 13, 160, 12288)
+            then trim(x, ' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(65279) || chr(160))
+        else x
+    end;
+create or replace temp macro ref_unwrap(s) as
+    case
+        when starts_with(s, '="') and ends_with(s, '"') then trim(s[3:-2])
+        when starts_with(s, '''') then s[2:]
+        else s
+    end;
+create or replace temp macro ref_null(s) as
+    case when s in ('', 'null', 'NULL', '=""', '订单未关闭', '无退款申请', '没有申请退款', '-') then null else s end;
+create or replace temp macro ref_bool(t) as
+    case
+        when lower(t) in ('true', 't', '1', 'yes', 'y', '是', '需要') then true
+        when lower(t) in ('false', 'f', '0', 'no', 'n', '否', '不需要') then false
+    end;
+"""
+
+AWKWARD = [
+    "¥1,200.50", " 12 ", "1.2E+17", '="123"', '= "123"', '="123', "'0012", " '0012", "\u3000订单未关闭\u3000",
+    "订单未关闭", "无退款申请", "没有申请退款", "-", " - ", "null", "NULL", '=""', ' ="" ', "", " ", "\t",
+    "\ufeff2017-05-01 10:00:00", "2017-05-01 10:00:00\ufeff", "abc\u00a0", "\u00a0abc", "a\u3000", "a\r", "\na",
+    "交易成功", "颜色分类：红色 ", "20028696589650728", "2.14073E+16", "'", "=", '"', '""', "a b", "是", "否",
+    "需要", "不需要", "TRUE", "Y", "n", "0", "1", "yes", "No", "x\u3000\u3000", "  =\"  45 \"  ",
+]
+
+
+def test_cleaning_macros_match_the_plain_forms(con):
+    for stmt in REFERENCE_MACROS.split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+    con.execute("create temp table v (x varchar)")
+    con.executemany("insert into v values (?)", [[a] for a in AWKWARD] + [[None]])
+    rows = con.execute(
+        """select x,
+                  ref_null(ref_unwrap(ref_trim(x))) as ref_clean,
+                  ss_null(ss_unwrap(ss_trim(x)))    as new_clean,
+                  ref_bool(x) as ref_b, ss_bool(x) as new_b
+           from v"""
+    ).fetchall()
+    for x, ref_clean, new_clean, ref_b, new_b in rows:
+        assert new_clean == ref_clean, repr(x)
+        assert new_b == ref_b, repr(x)
+
+
+def test_line_no_numbers_each_orders_lines_in_export_order(con, tmp_path):
+    # the lines of an order are not next to each other, and one of them is rejected
+    header = "主订单编号,标题,价格,购买数量,商家编码,订单状态"
+    rows = [
+        "111,A,1.00,1,SA,交易成功",
+        "222,B,2.00,1,SB,交易成功",
+        "111,C,3.00,x,SC,交易成功",  # bad quantity: rejected, still counted in the numbering
+        "333,D,4.00,1,SD,交易成功",
+        "222,E,5.00,2,SE,交易成功",
+        "111,F,6.00,1,SF,交易成功",
+    ]
+    f = tmp_path / "ExportOrderDetailList201705311200.csv"
+    f.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    (r,) = load_paths(con, [f])
+    assert (r.rows_in, r.loaded, r.rejected) == (6, 5, 1)
+    got = con.execute("select order_id, line_no, sku, line from order_lines order by order_id, line_no").fetchall()
+    assert got == [
+        ("111", 1, "SA", 2), ("111", 3, "SF", 7),
+        ("222", 1, "SB", 3), ("222", 2, "SE", 6),
+        ("333", 1, "SD", 5),
+    ]
