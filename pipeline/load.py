@@ -11,6 +11,7 @@ loaded leaves the database as it was.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shutil
@@ -290,7 +291,59 @@ def _progress_bar(path: Path, show: bool):
     return bar, tick
 
 
-def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw: bool, show_progress: bool = False) -> FileResult:
+class _Transcoder:
+    """Transcodes the CSV sources of one load call in the background, one file after another,
+    so that DuckDB types file k while file k+1 is transcoded (both keep the cores busy in
+    turns: the transcoding's workers are processes, DuckDB's threads are its own).
+
+    A file whose SHA-256 the manifest already holds, or that repeats an earlier file of the
+    call, is not transcoded ahead (it will most likely be skipped); `get` then transcodes it
+    in the caller's thread if the load wants it after all."""
+
+    def __init__(self, plan: list, tmpdir: Path, known_shas: set[str], show_progress: bool):
+        from pipeline.io.encoding import new_pool
+
+        self._tmpdir = tmpdir
+        self._show = show_progress
+        self._pool = new_pool()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="transcode")
+        self._seen = set(known_shas)  # touched by the background thread only
+        self._futures = {}
+        for i, (path, sources, _size, sha_future) in enumerate(plan):
+            for j, src in enumerate(sources):
+                if isinstance(src, CsvSource):
+                    self._futures[(i, j)] = self._thread.submit(self._ahead, src, (i, j), sha_future)
+
+    def _ahead(self, src: CsvSource, key, sha_future):
+        sha = sha_future.result()
+        if sha in self._seen:
+            return None
+        self._seen.add(sha)
+        return self._transcode(src, key)
+
+    def _transcode(self, src: CsvSource, key):
+        part_dir = self._tmpdir / f"parts_{key[0]}_{key[1]}"
+        bar, tick = _progress_bar(src.path, self._show)
+        try:
+            parts, tr = numbered_parts(src, part_dir, tick=tick, pool=self._pool)
+        finally:
+            if bar is not None:
+                bar.close()
+        return parts, tr, part_dir
+
+    def get(self, key, src: CsvSource):
+        """The numbered parts of source `key` (waits for the background work)."""
+        done = self._futures.pop(key).result()
+        return done if done is not None else self._transcode(src, key)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transcoded=None) -> FileResult:
+    """Load one source; a CSV source comes with `transcoded`, a callable returning its
+    numbered parts (path list, TranscodeResult) and the folder they are in."""
     kind = src.kind
     load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
     export_time = export_time_of(path)
@@ -310,13 +363,7 @@ def _load_one(con, src, path: Path, sha: str, size: int, tmpdir: Path, keep_raw:
     params: dict = {"load_id": load_id}
     try:
         if isinstance(src, CsvSource):
-            part_dir = tmpdir / f"load_{load_id}"
-            bar, tick = _progress_bar(path, show_progress)
-            try:
-                parts, tr = numbered_parts(src, part_dir, tick=tick)
-            finally:
-                if bar is not None:
-                    bar.close()
+            parts, tr, part_dir = transcoded()
             rows_in = tr.records
             raw_sql, raw_params, rej_t, scan_t = _csv_raw_select(src, parts, load_id, extras=keep_raw)
             try:
@@ -406,25 +453,35 @@ def _load_plan(con, plan: list, keep_raw: bool, progress) -> list[FileResult]:
     """Load the opened files of `plan` (path, sources, size, future of the SHA-256) in one transaction."""
     results: list[FileResult] = []
     seen: set[str] = set()
+    known = {r[0] for r in con.execute("select distinct sha256 from load_manifest").fetchall()}
     with tempfile.TemporaryDirectory(prefix="shortship-") as tmp, db.transaction(con):
-        for path, sources, size, sha_future in plan:
-            sha = sha_future.result()
-            dup_in_call = sha in seen
-            seen.add(sha)
-            for src in sources:
-                done = con.execute(
-                    "select path from load_manifest where sha256 = ? and kind = ? "
-                    "and sheet is not distinct from ? limit 1",
-                    [sha, src.kind, src.sheet],
-                ).fetchone()
-                if done or dup_in_call:
-                    prev = done[0] if done else "earlier in this load"
-                    results.append(FileResult(
-                        path=str(path), kind=src.kind, status="skipped", sheet=src.sheet,
-                        message=f"already loaded ({prev}), nothing changed",
-                    ))
-                    continue
-                if progress:
-                    progress(f"loading {path}" + (f" [{src.sheet}]" if src.sheet else ""))
-                results.append(_load_one(con, src, path, sha, size, Path(tmp), keep_raw, progress is not None))
+        transcoder = _Transcoder(plan, Path(tmp), known, progress is not None)
+        try:
+            _load_sources(con, plan, keep_raw, progress, transcoder, results, seen)
+        finally:
+            transcoder.close()
     return results
+
+
+def _load_sources(con, plan, keep_raw, progress, transcoder, results, seen) -> None:
+    for i, (path, sources, size, sha_future) in enumerate(plan):
+        sha = sha_future.result()
+        dup_in_call = sha in seen
+        seen.add(sha)
+        for j, src in enumerate(sources):
+            done = con.execute(
+                "select path from load_manifest where sha256 = ? and kind = ? "
+                "and sheet is not distinct from ? limit 1",
+                [sha, src.kind, src.sheet],
+            ).fetchone()
+            if done or dup_in_call:
+                prev = done[0] if done else "earlier in this load"
+                results.append(FileResult(
+                    path=str(path), kind=src.kind, status="skipped", sheet=src.sheet,
+                    message=f"already loaded ({prev}), nothing changed",
+                ))
+                continue
+            if progress:
+                progress(f"loading {path}" + (f" [{src.sheet}]" if src.sheet else ""))
+            results.append(_load_one(con, src, path, sha, size, keep_raw,
+                                     functools.partial(transcoder.get, (i, j), src)))

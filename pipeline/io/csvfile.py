@@ -124,7 +124,9 @@ def _physical_line_of_row(lines: list[str], row_idx: int) -> int:
     return len(lines)
 
 
-def numbered_parts(src: CsvSource, out_dir: Path, tick=None):
+def numbered_parts(src: CsvSource, out_dir: Path, tick=None, pool=None):
     """Stream the data records of `src` into numbered UTF-8 part files under `out_dir`
-    (one for a small file, several transcoded in parallel for a large one)."""
-    return transcode_numbered_parts(src.path, src.encoding, out_dir, src.header_line, src.delimiter, tick=tick)
+    (one for a small file, several transcoded in parallel for a large one, by `pool` when
+    given: see encoding.new_pool)."""
+    return transcode_numbered_parts(src.path, src.encoding, out_dir, src.header_line, src.delimiter,
+                                    tick=tick, pool=pool)

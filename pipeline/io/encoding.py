@@ -200,9 +200,11 @@ def transcode_numbered_parts(
     delimiter: str,
     workers: int | None = None,
     tick=None,
+    pool=None,
 ) -> tuple[list[Path], TranscodeResult]:
     """Like transcode_numbered, into one or more part files (DuckDB reads them as one);
-    large files are cut into ranges and transcoded by a pool of processes.
+    large files are cut into ranges and transcoded by a pool of processes (`pool`, a
+    ProcessPoolExecutor shared by several files, or one made for this file).
     `tick(done, total)` is called as ranges finish (for a progress bar)."""
     import os
 
@@ -214,7 +216,10 @@ def transcode_numbered_parts(
         return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter)
     ranges = _ranges(path, size)
     try:
-        return _transcode_in_pool(path, encoding, out_dir, skip_lines, delimiter, workers, ranges, tick)
+        if pool is not None:
+            return _transcode_ranges(pool, path, encoding, out_dir, skip_lines, delimiter, ranges, tick)
+        with new_pool(min(workers, len(ranges))) as own:
+            return _transcode_ranges(own, path, encoding, out_dir, skip_lines, delimiter, ranges, tick)
     except BrokenProcessPool:
         # no worker processes here (e.g. a program read from stdin cannot be re-imported):
         # do it in this process, same result
@@ -224,26 +229,31 @@ def transcode_numbered_parts(
         return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter)
 
 
-def _transcode_in_pool(path, encoding, out_dir, skip_lines, delimiter, workers, ranges, tick=None):
+def new_pool(workers: int | None = None):
+    """A pool of worker processes for transcode_numbered_parts (spawned, never forked: the
+    parent holds DuckDB's threads)."""
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn, never fork: the parent holds DuckDB's threads
-    with ProcessPoolExecutor(min(workers, len(ranges)), mp_context=mp.get_context("spawn")) as pool:
-        counts = list(pool.map(_count_range, [(str(path), a, b) for a, b in ranges]))
-        jobs, lineno, in_quote, parts = [], 0, False, []
-        for i, ((a, b), (newlines, parity)) in enumerate(zip(ranges, counts)):
-            part = out_dir / f"part_{i}.csv"
-            parts.append(part)
-            jobs.append((str(path), encoding.name, a, b, lineno, in_quote, skip_lines, delimiter, str(part)))
-            lineno += newlines
-            in_quote ^= bool(parity)
-        records, last_line, quote_state = 0, 0, False
-        for done, res in enumerate(pool.map(_transcode_range, jobs), start=1):
-            if res[0] == "error":
-                raise ShortshipError(f"{path}: {res[1]}")
-            _, n, last_line, quote_state = res
-            records += n
-            if tick:
-                tick(done, len(jobs))
+    return ProcessPoolExecutor(workers or os.cpu_count() or 1, mp_context=mp.get_context("spawn"))
+
+
+def _transcode_ranges(pool, path, encoding, out_dir, skip_lines, delimiter, ranges, tick=None):
+    counts = list(pool.map(_count_range, [(str(path), a, b) for a, b in ranges]))
+    jobs, lineno, in_quote, parts = [], 0, False, []
+    for i, ((a, b), (newlines, parity)) in enumerate(zip(ranges, counts)):
+        part = out_dir / f"part_{i}.csv"
+        parts.append(part)
+        jobs.append((str(path), encoding.name, a, b, lineno, in_quote, skip_lines, delimiter, str(part)))
+        lineno += newlines
+        in_quote ^= bool(parity)
+    records, last_line, quote_state = 0, 0, False
+    for done, res in enumerate(pool.map(_transcode_range, jobs), start=1):
+        if res[0] == "error":
+            raise ShortshipError(f"{path}: {res[1]}")
+        _, n, last_line, quote_state = res
+        records += n
+        if tick:
+            tick(done, len(jobs))
     return parts, TranscodeResult(records=records, last_line=last_line, unterminated_quote=quote_state)
