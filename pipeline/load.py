@@ -223,9 +223,12 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
             "select line, row_number() over (partition by order_id order by line)::integer as line_no from _stage"
             ") n on s.line = n.line where s.reject_reason is null"
         )
-    staged, distinct = con.execute(
-        f"select count(*), count(distinct ({keycols})) from _stage where reject_reason is null"
-    ).fetchone()
+    if spec["dedupe"]:
+        staged, distinct = con.execute(
+            f"select count(*), count(distinct ({keycols})) from _stage where reject_reason is null"
+        ).fetchone()
+    else:  # every record is a row: no need to count distinct keys
+        staged = distinct = con.execute("select count(*) from _stage where reject_reason is null").fetchone()[0]
     dedupe = spec["dedupe"] and distinct < staged  # the same key twice in one file: the last line wins
     target_empty = not con.execute(f"select exists (select 1 from {table})").fetchone()[0]
     if target_empty and not dedupe:  # the first load of this kind: nothing to compare or replace
@@ -444,9 +447,21 @@ def load_paths(
         for path in files:
             sources = open_source(path, kind)
             plan.append((path, sources, path.stat().st_size, hasher.submit(sha256_of, path)))
-        return _load_plan(con, plan, keep_raw, progress)
+        return _load_plan(con, _smallest_kind_first(plan), keep_raw, progress)
     finally:
         hasher.shutdown(wait=True, cancel_futures=True)
+
+
+def _smallest_kind_first(plan: list) -> list:
+    """The files in the order they load: the kind with the fewest bytes first, so that DuckDB
+    starts while the larger files are still being transcoded. Files of one kind keep their
+    order (the newest export wins, ties go to the later file); kinds fill separate tables."""
+    first_kind = [sources[0].kind if sources else "" for _, sources, _, _ in plan]
+    bytes_of: dict[str, int] = {}
+    for k, (_, _, size, _) in zip(first_kind, plan):
+        bytes_of[k] = bytes_of.get(k, 0) + size
+    order = sorted(range(len(plan)), key=lambda i: bytes_of[first_kind[i]])  # stable
+    return [plan[i] for i in order]
 
 
 def _load_plan(con, plan: list, keep_raw: bool, progress) -> list[FileResult]:
