@@ -11,7 +11,7 @@
 -- fl_orders. Params: $as_of, $run_id.
 with
 
-kind_rows as (
+kind_rows as not materialized (
     select
         e.*,
         case
