@@ -262,3 +262,20 @@ def test_unknown_columns_with_the_same_name_are_all_kept(con, tmp_path):
     assert load_paths(con, [p], keep_raw=True)[0].loaded == 1
     extra = con.execute("select extra from raw_orders").fetchone()[0]
     assert sorted(extra.values()) == ["a", "b"]
+
+
+def test_a_key_twice_in_one_file_keeps_the_last_line(con, tmp_path):
+    """The same parcel row twice and another refund id once more in one export: the later line
+    wins and the earlier is counted as replaced (the repeated-key check may not miss it)."""
+    ship = tmp_path / "shipments_20170604.csv"
+    ship.write_text(
+        "order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship\n"
+        "35153131473293579,XB-01,2,2017-05-31 10:00:00,3330622150731,0.800,false\n"
+        "35153131473293580,DC-5,1,2017-05-31 11:00:00,3330622150732,0.300,false\n"
+        "35153131473293579,XB-01,2,2017-05-31 10:00:00,3330622150731,0.750,false\n",
+        encoding="utf-8",
+    )
+    [res] = load_paths(con, [ship])
+    assert (res.rows_in, res.loaded, res.rejected, res.replaced) == (3, 2, 0, 1)
+    rows = con.execute("select order_id, weight_kg, line from shipments order by order_id").fetchall()
+    assert rows == [("35153131473293579", Decimal("0.750"), 4), ("35153131473293580", Decimal("0.300"), 3)]
