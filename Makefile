@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2
 
 bench: $(STAMP)
-	$(PY) bench/bench.py --orders $${N:-1000000}
+	$(PY) bench/bench.py --orders $${N:-1000000} $${REPEAT:+--repeat $$REPEAT}
 
 clean:
 	rm -rf $(VENV) out data/shortship.duckdb*

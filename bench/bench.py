@@ -11,7 +11,9 @@ measures on the same files, each in a process of its own (wall time and peak mem
    liabilities on the same data.
 
 Prints a table with the ratios run / floor and peer / run and writes bench/results.md.
-Usage: python bench/bench.py --orders 1000000 [--keep] [--skip-peer]
+With --repeat K the three steps run K times in turn and the median wall time counts (a shared
+machine's timings vary by 10-20 % from one run to the next); the range is shown beside it.
+Usage: python bench/bench.py --orders 1000000 [--repeat 3] [--keep] [--skip-peer]
 """
 from __future__ import annotations
 
@@ -45,6 +47,16 @@ def step(name: str, cmd: list[str]) -> dict:
     return {"name": name, "wall": wall, "peak_bytes": usage.ru_maxrss * 1024, "stdout_tail": text[-1:]}
 
 
+def median_of(steps: list[dict]) -> dict:
+    """The step whose wall time is the median (its stage split and output go with it); the
+    range of all and the highest peak memory beside it."""
+    ordered = sorted(steps, key=lambda r: r["wall"])
+    mid = dict(ordered[(len(ordered) - 1) // 2])
+    mid.update(low=ordered[0]["wall"], high=ordered[-1]["wall"], runs=len(steps),
+               peak_bytes=max(r["peak_bytes"] for r in steps))
+    return mid
+
+
 def truth_as_of(truth: Path) -> str | None:
     """The clock the generator's truth assumes, so that the run's statuses are comparable."""
     if not truth.exists():
@@ -76,10 +88,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep generated files and databases")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="run each step K times, report the median (default 3 up to 2M orders, else 1)")
     args = ap.parse_args()
 
     py = sys.executable
     n = args.orders
+    if args.repeat is None:
+        args.repeat = 3 if n <= 2_000_000 else 1
     data = WORK / f"exports_{n}"
     WORK.mkdir(parents=True, exist_ok=True)
     if not (data / ".complete").exists():
@@ -95,39 +111,41 @@ def main() -> None:
     size = sum(p.stat().st_size for p in exports)
     as_of = truth_as_of(data / "truth.parquet")
 
-    results = []
-    floor = step("floor", [py, str(HERE / "floor.py"), *map(str, exports)])
-    results.append(floor)
     dbf = WORK / f"run_{n}.duckdb"
-    for p in (dbf, Path(str(dbf) + ".wal")):
-        p.unlink(missing_ok=True)
     out = WORK / f"out_{n}"
     cmd = [py, "-m", "pipeline", "run", str(data), "--db", str(dbf), "--out", str(out), "--json"]
     if as_of:
         cmd += ["--as-of", as_of]
-    run = step("shortship run", cmd)
-    results.append(run)
+    floors, runs, peers = [], [], []
+    for _ in range(max(1, args.repeat)):  # in turn, so that a slow spell hits all three alike
+        floors.append(step("floor", [py, str(HERE / "floor.py"), *map(str, exports)]))
+        for p in (dbf, Path(str(dbf) + ".wal")):
+            p.unlink(missing_ok=True)
+        runs.append(step("shortship run", cmd))
+        if not args.skip_peer:
+            peers.append(step("pandas peer", [py, str(HERE / "peer_pandas.py"), str(data), "--check-db", str(dbf)]))
+    floor, run = median_of(floors), median_of(runs)
+    peer = median_of(peers) if peers else None
+    results = [r for r in (floor, run, peer) if r]
     stages = {}
     try:
         summary = json.loads(run["stdout_tail"][0])
         stages = summary.get("timings", {})
     except (ValueError, IndexError, KeyError):
         pass
-    peer = None
-    if not args.skip_peer:
-        peer = step("pandas peer", [py, str(HERE / "peer_pandas.py"), str(data), "--check-db", str(dbf)])
-        results.append(peer)
 
     lines = [
         f"# shortship benchmark: {n:,} orders",
         "",
         f"Machine: {machine()}. Input: {len(exports)} files, {size / 2**20:.0f} MiB (legacy GBK).",
         "",
-        "| step | wall s | peak memory |",
+        "| step | wall s" + (f" (median of {max(1, args.repeat)}, range)" if args.repeat > 1 else "")
+        + " | peak memory |",
         "|---|---:|---:|",
     ]
     for r in results:
-        lines.append(f"| {r['name']} | {r['wall']:.1f} | {fmt_bytes(r['peak_bytes'])} |")
+        spread = f" ({r['low']:.1f}-{r['high']:.1f})" if r["runs"] > 1 else ""
+        lines.append(f"| {r['name']} | {r['wall']:.1f}{spread} | {fmt_bytes(r['peak_bytes'])} |")
     lines.append("")
     lines.append(f"run / floor = {run['wall'] / floor['wall']:.2f}")
     if peer:
