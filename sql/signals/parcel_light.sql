@@ -89,7 +89,7 @@ sample_counts as (
 ),
 
 ship as (
-    select order_id, coalesce(tracking_no, '') as tk, tracking_no, shipped_at, sku, quantity, weight_kg, reship
+    select order_id, coalesce(tracking_no, '') as tk, tracking_no, shipped_at, sku, quantity, weight_kg
     from shipments
     where shipped_at <= $as_of and sku is not null and quantity > 0
 ),
@@ -101,7 +101,6 @@ rows_expected as (
         s.tk,
         s.shipped_at,
         s.tracking_no,
-        s.reship,
         s.quantity,
         s.weight_kg,
         n.sku is not null or bn.sku is not null                 as known,
