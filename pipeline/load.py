@@ -468,19 +468,19 @@ def _smallest_kind_first(plan: list) -> list:
 
 def _load_plan(con, plan: list, keep_raw: bool, progress) -> list[FileResult]:
     """Load the opened files of `plan` (path, sources, size, future of the SHA-256) in one transaction."""
-    results: list[FileResult] = []
-    seen: set[str] = set()
     known = {r[0] for r in con.execute("select distinct sha256 from load_manifest").fetchall()}
     with tempfile.TemporaryDirectory(prefix="shortship-") as tmp, db.transaction(con):
         transcoder = _Transcoder(plan, Path(tmp), known, progress is not None)
         try:
-            _load_sources(con, plan, keep_raw, progress, transcoder, results, seen)
+            return _load_sources(con, plan, keep_raw, progress, transcoder)
         finally:
             transcoder.close()
-    return results
 
 
-def _load_sources(con, plan, keep_raw, progress, transcoder, results, seen) -> None:
+def _load_sources(con, plan, keep_raw, progress, transcoder) -> list[FileResult]:
+    """Each source of `plan` loaded, or skipped when the same file is loaded already."""
+    results: list[FileResult] = []
+    seen: set[str] = set()
     for i, (path, sources, size, sha_future) in enumerate(plan):
         sha = sha_future.result()
         dup_in_call = sha in seen
@@ -502,3 +502,4 @@ def _load_sources(con, plan, keep_raw, progress, transcoder, results, seen) -> N
                 progress(f"loading {path}" + (f" [{src.sheet}]" if src.sheet else ""))
             results.append(_load_one(con, src, path, sha, size, keep_raw,
                                      functools.partial(transcoder.get, (i, j), src)))
+    return results
