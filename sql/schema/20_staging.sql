@@ -100,3 +100,20 @@ create table if not exists shipments (
     source_file     varchar not null,
     line            bigint not null
 );
+
+-- Decisions of the review loop (SPEC sections 3 and 5): a filled review.csv, loaded like an
+-- export. Grain: one row per order_id (the newest decision of an order wins; rows whose
+-- decision is empty are not decisions and are not loaded). A decision for an order that is
+-- not flagged is turned into a reject by the run that finds it so.
+create table if not exists decisions (
+    order_id        varchar not null,  -- key
+    decision        varchar not null,  -- merchant, courier, buyer, no_fault
+    decision_raw    varchar,           -- as written (判定), e.g. 商家 / merchant
+    missing_qty     bigint,            -- units missing, when the reviewer gives them
+    note            varchar,
+    decided_by      varchar,
+    decided_at      timestamp,         -- the file's 判定时间 column, else the file's export time
+    load_id         integer not null,
+    source_file     varchar not null,
+    line            bigint not null
+);
