@@ -16,7 +16,6 @@ import hashlib
 import re
 import shutil
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +24,7 @@ from typing import Callable, Iterable
 
 import duckdb
 
-from pipeline import db
+from pipeline import db, tmpspace
 from pipeline.errors import ShortshipError
 from pipeline.io.csvfile import CsvSource, numbered_parts, open_csv
 from pipeline.io.headers import ALIASES, KINDS, normalize_header
@@ -469,8 +468,8 @@ def _smallest_kind_first(plan: list) -> list:
 def _load_plan(con, plan: list, keep_raw: bool, progress) -> list[FileResult]:
     """Load the opened files of `plan` (path, sources, size, future of the SHA-256) in one transaction."""
     known = {r[0] for r in con.execute("select distinct sha256 from load_manifest").fetchall()}
-    with tempfile.TemporaryDirectory(prefix="shortship-") as tmp, db.transaction(con):
-        transcoder = _Transcoder(plan, Path(tmp), known, progress is not None)
+    with tmpspace.scratch("load") as tmp, db.transaction(con):
+        transcoder = _Transcoder(plan, tmp, known, progress is not None)
         try:
             return _load_sources(con, plan, keep_raw, progress, transcoder)
         finally:

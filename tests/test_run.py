@@ -60,8 +60,8 @@ CONTRACT = {
 
 # --- helpers ------------------------------------------------------------------------------
 
-def run_cli(*args: str):
-    return CliRunner().invoke(cli, ["run", *args], catch_exceptions=False)
+def run_cli(*args: str, create: bool = True):
+    return CliRunner().invoke(cli, ["run", *args, *(["--create"] if create else [])], catch_exceptions=False)
 
 
 def check_contract(out: Path) -> dict[str, pa.Table]:
@@ -125,11 +125,11 @@ def files_bytes(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
 
 
-def spawn(*args: str, env_extra: dict | None = None) -> subprocess.Popen:
+def spawn(*args: str, env_extra: dict | None = None, create: bool = True) -> subprocess.Popen:
     env = dict(os.environ, **(env_extra or {}))
     env.pop("SHORTSHIP_LOCK_WAIT", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", *args],
+        [sys.executable, "-m", "pipeline", "run", *args, *(["--create"] if create else [])],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -167,7 +167,7 @@ def done(tmp_path_factory):
 def test_run_writes_every_output_with_the_contract_types(done):
     out = done["out"]
     names = {p.name for p in out.iterdir()}
-    assert names == set(PARQUET) | {"report.html"}, names  # no stray temporary files
+    assert names == set(PARQUET) | {"report.html", "manifest.json", "payouts"}, names  # no stray temporary files
     t = check_contract(out)
     flags = t["flags.parquet"]
     assert flags.num_rows >= 2
@@ -339,7 +339,7 @@ def test_killed_run_leaves_database_and_outputs_as_they_were(tmp_path, point):
     try:
         wait_for_line(proc, f"paused at {point}")
         if point == "export":  # the new outputs exist, staged, but are not published
-            staged = [p for p in out.iterdir() if p.is_dir()]
+            staged = [p for p in out.iterdir() if p.name.startswith(".shortship-staging-")]
             assert staged and (staged[0] / "payouts.parquet").exists()
         proc.kill()
         proc.wait(10)
@@ -357,7 +357,7 @@ def test_killed_run_leaves_database_and_outputs_as_they_were(tmp_path, point):
     after = db_state(db_path)
     assert after["load_manifest_count"] == before_db["load_manifest_count"] + 1
     assert after["payouts"] != before_db["payouts"]
-    assert not [p for p in out.iterdir() if p.is_dir()]
+    assert [p.name for p in out.iterdir() if p.is_dir()] == ["payouts"]
     assert files_bytes(out)["liabilities.parquet"] != before_out["liabilities.parquet"]
 
 
