@@ -22,6 +22,8 @@ the key (ShortshipError).
 | freight.per_parcel_yuan | required | quoted money, 0 ... 10,000 |
 | freight.shop_bears | default true | true / false |
 | review.min_short_claims | default 3 | 1 ... 1,000 |
+| courier.claim | default postage_multiple | declared_value (insured parcels: the goods value), postage_multiple (the goods value, at most postage_multiple × the postage) |
+| courier.postage_multiple | default "3" | a quoted decimal, above 0 and at most 100 |
 | detection.* numbers | defaults in Policy below | ratios in (0, 1], others within reason |
 | reasons.<kind>, goods_status.*, words.*, rulings.*, detection.<list> | default: empty | lists of strings |
 """
@@ -47,6 +49,7 @@ FLAG_KINDS = ("short", "wrong", "empty", "not_received", "unshipped")
 BASE_SCOPES = ("affected_goods", "order")
 CAP_SCOPES = ("order", "buyer_24h", "item")
 PAYOUT_FORMS = ("points", "red_packet", "beans", "cash")
+COURIER_CLAIMS = ("declared_value", "postage_multiple")
 RATE_PLACES = 10  # rates are carried as DECIMAL(18,10) in SQL; money keys have 2 places
 
 
@@ -89,6 +92,9 @@ class Policy:
     weight_noise: Decimal = Decimal("3")            # a light parcel is this many noise widths light
     # word lists of [detection]: explained_reasons, negations, aftersale_reship, aftersale_exchange
     detection_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # [courier]: what can be claimed back from a courier (courier_claims.csv)
+    courier_claim: str = "postage_multiple"         # declared_value | postage_multiple
+    courier_postage_multiple: Decimal = Decimal("3")  # the cap for unvalued parcels, × the postage
 
     def rule_for(self, kind: str) -> PenaltyRule:
         return self.penalty_by_kind.get(kind, self.penalty)
@@ -213,11 +219,12 @@ class _Reader:
 
 # the schema: tables and the scalar keys each may hold (list tables take any key, see _LIST_TABLES)
 _TOP_KEYS = {"id", "name", "platform", "effective_date", "penalty", "shipping", "freight", "reasons",
-             "goods_status", "words", "rulings", "review", "detection"}
+             "goods_status", "words", "rulings", "review", "detection", "courier"}
 _PENALTY_KEYS = {"rate", "base_scope", "floor_yuan", "cap_yuan", "cap_scope", "points_per_yuan", "payout_form"}
 _SHIPPING_KEYS = {"window_hours", "reship_cures"}
 _FREIGHT_KEYS = {"per_parcel_yuan", "shop_bears"}
 _REVIEW_KEYS = {"min_short_claims"}
+_COURIER_KEYS = {"claim", "postage_multiple"}
 _DETECTION_NUMBERS = {"light_parcel_ratio", "empty_parcel_ratio", "weight_noise_sigmas", "amount_tolerance_yuan",
                       "weight_min_samples", "negation_window"}
 MAX_YUAN = Decimal("1000000")        # a floor or cap beyond this is a typo
@@ -279,8 +286,9 @@ def parse_policy(data: dict, source: str = "<policy>") -> Policy:
             if not isinstance(ptable[kind], dict):
                 raise r._err(f"penalty.{kind}", "must be a table")
             by_kind[kind] = _penalty(r, ptable[kind], f"penalty.{kind}", base)
-    for key in ("shipping", "freight", "review"):
-        _table(r, key, {"shipping": _SHIPPING_KEYS, "freight": _FREIGHT_KEYS, "review": _REVIEW_KEYS}[key],
+    for key in ("shipping", "freight", "review", "courier"):
+        _table(r, key, {"shipping": _SHIPPING_KEYS, "freight": _FREIGHT_KEYS, "review": _REVIEW_KEYS,
+                        "courier": _COURIER_KEYS}[key],
                required=key in ("shipping", "freight"))
     reasons = r.lists("reasons")
     bad = [k for k in reasons if k not in FLAG_KINDS]
@@ -298,6 +306,9 @@ def parse_policy(data: dict, source: str = "<policy>") -> Policy:
         reship_cures=r.boolean("shipping.reship_cures", True),
         freight_per_parcel=r.decimal("freight.per_parcel_yuan", places=2, high=Decimal(10_000)),
         shop_bears_freight=r.boolean("freight.shop_bears", True),
+        courier_claim=r.choice("courier.claim", COURIER_CLAIMS, "postage_multiple"),
+        courier_postage_multiple=r.decimal("courier.postage_multiple", "3", places=2, high=Decimal(100),
+                                           low_open=True),
         reasons=reasons,
         source=source,
         raw=data,
