@@ -122,6 +122,8 @@ ALIASES: dict[str, dict[str, list[str]]] = {
         "tracking_no": ["tracking_no"],
         "weight_kg": ["weight_kg"],
         "reship": ["reship"],
+        "packer": ["packer", "打包员"],
+        "warehouse": ["warehouse", "仓库"],
     },
 }
 

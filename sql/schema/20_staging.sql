@@ -98,8 +98,13 @@ create table if not exists shipments (
     reship          boolean not null,
     load_id         integer not null,
     source_file     varchar not null,
-    line            bigint not null
+    line            bigint not null,
+    packer          varchar,          -- optional: who packed the parcel (root causes)
+    warehouse       varchar           -- optional: where it was packed
 );
+
+alter table shipments add column if not exists packer varchar;
+alter table shipments add column if not exists warehouse varchar;
 
 -- Decisions of the review loop (SPEC sections 3 and 5): a filled review.csv, loaded like an
 -- export. Grain: one row per order_id (the newest decision of an order wins; rows whose

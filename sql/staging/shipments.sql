@@ -56,6 +56,8 @@ final as (
         ss_tracking(tracking_no)   as tracking_no,
         v_weight_kg                as weight_kg,
         coalesce(v_reship, false)  as reship,
+        packer,
+        warehouse,
         load_id,
         m.path                     as source_file,
         line,
