@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean venv
+.PHONY: run test bench clean venv locale
 
 venv: $(STAMP)
 
@@ -22,6 +22,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench.py --orders $${N:-1000000} $${REPEAT:+--repeat $$REPEAT}
+
+# the message catalogue: extract the texts of the code and templates, update the .po files,
+# compile the .mo files (commit all three; tests/act/test_locale.py checks they agree)
+locale: $(STAMP)
+	$(PY) -m pipeline.locale.catalog
 
 clean:
 	rm -rf $(VENV) out data/shortship.duckdb*

@@ -286,7 +286,7 @@ def report(db_path, lock_wait, out_dir, lang, run_id):
 
     con = db.connect(db_path, wait=lock_wait, read_only=True, create=False)
     try:
-        path = report_to(con, out_dir, run_id=run_id)
+        path = report_to(con, out_dir, run_id=run_id, lang=lang)
     finally:
         con.close()
     click.echo(str(path))
@@ -349,6 +349,25 @@ def generate_cmd(orders, seed, out_dir, fmt, encoding, shops, start, days, quirk
                        overwrite=overwrite)
     for text in summary.lines_text():
         click.echo(text)
+
+
+@cli.command("evidence")
+@click.argument("order_ids", nargs=-1, required=True)
+@reader_options
+@out_option
+@lang_option
+def evidence_cmd(order_ids, db_path, lock_wait, out_dir, lang):
+    """Write evidence/<ORDER_ID>.html for each order: its timeline and source rows, for 举证."""
+    from pipeline import db
+    from pipeline.act.evidence import evidence_to
+
+    con = db.connect(db_path, wait=lock_wait, read_only=True, create=False)
+    try:
+        written = evidence_to(con, list(order_ids), out_dir, lang=lang)
+    finally:
+        con.close()
+    for p in written:
+        click.echo(str(p))
 
 
 def main():

@@ -164,6 +164,7 @@ class OutputContext:
     policy_id: str | None = None
     lang: str = "zh"            # people's files: zh (default) or en
     xlsx: bool = False          # also liabilities.xlsx
+    policy: object = None       # the run's Policy (courier claims, evidence pages); None: found by policy_id
 
 
 # A writer writes its files into the staging folder (sub-folders allowed, e.g. evidence/) and
@@ -209,9 +210,9 @@ def stage_payouts(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputCont
 
 
 def stage_report(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputContext) -> list[Path]:
-    from pipeline.report import write_report
+    from pipeline.report import stage_report as write
 
-    return [write_report(con, staging / "report.html", ctx.run_id)]
+    return write(con, staging, ctx)
 
 
 def stage_xlsx(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputContext) -> list[Path]:
@@ -221,8 +222,14 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputContext
     from pipeline.export_xlsx import write_liabilities_xlsx
 
     path = staging / "liabilities.xlsx"
-    write_liabilities_xlsx(con, path, run_id=ctx.run_id)
+    write_liabilities_xlsx(con, path, run_id=ctx.run_id, lang=ctx.lang, ctx=ctx)
     return [path]
+
+
+def stage_act(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputContext) -> list[Path]:
+    from pipeline.act import stage_act as write
+
+    return write(con, staging, ctx)
 
 
 def output_writers() -> list[tuple[str, Writer]]:
@@ -230,6 +237,7 @@ def output_writers() -> list[tuple[str, Writer]]:
     return [
         ("Parquet files", stage_parquet),
         ("payouts.parquet", stage_payouts),
+        ("reship.csv, courier_claims.csv, root_causes.parquet, evidence/", stage_act),
         ("liabilities.xlsx", stage_xlsx),
         ("report.html", stage_report),
     ]

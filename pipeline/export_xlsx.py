@@ -1,24 +1,32 @@
-"""liabilities.xlsx for finance: what the shop owes, this run's payouts, totals by status.
+"""liabilities.xlsx for finance and the shop: what it owes, this run's payouts, and what to act on.
 
-Layout (`write_liabilities_xlsx`): three sheets, in this order
+Layout (`write_liabilities_xlsx`): sheets, in this order (names in the run's language; with
+`--lang en` the canonical names below)
 
 - `summary`: one row per liability status (count, compensation_yuan, points,
   goods_refund_yuan, freight_yuan, total_yuan) and a last row whose status is `total`;
 - `liabilities`: every row of the `liabilities` table, ordered by order_id;
-- `payouts`: the rows of `payouts` written by the run (all runs when run_id is None).
+- `payouts`: the rows of `payouts` written by the run (all runs when run_id is None);
+- `reship`: the rows of reship.csv (what to send, order × SKU);
+- `courier_claims`: the rows of courier_claims.csv (one per order to claim), and
+  `claim_totals`: per carrier × month, then per carrier (month empty);
+- `review`: the orders awaiting a review decision, with an empty `decision` column.
 
 The liabilities and payouts sheets carry every column of their table, in table order (a column
 added later appears without code changes; its cell type follows its DuckDB type). The summary
 also sums at_risk_yuan and recoverable_yuan when the table has them.
 
-Every sheet has two header rows: row 1 the Chinese heading (bold), row 2 the canonical English
-column name (the DuckDB column). Data start on row 3; panes are frozen below row 2 and the
-filter sits on row 2, so `pd.read_excel(path, sheet_name=..., header=1, dtype=str)` gives the
-canonical names. Ids (order_id, run_id: text columns) are text cells, so a 19-digit id keeps
-every digit (payout_id, our own sequence number, is a whole number); money (DECIMAL columns) is
-a number cell with format `0.00`, converted from the Decimal rounded to cents; points and counts
-are whole numbers; times are Excel datetimes (China time, no zone). Summary rows follow
-STATUS_ORDER (unknown statuses after, by name).
+Every sheet has two header rows: row 1 the heading in the run's language (bold; Chinese by
+default, from the message catalogue), row 2 the canonical English column name. Data start on
+row 3; panes are frozen below row 2 and the filter sits on row 2, so
+`pd.read_excel(path, sheet_name=..., header=1, dtype=str)` gives the canonical names. Code
+values (status, kind, responsibility, payout form, ledger reason, ...) are labelled in Chinese
+(`owed` -> 应赔付); with `--lang en` they are the codes, as in the Parquet files. Ids (order_id, run_id: text
+columns) are text cells, so a 19-digit id keeps every digit (payout_id, our own sequence number,
+is a whole number); money (DECIMAL columns) is a number cell with format `0.00`, converted from
+the Decimal rounded to cents; points and counts are whole numbers; times are Excel datetimes
+(China time, no zone). Summary rows follow STATUS_ORDER (unknown statuses after, by name).
+Quoted free text (evidence) has its phone numbers masked.
 
 The file is written to a temporary file in the same folder and moved into place with
 os.replace: a reader sees the old workbook or the new one, never half of one.
@@ -35,41 +43,19 @@ import xlsxwriter
 import xlsxwriter.utility
 
 from pipeline.errors import ShortshipError
+from pipeline.locale import Messages, mask_phones, messages
 
 EXCEL_MAX_ROWS = 1_048_576
 HEADER_ROWS = 2
 FETCH_ROWS = 10_000
 
-# Chinese headings of the columns we know; a column added to the tables later is written with
-# its English name in both header rows and a cell type taken from its DuckDB type.
-HEADINGS: dict[str, str] = {
-    "order_id": "订单编号",
-    "shop": "店铺",
-    "platform": "平台",
-    "kind": "问题类型",
-    "responsibility": "责任方",
-    "status": "状态",
-    "count": "订单数",
-    "base_amount": "计算基数(元)",
-    "compensation_yuan": "赔付金额(元)",
-    "points": "积分",
-    "floor_applied": "按最低额",
-    "cap_applied": "按上限",
-    "goods_refund_yuan": "应退货款(元)",
-    "freight_yuan": "运费(元)",
-    "total_yuan": "合计(元)",
-    "deadline": "补发截止时间",
-    "policy": "赔付规则",
-    "run_id": "运行编号",
-    "payout_form": "赔付方式",
-    "at_risk_yuan": "逾期未补发将赔(元)",
-    "recoverable_yuan": "可向快递追偿(元)",
-    "as_of": "计算时点",
-    "payout_id": "打款编号",
-    "yuan": "金额(元)",
-    "reason": "原因",
-    "created_at": "创建时间",
-}
+# headings: the catalogue's context "column" (pipeline/locale); a column added to the tables later
+# is written with its canonical name in both header rows and a cell type taken from its DuckDB type.
+# Code columns whose values are labelled, and the catalogue context of their values:
+CODE_COLUMNS = {"status": "status", "kind": "kind", "responsibility": "responsibility",
+                "payout_form": "payout_form", "reason": "payout_reason", "claim_rule": "claim_rule",
+                "freight_source": "freight_source", "decision": "decision"}
+BASIS_CONTEXTS = {"reship": "reship_basis", "courier_claims": "claim_basis", "review": "basis"}
 WIDTHS = {"id": 22, "text": 14, "money": 13, "int": 10, "bool": 9, "ts": 19, "num": 10}
 
 STATUS_ORDER = ["owed", "curable", "cured", "courier", "disputed", "excluded"]
@@ -114,16 +100,22 @@ def _table_columns(con, table: str) -> list[tuple[str, str]]:
 
 
 class _Sheet:
-    def __init__(self, wb, name: str, columns: list[tuple[str, str]], fmt: dict):
-        self.ws = wb.add_worksheet(name)
+    def __init__(self, wb, name: str, columns: list[tuple[str, str]], fmt: dict, m: Messages, key: str = ""):
+        self.ws = wb.add_worksheet(m.pgettext("sheet", name))
         self.columns = columns
         self.fmt = fmt
         self.row = HEADER_ROWS
         ws = self.ws
+        # the values labelled per column (None: as they are)
+        self.labels = [
+            (CODE_COLUMNS.get(col) or (BASIS_CONTEXTS.get(key or name) if col == "basis" else None))
+            for col, _ in columns
+        ]
+        self.m = m
         # constant_memory: a row is flushed once a later row is written, so row by row
         for c, (col, typ) in enumerate(columns):
             ws.set_column(c, c, max(WIDTHS[typ], len(col) + 2))
-            ws.write_string(0, c, HEADINGS.get(col, col), fmt["zh"])
+            ws.write_string(0, c, m.heading(col), fmt["zh"])
         for c, (col, _) in enumerate(columns):
             ws.write_string(1, c, col, fmt["en"])
         ws.freeze_panes(HEADER_ROWS, 0)
@@ -140,10 +132,12 @@ class _Sheet:
                 f"sheet {self.ws.name!r}: more than {EXCEL_MAX_ROWS - HEADER_ROWS} rows do not fit in Excel"
             )
         ws, r, fmt = self.ws, self.row, self.fmt
-        for c, ((_, typ), v) in enumerate(zip(self.columns, values)):
+        for c, ((col, typ), v, label) in enumerate(zip(self.columns, values, self.labels)):
             if v is None:
                 continue
-            if typ == "money":
+            if label:
+                ws.write_string(r, c, self.m.cell(label, v))
+            elif typ == "money":
                 ws.write_number(r, c, _money(v), fmt["money"])
             elif typ == "int":
                 ws.write_number(r, c, int(v), fmt["int"])
@@ -155,6 +149,8 @@ class _Sheet:
                 ws.write_number(r, c, v)
             elif isinstance(v, (list, tuple)):
                 ws.write_string(r, c, ", ".join("" if x is None else str(x) for x in v))
+            elif col == "evidence":
+                ws.write_string(r, c, mask_phones(v))
             else:  # ids and text: always a string cell, never a number or a formula
                 ws.write_string(r, c, str(v))
         self.row += 1
@@ -174,8 +170,55 @@ def _stream(con, sql: str, params, sheet: _Sheet) -> None:
     sheet.finish()
 
 
-def write_liabilities_xlsx(con, out_path: str | Path, run_id: str | None = None) -> Path:
-    """Write liabilities.xlsx (see the module doc) atomically; returns the path written."""
+def _dict_sheet(wb, name: str, columns: list[tuple[str, str]], rows: list[dict], fmt: dict, m: Messages) -> None:
+    sheet = _Sheet(wb, name, columns, fmt, m)
+    for r in rows:
+        sheet.write([r.get(c) for c, _ in columns])
+    sheet.finish()
+
+
+# the sheets of what to act on: (column, cell type)
+RESHIP_SHEET = [("order_id", "id"), ("shop", "text"), ("buyer", "text"), ("sku", "text"), ("title", "text"),
+                ("attributes", "text"), ("quantity", "int"), ("deadline", "ts"), ("hours_left", "num"),
+                ("penalty_avoided_yuan", "money"), ("status", "text"), ("kind", "text"), ("basis", "text"),
+                ("line_id", "text"), ("line_no", "int")]
+CLAIM_SHEET = [("carrier", "text"), ("month", "text"), ("order_id", "id"), ("shop", "text"), ("basis", "text"),
+               ("status", "text"), ("kind", "text"), ("tracking_nos", "text"), ("shipped_at", "ts"),
+               ("goods_value_yuan", "money"), ("freight_yuan", "money"), ("freight_source", "text"),
+               ("claim_rule", "text"), ("claim_yuan", "money"), ("weight_kg", "num"), ("expected_kg", "num")]
+CLAIM_TOTALS_SHEET = [("carrier", "text"), ("month", "text"), ("orders", "int"), ("goods_value_yuan", "money"),
+                      ("claim_yuan", "money")]
+REVIEW_SHEET = [("order_id", "id"), ("shop", "text"), ("buyer", "text"), ("kind", "text"),
+                ("missing_qty", "int"), ("affected_amount", "money"), ("paid_at", "ts"), ("deadline", "ts"),
+                ("evidence", "text"), ("decision", "text")]
+
+
+def _act_rows(con, ctx):
+    """The rows of reship.csv and courier_claims.csv: those the output set computed
+    (pipeline.act), else computed now."""
+    from pipeline import act
+
+    data = act.peek(ctx.batch_id) if ctx is not None else None
+    if data is None:
+        data = act.compute(con, getattr(ctx, "as_of", None), getattr(ctx, "policy", None),
+                           getattr(ctx, "policy_id", None), root_causes=False)
+    return data
+
+
+def _review_rows(con) -> list[dict]:
+    from pipeline import report
+
+    rows, _ = report._review_queue(con, limit=None)
+    return rows
+
+
+def write_liabilities_xlsx(con, out_path: str | Path, run_id: str | None = None, lang: str = "zh", ctx=None) -> Path:
+    """Write liabilities.xlsx (see the module doc) atomically; returns the path written.
+    `ctx` (pipeline.export.OutputContext): the output set it belongs to (its clock, policy and
+    the rows already computed for reship.csv and courier_claims.csv)."""
+    from pipeline.report import _claim_totals
+
+    m = messages(lang)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".xlsx.tmp", dir=out.parent)
@@ -210,7 +253,7 @@ def write_liabilities_xlsx(con, out_path: str | Path, run_id: str | None = None)
             f", sum({c})::{'bigint' if types[c] == 'int' else 'decimal(18, 2)'} as {c}" for c in sum_cols
         )
         summary = _Sheet(wb, "summary", [("status", "text"), ("count", "int")]
-                         + [(c, types[c]) for c in sum_cols], fmt)
+                         + [(c, types[c]) for c in sum_cols], fmt, m)
         _stream(con, f"""
             select status, count{''.join(', ' + c for c in sum_cols)} from (
                 select coalesce(list_position($order, status), 99) as _o, status, count(*) as count{sums}
@@ -219,16 +262,22 @@ def write_liabilities_xlsx(con, out_path: str | Path, run_id: str | None = None)
                 select 100, 'total', count(*){sums} from liabilities
             ) order by _o, status""", {"order": STATUS_ORDER}, summary)
 
-        liab = _Sheet(wb, "liabilities", liab_cols, fmt)
+        liab = _Sheet(wb, "liabilities", liab_cols, fmt, m)
         _stream(con, f"select {', '.join(n for n, _ in liab_cols)} from liabilities "
                      "order by order_id", [], liab)
 
-        pay = _Sheet(wb, "payouts", pay_cols, fmt)
+        pay = _Sheet(wb, "payouts", pay_cols, fmt, m)
         select = f"select {', '.join(n for n, _ in pay_cols)} from payouts"
         if run_id is None:
             _stream(con, f"{select} order by payout_id", [], pay)
         else:
             _stream(con, f"{select} where run_id = ? order by payout_id", [run_id], pay)
+
+        data = _act_rows(con, ctx)
+        _dict_sheet(wb, "reship", RESHIP_SHEET, data.reship, fmt, m)
+        _dict_sheet(wb, "courier_claims", CLAIM_SHEET, data.claims, fmt, m)
+        _dict_sheet(wb, "claim_totals", CLAIM_TOTALS_SHEET, _claim_totals(data.claims), fmt, m)
+        _dict_sheet(wb, "review", REVIEW_SHEET, _review_rows(con), fmt, m)
 
         wb.close()
         umask = os.umask(0)

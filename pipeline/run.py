@@ -279,7 +279,8 @@ def run_pipeline(
     run_id = new_run_id(started)
     summary = RunSummary(run_id=run_id, as_of=clock, policy_id=pol.id, db_path=str(db_path), out_dir=str(out_dir))
     command = command or "run " + " ".join(str(p) for p in paths)
-    ctx = export.OutputContext(run_id=run_id, batch_id=run_id, as_of=clock, policy_id=pol.id, lang=lang, xlsx=xlsx)
+    ctx = export.OutputContext(run_id=run_id, batch_id=run_id, as_of=clock, policy_id=pol.id, lang=lang, xlsx=xlsx,
+                               policy=pol)
 
     con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp)
     staging: Path | None = None

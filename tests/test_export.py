@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import markupsafe
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from pipeline import db
 from pipeline.cli import cli
 from pipeline.clock import parse_as_of
+from pipeline.act import FILES as ACT_FILES
 from pipeline.export import PARQUET_FILES, STAGING_PREFIX, export_outputs
 from pipeline.liabilities import append_ledger, compute_liabilities, record_run
 from pipeline.load import load_paths
@@ -69,9 +71,10 @@ def test_export_outputs_contract_and_atomic_names(results_db, tmp_path):
     batch = [p for p in written if p.parent.name == "payouts"]
     assert len(batch) == 1  # the pending ledger lines, published as one batch
     assert sorted(p.name for p in written if p.parent == out) == sorted(
-        [*PARQUET_FILES, "report.html", "manifest.json"])
+        [*PARQUET_FILES, *ACT_FILES, "report.html", "manifest.json"])
     # no staging left
-    assert sorted(p.name for p in out.iterdir()) == sorted([*PARQUET_FILES, "report.html", "manifest.json", "payouts"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*PARQUET_FILES, *ACT_FILES, "report.html", "manifest.json", "payouts"])
     t = check_contract(out)
     assert t["flags.parquet"].num_rows == 3
     assert t["flags.parquet"].column("rules").to_pylist()[0] == ["test_rule"]
@@ -171,11 +174,11 @@ def test_report_is_self_contained_and_escapes_data(results_db, tmp_path):
     # offline: no scripts, no external resources
     assert "<script" not in page.lower()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
-    assert "@import" not in page and "url(" not in page
+    assert "@import" not in page and not re.search(r"url\((?!#)", page)  # url(#clip): a chart's own element
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", page)
     # the nasty evidence is there, escaped
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;quoted&#x27; &lt;img" in page
-    assert "<img" not in page
+    assert str(markupsafe.escape(NASTY)) in page
+    assert "<img" not in page and NASTY not in page
     # the sections the reader expects
     for section in ("totals", "by-day", "by-status", "rates", "curable", "largest"):
         assert f'id="{section}"' in page
@@ -239,4 +242,4 @@ def test_export_xlsx_beside_the_parquet_files(results_db, tmp_path):
     r = CliRunner().invoke(cli, ["export", "--db", str(results_db), "--out", str(out), "--xlsx"])
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*PARQUET_FILES, "liabilities.xlsx", "report.html", "manifest.json", "payouts"])
+        [*PARQUET_FILES, *ACT_FILES, "liabilities.xlsx", "report.html", "manifest.json", "payouts"])

@@ -1,4 +1,6 @@
-"""liabilities.xlsx: sheets, bilingual headers, ids kept as text, money as 0.00 numbers, totals."""
+"""liabilities.xlsx: sheets, bilingual headers, labelled values, ids kept as text, money as 0.00
+numbers, totals. The layout tests write the English workbook (canonical sheet names); the
+Chinese one is checked for its names, headings and labels."""
 import os
 from decimal import Decimal
 
@@ -48,15 +50,15 @@ def read(path, sheet):
 
 
 def test_workbook_layout_ids_and_money(results, tmp_path):
-    out = write_liabilities_xlsx(results, tmp_path / "out" / "liabilities.xlsx", run_id="run-2")
+    out = write_liabilities_xlsx(results, tmp_path / "out" / "liabilities.xlsx", run_id="run-2", lang="en")
     assert out == tmp_path / "out" / "liabilities.xlsx"
     assert [p.name for p in out.parent.iterdir()] == ["liabilities.xlsx"]  # no temp file left
 
     wb = openpyxl.load_workbook(out)
-    assert wb.sheetnames == ["summary", "liabilities", "payouts"]
+    assert wb.sheetnames == ["summary", "liabilities", "payouts", "reship", "courier_claims", "claim_totals", "review"]
     ws = wb["liabilities"]
     heads = {ws.cell(2, c).value: ws.cell(1, c).value for c in range(1, ws.max_column + 1)}
-    assert heads["order_id"] == "订单编号" and heads["total_yuan"] == "合计(元)" and heads["points"] == "积分"
+    assert all(k == v for k, v in heads.items())  # English: the canonical names in both rows
     col = {ws.cell(2, c).value: c for c in range(1, ws.max_column + 1)}
     first = {name: ws.cell(3, c) for name, c in col.items()}  # rows are ordered by order_id
     assert first["order_id"].data_type == "s" and first["order_id"].value == "2140730062701490123"
@@ -77,7 +79,7 @@ def test_workbook_layout_ids_and_money(results, tmp_path):
 
 
 def test_summary_totals_equal_the_table_sums(results, tmp_path):
-    out = write_liabilities_xlsx(results, tmp_path / "liabilities.xlsx")
+    out = write_liabilities_xlsx(results, tmp_path / "liabilities.xlsx", lang="en")
     summary = read(out, "summary")
     assert list(summary["status"]) == ["owed", "curable", "cured", "courier", "total"]
     money = ["compensation_yuan", "goods_refund_yuan", "freight_yuan", "total_yuan"]
@@ -98,7 +100,7 @@ def test_summary_totals_equal_the_table_sums(results, tmp_path):
     assert Decimal(total["total_yuan"]) == Decimal("117.30")
 
     ws = openpyxl.load_workbook(out)["summary"]
-    assert ws.cell(1, 1).value == "状态" and ws.cell(2, 1).value == "status"
+    assert ws.cell(1, 1).value == "status" and ws.cell(2, 1).value == "status"  # English: canonical headings
     assert ws.cell(3, 3).number_format == "0.00"
     # all payouts when no run is given
     assert list(read(out, "payouts")["payout_id"]) == ["1", "2", "3"]
@@ -127,7 +129,28 @@ def test_replaces_the_old_workbook_atomically(results, tmp_path, monkeypatch):
 
 
 def test_empty_tables_give_headers_and_a_zero_total(con, tmp_path):
-    out = write_liabilities_xlsx(con, tmp_path / "liabilities.xlsx", run_id="nothing")
+    out = write_liabilities_xlsx(con, tmp_path / "liabilities.xlsx", run_id="nothing", lang="en")
     summary = read(out, "summary")
     assert list(summary["status"]) == ["total"] and summary["count"][0] == "0"
-    assert read(out, "liabilities").empty and read(out, "payouts").empty
+    for sheet in ("liabilities", "payouts", "reship", "courier_claims", "claim_totals", "review"):
+        assert read(out, sheet).empty, sheet
+
+
+def test_chinese_workbook_names_headings_and_values(results, tmp_path):
+    out = write_liabilities_xlsx(results, tmp_path / "liabilities.xlsx", run_id="run-2")  # zh, the default
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames == ["汇总", "赔付明细", "打款记录", "待补发", "快递索赔", "快递索赔合计", "待判定"]
+    ws = wb["赔付明细"]
+    heads = {ws.cell(2, c).value: ws.cell(1, c).value for c in range(1, ws.max_column + 1)}
+    assert heads["order_id"] == "订单编号" and heads["total_yuan"] == "合计(元)" and heads["points"] == "积分"
+    df = read(out, "赔付明细")
+    by_id = dict(zip(df["order_id"], zip(df["status"], df["kind"], df["responsibility"])))
+    assert by_id["3515313147329357912"] == ("应赔付", "少发/漏发", "商家")
+    assert by_id["351531314732935"] == ("快递责任", "未收到货", "快递")
+    assert by_id["2140730062701490123"][1] == "错发"
+    summary = read(out, "汇总")
+    assert list(summary["status"]) == ["应赔付", "可补发免赔", "已及时补发", "快递责任", "合计"]
+    assert list(read(out, "打款记录")["reason"]) == ["补足", "新增"]
+    # the numbers are the same as in English
+    en = write_liabilities_xlsx(results, tmp_path / "en.xlsx", run_id="run-2", lang="en")
+    assert list(read(en, "summary")["total_yuan"]) == list(summary["total_yuan"])

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from pipeline.act import FILES as ACT_FILES
 from pipeline.cli import cli
 
 from .conftest import FIXTURES, ROOT
@@ -167,7 +168,7 @@ def done(tmp_path_factory):
 def test_run_writes_every_output_with_the_contract_types(done):
     out = done["out"]
     names = {p.name for p in out.iterdir()}
-    assert names == set(PARQUET) | {"report.html", "manifest.json", "payouts"}, names  # no stray temporary files
+    assert names == set(PARQUET) | set(ACT_FILES) | {"report.html", "manifest.json", "payouts"}, names  # no stray files
     t = check_contract(out)
     flags = t["flags.parquet"]
     assert flags.num_rows >= 2

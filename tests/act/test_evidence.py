@@ -1,0 +1,208 @@
+"""evidence/<order_id>.html: a page per disputed, courier or decided order, whose facts are
+the source rows (file and line), self-contained, phones masked; `shortship evidence`."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from pipeline import db
+from pipeline.cli import cli
+from pipeline.locale import mask_phones
+
+from .conftest import run
+
+
+class Facts(HTMLParser):
+    """The data-fact elements of a page: (fact, id, file, line), and every text."""
+
+    def __init__(self):
+        super().__init__()
+        self.facts: list[tuple[str, str, str, int]] = []
+        self.text: list[str] = []
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        a = dict(attrs)
+        if "data-fact" in a:
+            self.facts.append((a["data-fact"], a.get("data-id", ""), a["data-file"], int(a["data-line"])))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path: Path) -> Facts:
+    p = Facts()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+def _rows(db_path, sql, params=None):
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_page_per_disputed_and_courier_order(truth_run, truth):
+    pages = {p.stem for p in (truth_run["out"] / "evidence").glob("*.html")}
+    want = {r[0] for r in _rows(truth_run["db"], "select order_id from liabilities where status in ('disputed', 'courier')")}
+    assert want and pages == want
+    # the truth's disputed and lost orders among them
+    for t in truth:
+        if t["expected_status"] in ("disputed", "courier"):
+            assert t["order_id"] in pages, t["case"]
+    # listed in the manifest, as part of the set
+    import json
+
+    manifest = json.loads((truth_run["out"] / "manifest.json").read_text(encoding="utf-8"))
+    assert {f["path"] for f in manifest["files"] if f["path"].startswith("evidence/")} == {f"evidence/{o}.html" for o in want}
+
+
+def test_every_fact_is_a_source_row(truth_run, truth):
+    """Each order's page lists its order row, lines, parcels and refunds with their file and line,
+    exactly the rows the database holds for it."""
+    disputed = [t["order_id"] for t in truth if t["expected_status"] == "disputed"][:12]
+    disputed += [t["order_id"] for t in truth if t["expected_status"] == "courier"][:4]
+    for oid in disputed:
+        page = parse(truth_run["out"] / "evidence" / f"{oid}.html")
+        got = {(f, i, file, line) for f, i, file, line in page.facts}
+        want = {("order", oid, f, ln) for f, ln in _rows(truth_run["db"], "select source_file, line from orders where order_id = ?", [oid])}
+        want |= {("line", s or "", f, ln) for s, f, ln in _rows(truth_run["db"], "select sku, source_file, line from order_lines where order_id = ?", [oid])}
+        want |= {("shipment", tk or "", f, ln) for tk, f, ln in _rows(truth_run["db"], "select tracking_no, source_file, line from shipments where order_id = ?", [oid])}
+        want |= {("refund", r, f, ln) for r, f, ln in _rows(truth_run["db"], "select refund_id, source_file, line from refunds where order_id = ?", [oid])}
+        assert got == want, oid
+        # the lines really are those rows of those files: the order id is on that line of the export
+        for fact, _, file, line in page.facts:
+            if fact in ("order", "shipment"):
+                text = Path(file).read_bytes().split(b"\n")[line - 1]
+                assert oid.encode() in text, (file, line)
+
+
+def test_refund_texts_and_weights_are_quoted(truth_run, truth):
+    oid = next(t["order_id"] for t in truth if t["expected_status"] == "disputed" and t["refund_ids"])
+    page = (truth_run["out"] / "evidence" / f"{oid}.html").read_text(encoding="utf-8")
+    import html
+
+    text = html.unescape(page)
+    for refund_id, reason, description, goods, amount in _rows(
+            truth_run["db"], "select refund_id, reason, description, goods_status, refund_amount from refunds where order_id = ?", [oid]):
+        assert refund_id in text
+        for v in (reason, goods):
+            if v:
+                assert v in text
+        if description:
+            assert mask_phones(description) in text
+        assert f"{amount:,.2f}" in text
+
+
+def test_pages_are_self_contained_and_printable(truth_run):
+    for path in sorted((truth_run["out"] / "evidence").glob("*.html"))[:20]:
+        page = path.read_text(encoding="utf-8")
+        p = parse(path)
+        assert "script" not in p.tags and "<script" not in page.lower()
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
+        assert "@import" not in page and "url(" not in page
+        assert "@media print" in page
+
+
+def test_phones_masked_names_and_addresses_left_out(tmp_path):
+    """A memo and a refund description with a phone number; the order's address and the
+    buyer's name are in the export but never on the page."""
+    from tests.conftest import FIXTURES
+
+    exports = tmp_path / "in"
+    exports.mkdir()
+    for p in (FIXTURES / "run_sample").iterdir():
+        (exports / p.name).write_bytes(p.read_bytes())
+    done = run(exports, tmp_path / "o", as_of="2019-03-10 12:00:00")
+    con = db.connect(done["db"])
+    try:
+        oid = con.execute("select order_id from flags order by order_id limit 1").fetchone()[0]
+        con.execute("update orders set seller_memo = '王美琴13607942067 补发', address = '浙江省杭州市西湖区某路1号' "
+                    "where order_id = ?", [oid])
+        con.execute("update refunds set description = '电话 136-0794-2067 或 0571-87654321' where order_id = ?", [oid])
+    finally:
+        con.close()
+    r = CliRunner().invoke(cli, ["evidence", oid, "--db", str(done["db"]), "--out", str(tmp_path / "ev")])
+    assert r.exit_code == 0, r.output + r.stderr
+    page = (tmp_path / "ev" / "evidence" / f"{oid}.html").read_text(encoding="utf-8")
+    assert "13607942067" not in page and "136****2067" in page
+    assert "0794-2067" not in page and "87654321" not in page and "0571-****4321" in page
+    assert "浙江省杭州市" not in page
+    assert oid in page
+
+
+def test_evidence_command_writes_the_pages_asked_for(truth_run, tmp_path):
+    con = duckdb.connect(str(truth_run["db"]), read_only=True)
+    try:
+        owed = con.execute("select order_id from liabilities where status = 'owed' order by order_id limit 2").fetchall()
+        plain = con.execute("select order_id from orders where order_id not in (select order_id from flags) limit 1").fetchone()[0]
+    finally:
+        con.close()
+    ids = [o for (o,) in owed] + [plain]
+    out = tmp_path / "asked"
+    r = CliRunner().invoke(cli, ["evidence", *ids, "--db", str(truth_run["db"]), "--out", str(out), "--lang", "en"])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert sorted(p.name for p in (out / "evidence").iterdir()) == sorted(f"{o}.html" for o in ids)
+    assert [ln for ln in r.stdout.splitlines()] == [str(out / "evidence" / f"{o}.html") for o in ids]
+    page = (out / "evidence" / f"{ids[0]}.html").read_text(encoding="utf-8")
+    assert 'lang="en"' in page and "Timeline" in page and "Page written on request" in page
+    unflagged = (out / "evidence" / f"{plain}.html").read_text(encoding="utf-8")
+    assert "not flagged in this run" in unflagged
+    # nothing else in the folder: no staging left behind
+    assert sorted(p.name for p in out.iterdir()) == ["evidence"]
+
+
+@pytest.mark.parametrize("ids, needle", [(["99999999999999999"], "99999999999999999 is not in the database"),
+                                         (["../etc/passwd"], "not a valid order id")])
+def test_evidence_command_errors_are_one_line(truth_run, tmp_path, ids, needle):
+    r = CliRunner().invoke(cli, ["evidence", *ids, "--db", str(truth_run["db"]), "--out", str(tmp_path / "x")])
+    assert r.exit_code == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0]
+    assert not (tmp_path / "x" / "evidence").exists()
+
+
+def test_a_decided_order_gets_a_page(truth_run, tmp_path):
+    """An order decided in review (the decisions table) gets a page with the decision, its
+    file and line, even when it is no longer disputed."""
+    import shutil
+
+    dbp = tmp_path / "d.duckdb"
+    shutil.copy(truth_run["db"], dbp)
+    con = db.connect(dbp)
+    try:
+        oid = con.execute("select order_id from liabilities where status = 'owed' order by order_id limit 1").fetchone()[0]
+        con.execute("""insert into decisions (order_id, decision, decision_raw, missing_qty, note, decided_by,
+                                              decided_at, load_id, source_file, line)
+                       values (?, 'merchant', '商家', 1, '客服确认少发，电话13600001111', '小王',
+                               timestamp '2017-06-20 10:00:00', 999, 'review_filled.csv', 7)""", [oid])
+        from pipeline.act import evidence_order_ids
+
+        assert oid in evidence_order_ids(con)
+    finally:
+        con.close()
+    from pipeline.act import evidence as ev
+
+    con = db.connect(dbp, read_only=True)
+    try:
+        reasons = {r[0]: list(r[1]) for r in con.execute(
+            f"select * from ({db.model_sql('outputs/evidence_orders.sql')})").fetchall()}
+        assert reasons[oid] == ["decided"]
+        from pipeline.policy import load_policy
+
+        written = ev.write_pages(con, [oid], tmp_path / "pages", "zh",
+                                 con.execute("select max(as_of) from liabilities").fetchone()[0], load_policy("tmall"))
+    finally:
+        con.close()
+    page = parse(written[0])
+    assert ("decision", "merchant", "review_filled.csv", 7) in page.facts
+    text = "".join(page.text)
+    assert "人工判定" in text and "136****1111" in text and "13600001111" not in text
