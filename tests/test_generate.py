@@ -106,6 +106,19 @@ def test_a_seed_writes_the_same_files_as_before(tmp_path, kwargs, n_files, expec
     assert _digest(tmp_path) == expected
 
 
+@pytest.mark.parametrize("seed,kinds", [(12, {"orders", "items"}), (85, {"orders", "items", "refunds"})])
+def test_a_chunk_in_which_nothing_shipped(tmp_path, seed, kinds):
+    """One order, never paid (seed 12) or cancelled before shipping (seed 85): the chunk has no
+    parcel at all (this used to end in an IndexError, e.g. for a last chunk of one order)."""
+    out = tmp_path / "out"
+    s = generate(out, 1, seed, workers=1)
+    assert {f["kind"] for f in s.files} == kinds  # the premise: no shipments file
+    con, results = _load(tmp_path, out)
+    assert all(r.rejected == 0 for r in results) and len(results) == len(kinds)
+    assert con.execute("select count(*), count(nullif(tracking_no, '')) from orders").fetchone() == (1, 0)
+    con.close()
+
+
 def test_refuses_to_mix_with_an_earlier_run_unless_overwrite(tmp_path):
     generate(tmp_path, 20, 1, workers=1)
     with pytest.raises(ShortshipError, match="--overwrite"):

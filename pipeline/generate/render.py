@@ -108,6 +108,13 @@ def _changed_since(ch: Chunk, T: int, lo: int, vis_o, vis_r, s_vis):
     return vis_o & (last > lo), vis_r & (r_last > lo), s_vis & (ch.s_time > lo)
 
 
+def _first_parcel(ch: Chunk, fr: np.ndarray) -> np.ndarray:
+    """The parcel serial of first shipment rows fr (-1: none, any serial: the caller masks it)."""
+    if not len(ch.s_parcel):  # no order of the chunk shipped (e.g. a last chunk of one unpaid order)
+        return np.zeros(len(fr), np.int64)
+    return ch.s_parcel[np.maximum(fr, 0)]
+
+
 def _lines_of(ch: Chunk, oi: np.ndarray) -> np.ndarray:
     """The lines of the orders oi, in order."""
     ls, nl = ch.line_start[oi], ch.n_lines[oi]
@@ -128,7 +135,7 @@ def _orders(w: World, ch: Chunk, v: _View, f: Fmt, oi, lidx) -> tuple:
     nl = ch.n_lines[oi]
     bh = buyer_hash(w, ch.buyer[oi])
     fr = v.first_row[oi]
-    track, carrier_name = tracking(w, ch.s_parcel[np.maximum(fr, 0)], v.carrier_o[oi])
+    track, carrier_name = tracking(w, _first_parcel(ch, fr), v.carrier_o[oi])
     x = dict(  # what both layouts show
         n=n, bh=bh, nick=nicks(bh), title=_joined(w.prod_title, ch, oi, lidx),
         tq=np.add.reduceat(ch.l_qty[lidx], np.concatenate([[0], np.cumsum(nl)[:-1]])),
@@ -279,7 +286,7 @@ def _refunds(w: World, ch: Chunk, v: _View, f: Fmt, ri) -> tuple:
                  for j, k in enumerate(r["goods"][x] for x in ri)]
     goods_txt = [GOODS[w.fmtk][k] for k in goods_key]
     fr = v.first_row[ro]
-    track, carrier_name = tracking(w, ch.s_parcel[np.maximum(fr, 0)], v.carrier_o[ro])
+    track, carrier_name = tracking(w, _first_parcel(ch, fr), v.carrier_o[ro])
     rtrack, rcarrier = tracking(w, ch.g[ro] * 4 + 3, ch.g[ro] % len(CARRIERS))
     back = ret & returned_ok
     cols = {
