@@ -111,6 +111,9 @@ def test_sigkill_at_each_step_then_one_clean_run_publishes_every_line(shop, poin
     proc = spawn(*shop["args"], env_extra={"SHORTSHIP_TEST_PAUSE_AT": point}, create=False)
     try:
         wait_for_line(proc, f"paused at {point}")
+        if point == "export":  # the new outputs exist, staged, but are not published
+            staged = list(shop["out"].glob(".shortship-staging-*"))
+            assert staged and (staged[0] / "payouts.parquet").exists()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
