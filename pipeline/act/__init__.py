@@ -57,6 +57,7 @@ class ActData:
     claims: list[dict] = field(default_factory=list)
     root_causes: list[dict] = field(default_factory=list)
     evidence_ids: list[str] = field(default_factory=list)
+    evidence_reasons: dict[str, list[str]] = field(default_factory=dict)  # why each page (evidence_orders.sql)
 
 
 _STASH: dict[str, ActData] = {}
@@ -94,16 +95,13 @@ def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> dat
 
 
 class Row(dict):
-    """A result row whose columns are also attributes: templates read `row.sku` without the
-    template runtime's failed attribute lookup on a plain dict (evidence pages by the thousand)."""
+    """A result row whose columns are also attributes (the row is its own instance dict):
+    templates read `row.sku` at the speed of an attribute, without the template runtime's
+    failed attribute lookup on a plain dict (evidence pages are rendered by the thousand)."""
 
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.__dict__ = self
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[Row]:
@@ -167,8 +165,13 @@ def claim_rows(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Policy) 
     })
 
 
+def evidence_orders(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """order_id -> why it gets a page (disputed, courier, decided), in order_id order."""
+    return {r["order_id"]: list(r["reasons"]) for r in model_rows(con, "outputs/evidence_orders.sql")}
+
+
 def evidence_order_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [r["order_id"] for r in model_rows(con, "outputs/evidence_orders.sql")]
+    return list(evidence_orders(con))
 
 
 def compute(con: duckdb.DuckDBPyConnection, as_of: datetime | None, policy: Policy | None,
@@ -183,7 +186,8 @@ def compute(con: duckdb.DuckDBPyConnection, as_of: datetime | None, policy: Poli
         data.claims = claim_rows(con, when, pol)
         if root_causes:
             data.root_causes = model_rows(con, "outputs/root_causes.sql")
-        data.evidence_ids = evidence_order_ids(con)
+        data.evidence_reasons = evidence_orders(con)
+        data.evidence_ids = list(data.evidence_reasons)
     except BaseException:
         drop_temp(con)
         raise
@@ -241,7 +245,6 @@ def stage_act(con: duckdb.DuckDBPyConnection, staging: Path, ctx) -> list[Path]:
     from pipeline.act import evidence
     from pipeline.report import charts
 
-    charts.prewarm()  # the report's chart runtime starts while these files are written
     import pyarrow.parquet as pq
 
     lang = ctx.lang
@@ -254,7 +257,10 @@ def stage_act(con: duckdb.DuckDBPyConnection, staging: Path, ctx) -> list[Path]:
         ]
         data.root_causes = pq.read_table(staging / "root_causes.parquet").to_pylist()
         out += evidence.write_pages(con, data.evidence_ids, staging / EVIDENCE_DIR, lang, data.as_of,
-                                    data.policy, run_id=ctx.run_id)
+                                    data.policy, run_id=ctx.run_id, reasons=data.evidence_reasons)
+        # the report's chart runtime starts (in a thread) while the workbook and the report's
+        # tables are made; not before the evidence pages, whose rendering may fork
+        charts.prewarm()
     finally:
         drop_temp(con)
     _STASH[ctx.batch_id] = data

@@ -18,7 +18,7 @@ import os
 import jinja2
 import jinja2.ext
 from jinja2.lexer import Token
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from pipeline.locale import Messages, mask_phones, messages
 
@@ -44,15 +44,16 @@ def ts(value) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return f"{value.year:04d}-{value:%m-%d %H:%M}"
+        return value.isoformat(sep=" ", timespec="minutes")
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
 
 
 def ts_full(value) -> str:
+    """YYYY-MM-DD HH:MM:SS."""
     if isinstance(value, datetime):
-        return f"{value.year:04d}-{value:%m-%d %H:%M:%S}"
+        return value.isoformat(sep=" ", timespec="seconds")
     return ts(value)
 
 
@@ -116,8 +117,9 @@ def _source_filter(m: Messages):
             where = line_label % {"n": line}
         else:
             where = ""
-        return Markup('<span class="src" title="{0}">{1}{2}</span>').format(
-            file, os.path.basename(str(file)), f" · {where}" if where else "")
+        file = str(file)
+        return Markup(f'<span class="src" title="{escape(file)}">{escape(os.path.basename(file))}'
+                      f'{escape(" · " + where) if where else ""}</span>')
 
     return source
 
