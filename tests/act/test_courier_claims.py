@@ -13,7 +13,7 @@ from pipeline.act import CLAIM_COLUMNS
 from pipeline.locale import messages
 from pipeline.policy import load_policy
 
-from .conftest import read_csv, run
+from .conftest import read_csv
 
 TMALL = load_policy("tmall")
 
@@ -94,17 +94,26 @@ def test_a_short_claimed_from_the_courier_left_complete_and_weighed_full(truth_r
         con.close()
 
 
-def test_declared_value_rule_claims_the_goods_value(exports, tmp_path):
+def test_declared_value_rule_claims_the_goods_value(truth_run, tmp_path):
+    """A policy file with `claim = "declared_value"`: every claim is the goods value."""
+    from pipeline import act, db
+    from pipeline.policy import load_policy
+
     text = Path(TMALL.source).read_text(encoding="utf-8").replace('claim = "postage_multiple"', 'claim = "declared_value"')
-    text = text.replace('id = "tmall-2023"', 'id = "tmall-insured"')
-    pol = tmp_path / "insured.toml"
-    pol.write_text(text, encoding="utf-8")
-    done = run(exports, tmp_path / "insured", "--lang", "en", "--policy", str(pol))
-    _, rows = read_csv(done["out"] / "courier_claims.csv")
-    assert rows
-    for r in rows:
-        assert r["claim_rule"] == "declared_value"
-        assert Decimal(r["claim_yuan"]) == Decimal(r["goods_value_yuan"])
+    pol_path = tmp_path / "insured.toml"
+    pol_path.write_text(text.replace('id = "tmall-2023"', 'id = "tmall-insured"'), encoding="utf-8")
+    pol = load_policy(str(pol_path))
+    assert pol.courier_claim == "declared_value"
+    con = db.connect(truth_run["db"], read_only=True)
+    try:
+        rows = act.claim_rows(con, con.execute("select max(as_of) from liabilities").fetchone()[0], pol)
+    finally:
+        act.drop_temp(con)
+        con.close()
+    _, csv_rows = read_csv(truth_run["out"] / "courier_claims.csv")
+    assert [r["order_id"] for r in rows] == [r["order_id"] for r in csv_rows]  # the same orders
+    assert rows and all(r["claim_rule"] == "declared_value" and r["claim_yuan"] == r["goods_value_yuan"] for r in rows)
+    assert any(Decimal(c["claim_yuan"]) < Decimal(c["goods_value_yuan"]) for c in csv_rows)  # the cap bit before
 
 
 def test_totals_per_carrier_in_the_report_and_the_workbook(truth_run):

@@ -111,53 +111,41 @@ def test_owed_orders_whose_goods_are_missing_and_nothing_else(truth_run, truth):
         assert r["status"] == "curable" or r["goods_refund_yuan"] > 0
 
 
-def test_a_reshipment_in_the_next_shipments_file_takes_the_row_off(exports, early, truth, tmp_path):
-    base = tmp_path / "again"
-    clock = f"{early:%Y-%m-%d %H:%M:%S}"
-    first = run(exports, base, "--lang", "en", as_of=clock)
-    head, rows = read_csv(first["out"] / "reship.csv")
-    curable = [r for r in rows if r["status"] == "curable" and r["basis"] == "shipments"]
+def test_a_reshipment_in_the_next_shipments_file_takes_its_units_off(exports, early, early_run, tmp_path):
+    """The next shipments file holds a re-shipment of every missing unit of one curable order
+    and of one unit of another: the first leaves reship.csv (cured), the second keeps the rest."""
+    import shutil
+
+    db_copy = tmp_path / "again.duckdb"
+    shutil.copy(early_run["db"], db_copy)
+    _, rows = read_csv(early_run["out"] / "reship.csv")
+    zh = messages("zh")
+    h = {c: zh.heading(c) for c in RESHIP_COLUMNS}
+    curable = [r for r in rows if r[h["status"]] == zh.code("status", "curable")
+               and r[h["basis"]] == zh.code("reship_basis", "shipments")]
     assert curable
-    target = curable[0]["order_id"]
-    sent = [r for r in curable if r["order_id"] == target]
-    # the warehouse re-ships those units before the deadline: the next shipments file says so
-    nxt = tmp_path / "next"
-    nxt.mkdir()
-    when = early.replace(microsecond=0)
+    whole = curable[0][h["order_id"]]
+    partial = next((r for r in curable if r[h["order_id"]] != whole and int(r[h["quantity"]]) >= 2), None)
+    sent = [r for r in curable if r[h["order_id"]] == whole]
+    when = early - timedelta(minutes=30)
     lines = ["order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship"]
-    lines += [f"{target},{r['sku']},{r['quantity']},{when - timedelta(minutes=30):%Y-%m-%d %H:%M:%S},"
-              f"RS{target[-6:]},0.5,true" for r in sent]
-    (nxt / "shipments_next.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    second = run([exports, nxt], base, "--lang", "en", as_of=clock, db=first["db"])
-    _, rows2 = read_csv(second["out"] / "reship.csv")
-    assert target not in {r["order_id"] for r in rows2}
-    status = _db_rows(second["db"], "select status from liabilities where order_id = ?", [target])
-    assert status == [{"status": "cured"}]
-    # the other rows are untouched
-    assert {(r["order_id"], r["sku"]) for r in rows2} == {(r["order_id"], r["sku"]) for r in rows if r["order_id"] != target}
-
-
-def test_partial_reshipment_leaves_the_rest(exports, early, tmp_path):
-    """A re-shipment of some of the missing units leaves a row for the rest."""
-    base = tmp_path / "partial"
-    clock = f"{early:%Y-%m-%d %H:%M:%S}"
-    first = run(exports, base, "--lang", "en", as_of=clock)
-    _, rows = read_csv(first["out"] / "reship.csv")
-    multi = [r for r in rows if r["status"] == "curable" and r["basis"] == "shipments" and int(r["quantity"]) >= 2]
-    if not multi:
-        import pytest
-
-        pytest.skip("no curable shortage of two units or more in this sample")
-    r = multi[0]
+    lines += [f"{whole},{r[h['sku']]},{r[h['quantity']]},{when:%Y-%m-%d %H:%M:%S},RS{whole[-6:]},0.5,true" for r in sent]
+    if partial:
+        lines.append(f"{partial[h['order_id']]},{partial[h['sku']]},1,{when:%Y-%m-%d %H:%M:%S},RSP1,0.3,true")
     nxt = tmp_path / "next"
     nxt.mkdir()
-    (nxt / "shipments_partial.csv").write_text(
-        "order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship\n"
-        f"{r['order_id']},{r['sku']},1,{early:%Y-%m-%d %H:%M:%S},RSP1,0.3,true\n", encoding="utf-8")
-    second = run([exports, nxt], base, "--lang", "en", as_of=clock, db=first["db"])
+    (nxt / "shipments_next.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    second = run([exports, nxt], tmp_path / "again", "--lang", "en", as_of=f"{early:%Y-%m-%d %H:%M:%S}", db=db_copy)
     _, rows2 = read_csv(second["out"] / "reship.csv")
-    left = [x for x in rows2 if x["order_id"] == r["order_id"] and x["sku"] == r["sku"]]
-    assert len(left) == 1 and int(left[0]["quantity"]) == int(r["quantity"]) - 1
+    assert whole not in {r["order_id"] for r in rows2}
+    assert _db_rows(second["db"], "select status from liabilities where order_id = ?", [whole]) == [{"status": "cured"}]
+    before = {(r[h["order_id"]], r[h["sku"]]): int(r[h["quantity"]]) for r in rows if r[h["order_id"]] != whole}
+    after = {(r["order_id"], r["sku"]): int(r["quantity"]) for r in rows2}
+    if partial:
+        key = (partial[h["order_id"]], partial[h["sku"]])
+        assert after[key] == before[key] - 1
+        before[key] -= 1
+    assert after == before  # every other row as it was
 
 
 def test_reship_in_the_workbook(truth_run):
