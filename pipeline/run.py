@@ -119,37 +119,53 @@ class RunSummary:
     outputs: list[str] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    lang: str = "zh"  # the language of the printed summary (--lang)
 
     @property
     def flagged_total(self) -> int:
         return sum(self.flagged.values())
 
     def lines(self) -> list[str]:
+        """The printed summary, in the run's language (pipeline/locale)."""
+        from pipeline.locale import messages
+
+        m = messages(self.lang)
+        _ = m.gettext
         loaded = [f for f in self.files if f.status == "loaded"]
         skipped = len(self.files) - len(loaded)
-        kinds = ", ".join(f"{k} {self.flagged[k]}" for k in FLAG_KINDS if self.flagged.get(k))
+        kinds = ", ".join(f"{m.code('kind', k)} {self.flagged[k]}" for k in FLAG_KINDS if self.flagged.get(k))
         out = [
-            f"run {self.run_id}: as of {self.as_of:%Y-%m-%d %H:%M:%S}, policy {self.policy_id}, {self.seconds:.1f} s",
-            f"files: {len(loaded)} loaded, {skipped} already loaded"
-            + (f" ({sum(f.rows_in for f in loaded)} rows in, {sum(f.loaded for f in loaded)} loaded, "
-               f"{sum(f.rejected for f in loaded)} rejected)" if loaded else ""),
-            f"orders: {self.orders}; flagged: {self.flagged_total}" + (f" ({kinds})" if kinds else ""),
-            f"owed: {self.owed_orders} order(s), penalty {self.owed_yuan} yuan ({self.owed_points} points)",
-            f"liabilities: {self.total_yuan} yuan in all (penalties, goods to refund, freight)",
+            _("run %(run)s: as of %(as_of)s, policy %(policy)s, %(s)s s") % {
+                "run": self.run_id, "as_of": f"{self.as_of:%Y-%m-%d %H:%M:%S}", "policy": self.policy_id,
+                "s": f"{self.seconds:.1f}"},
+            _("files: %(loaded)s loaded, %(skipped)s already loaded") % {"loaded": len(loaded), "skipped": skipped}
+            + (_(" (%(rows)s rows in, %(ok)s loaded, %(bad)s rejected)") % {
+                "rows": sum(f.rows_in for f in loaded), "ok": sum(f.loaded for f in loaded),
+                "bad": sum(f.rejected for f in loaded)} if loaded else ""),
+            _("orders: %(orders)s; flagged: %(flagged)s") % {"orders": self.orders, "flagged": self.flagged_total}
+            + (f" ({kinds})" if kinds else ""),
+            _("owed: %(n)s order(s), penalty %(yuan)s yuan (%(points)s points)") % {
+                "n": self.owed_orders, "yuan": self.owed_yuan, "points": self.owed_points},
+            _("liabilities: %(yuan)s yuan in all (penalties, goods to refund, freight)") % {"yuan": self.total_yuan},
         ]
         if self.curable_orders:
-            out.append(
-                f"curable: {self.curable_orders} order(s), re-ship to avoid {self.curable_at_risk_yuan} yuan; "
-                f"nearest deadline {self.nearest_deadline:%Y-%m-%d %H:%M:%S}"
-            )
+            out.append(_("curable: %(n)s order(s), re-ship to avoid %(yuan)s yuan; nearest deadline %(deadline)s") % {
+                "n": self.curable_orders, "yuan": self.curable_at_risk_yuan,
+                "deadline": f"{self.nearest_deadline:%Y-%m-%d %H:%M:%S}"})
         else:
-            out.append("curable: none")
-        out.append(f"ledger: {self.payout_lines} new line(s), {self.payout_yuan} yuan ({self.payout_points} points)")
+            out.append(_("curable: none"))
+        out.append(_("ledger: %(n)s new line(s), %(yuan)s yuan (%(points)s points)") % {
+            "n": self.payout_lines, "yuan": self.payout_yuan, "points": self.payout_points})
         earlier = self.published_lines - self.payout_lines
-        out.append(f"published: {self.published_lines} ledger line(s) in payouts.parquet"
-                   + (f" ({earlier} left unpublished by an earlier run)" if earlier > 0 else ""))
-        out.append(f"rejects: {self.rejects_this_run} this run, {self.rejects_total} in the database")
-        out.append(f"outputs: {', '.join(self.outputs)}")
+        out.append(_("published: %(n)s ledger line(s) in payouts.parquet") % {"n": self.published_lines}
+                   + (_(" (%(n)s left unpublished by an earlier run)") % {"n": earlier} if earlier > 0 else ""))
+        out.append(_("rejects: %(run)s this run, %(total)s in the database") % {
+            "run": self.rejects_this_run, "total": self.rejects_total})
+        pages = [o for o in self.outputs if "/evidence/" in o.replace("\\", "/")]
+        shown = [o for o in self.outputs if o not in set(pages)]
+        if pages:  # one entry for the evidence pages, not one per order
+            shown.append(_("%(folder)s (%(n)s pages)") % {"folder": str(Path(pages[0]).parent), "n": len(pages)})
+        out.append(_("outputs: %(files)s") % {"files": ", ".join(shown)})
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -277,7 +293,8 @@ def run_pipeline(
 
     started = china_now()
     run_id = new_run_id(started)
-    summary = RunSummary(run_id=run_id, as_of=clock, policy_id=pol.id, db_path=str(db_path), out_dir=str(out_dir))
+    summary = RunSummary(run_id=run_id, as_of=clock, policy_id=pol.id, db_path=str(db_path), out_dir=str(out_dir),
+                         lang=lang)
     command = command or "run " + " ".join(str(p) for p in paths)
     ctx = export.OutputContext(run_id=run_id, batch_id=run_id, as_of=clock, policy_id=pol.id, lang=lang, xlsx=xlsx,
                                policy=pol)

@@ -244,7 +244,7 @@ def test_json_summary_is_one_object_with_money_as_strings(done):
 def test_text_summary_and_second_run_is_idempotent(tmp_path):
     db_path, out = tmp_path / "s.duckdb", tmp_path / "out"
     args = [str(SAMPLE), "--db", str(db_path), "--out", str(out), "--as-of", AS_OF]
-    first = run_cli(*args)
+    first = run_cli(*args, "--lang", "en")
     assert first.exit_code == 0, first.output
     text = first.stdout
     for word in ("orders:", "flagged:", "owed:", "curable:", "nearest deadline", "rejects:", "ledger:"):
@@ -254,9 +254,11 @@ def test_text_summary_and_second_run_is_idempotent(tmp_path):
     p1 = pq.read_table(out / "payouts.parquet")
     assert p1.num_rows >= 1
 
-    second = run_cli(*args)
+    second = run_cli(*args)  # Chinese, the default
     assert second.exit_code == 0, second.output
-    assert "4 already loaded" in second.stdout
+    assert "已载入过 4 个" in second.stdout
+    for word in ("订单：", "应赔付：", "可补发免赔：", "最近截止", "拒绝行：", "打款记录："):
+        assert word in second.stdout
     f2 = pq.read_table(out / "flags.parquet")
     l2 = pq.read_table(out / "liabilities.parquet")
     p2 = pq.read_table(out / "payouts.parquet")
