@@ -247,6 +247,7 @@ def stage_act(con: duckdb.DuckDBPyConnection, staging: Path, ctx) -> list[Path]:
 
     import pyarrow.parquet as pq
 
+    charts.prewarm()  # the report's chart runtime starts in a thread while the SQL below runs
     lang = ctx.lang
     data = compute(con, ctx.as_of, getattr(ctx, "policy", None), ctx.policy_id, root_causes=False, cleanup=False)
     try:
@@ -258,9 +259,6 @@ def stage_act(con: duckdb.DuckDBPyConnection, staging: Path, ctx) -> list[Path]:
         data.root_causes = pq.read_table(staging / "root_causes.parquet").to_pylist()
         out += evidence.write_pages(con, data.evidence_ids, staging / EVIDENCE_DIR, lang, data.as_of,
                                     data.policy, run_id=ctx.run_id, reasons=data.evidence_reasons)
-        # the report's chart runtime starts (in a thread) while the workbook and the report's
-        # tables are made; not before the evidence pages, whose rendering may fork
-        charts.prewarm()
     finally:
         drop_temp(con)
     _STASH[ctx.batch_id] = data

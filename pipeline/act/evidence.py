@@ -204,7 +204,10 @@ def write_pages(con: duckdb.DuckDBPyConnection, order_ids: list[str], folder: Pa
     else:
         import multiprocessing as mp
 
+        from pipeline.report import charts
+
         environment(lang)  # compile before forking: the children inherit the compiled templates
+        charts.wait_warm()  # no thread of the chart runtime in the middle of starting
         ctx = mp.get_context("fork")
         chunks = [order_ids[i::n] for i in range(n)]
         children = [ctx.Process(target=_render_chunk, args=(chunk, *args), daemon=True) for chunk in chunks[1:]]
