@@ -181,6 +181,10 @@ COLUMNS = [
     pgettext("column", "rules"),
     pgettext("column", "confidence"),
     pgettext("column", "decision"),
+    pgettext("column", "lines"),
+    pgettext("column", "note"),
+    pgettext("column", "decided_by"),
+    pgettext("column", "decided_at"),
     # root causes
     pgettext("column", "dimension"),
     pgettext("column", "value"),
