@@ -1,9 +1,13 @@
 """Generated exports with their truth (`shortship generate`), run through `shortship run`,
-shared by the tests of the files to act on (session scope: one generation per worker)."""
+shared by the tests of the files to act on: made once per test session, also across the
+pytest-xdist workers (the first worker makes them under a lock, the others reuse them; the
+tests only read them, or copy what they change)."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -40,12 +44,43 @@ def read_csv(path: Path) -> tuple[list[str], list[dict]]:
     return head, [dict(zip(head, r)) for r in rows[1:]]
 
 
+@contextlib.contextmanager
+def _once(tmp_path_factory, name: str):
+    """A folder shared by the workers of this session, and whether it is still to be made
+    (then under an exclusive lock, which the other workers wait for)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, shared by the workers
+    folder = root / f"act-{name}"
+    lock = root / f"act-{name}.lock"
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: one copy per worker
+        folder = tmp_path_factory.mktemp(name)
+        yield folder, True
+        return
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            done = folder / ".done"
+            if done.exists():
+                yield folder, False
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                yield folder, True
+                done.write_text("ok")
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("generated") / "exports"
-    r = CliRunner().invoke(cli, ["generate", "--orders", str(ORDERS), "--seed", str(SEED), "--out", str(d),
-                                 "--workers", "1"], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
+    with _once(tmp_path_factory, "generated") as (base, make):
+        d = base / "exports"
+        if make:
+            r = CliRunner().invoke(cli, ["generate", "--orders", str(ORDERS), "--seed", str(SEED), "--out", str(d),
+                                         "--workers", "1", "--overwrite"], catch_exceptions=False)
+            assert r.exit_code == 0, r.output
     return d
 
 
@@ -57,17 +92,27 @@ def truth(generated) -> list[dict]:
 @pytest.fixture(scope="session")
 def exports(generated, tmp_path_factory) -> Path:
     """The exports without truth.parquet (a folder run loads every export in it)."""
-    d = tmp_path_factory.mktemp("exports")
-    for p in generated.iterdir():
-        if p.suffix == ".csv":
-            (d / p.name).write_bytes(p.read_bytes())
+    with _once(tmp_path_factory, "exports") as (d, make):
+        if make:
+            for p in generated.iterdir():
+                if p.suffix == ".csv":
+                    (d / p.name).write_bytes(p.read_bytes())
     return d
+
+
+def _shared_run(tmp_path_factory, name: str, exports, *extra: str, as_of: str = TRUTH_AS_OF) -> dict:
+    with _once(tmp_path_factory, name) as (base, make):
+        if make:
+            done = run(exports, base, *extra, as_of=as_of)
+            (base / "summary.json").write_text(json.dumps(done["json"]), encoding="utf-8")
+        return {"db": base / "shop.duckdb", "out": base / "out",
+                "json": json.loads((base / "summary.json").read_text(encoding="utf-8"))}
 
 
 @pytest.fixture(scope="session")
 def truth_run(exports, tmp_path_factory) -> dict:
     """The run at the truth's clock (English files, to read canonical names)."""
-    return run(exports, tmp_path_factory.mktemp("truth_run"), "--lang", "en", "--xlsx")
+    return _shared_run(tmp_path_factory, "truth_run", exports, "--lang", "en", "--xlsx")
 
 
 @pytest.fixture(scope="session")
@@ -82,4 +127,4 @@ def early(truth) -> datetime:
 @pytest.fixture(scope="session")
 def early_run(exports, early, tmp_path_factory) -> dict:
     """The run at `early` (Chinese files, the default)."""
-    return run(exports, tmp_path_factory.mktemp("early_run"), as_of=f"{early:%Y-%m-%d %H:%M:%S}")
+    return _shared_run(tmp_path_factory, "early_run", exports, as_of=f"{early:%Y-%m-%d %H:%M:%S}")
