@@ -42,6 +42,7 @@ import duckdb
 
 from pipeline import db
 from pipeline.errors import ShortshipError
+from pipeline.review import stage_review_csv
 
 PARQUET_FILES = ("flags.parquet", "liabilities.parquet", "payouts.parquet", "summary.parquet", "rejects.parquet")
 STAGING_PREFIX = ".shortship-staging-"
@@ -231,6 +232,7 @@ def output_writers() -> list[tuple[str, Writer]]:
         ("Parquet files", stage_parquet),
         ("payouts.parquet", stage_payouts),
         ("liabilities.xlsx", stage_xlsx),
+        ("review.csv", stage_review_csv),
         ("report.html", stage_report),
     ]
 
