@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.errors import ShortshipError
+from pipeline.errors import Interrupted, ShortshipError
 from pipeline.io.headers import KINDS
 
 DEFAULT_DB = Path("data") / "shortship.duckdb"
@@ -47,6 +47,8 @@ class ShortshipGroup(click.Group):
         except BaseException as e:  # noqa: BLE001 - this is the last line of defence
             if isinstance(e, SystemExit):
                 raise
+            if isinstance(e, Interrupted):
+                self._fail(interrupts.exit_status(), _one_line(e))
             if interrupts.interrupted():
                 # DuckDB reports an interrupt inside a query as "Query interrupted"
                 self._fail(interrupts.exit_status(), "interrupted; nothing was committed (the database is as it was)")

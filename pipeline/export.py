@@ -28,7 +28,6 @@ process killed before `publish` leaves the previous outputs whole.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -42,6 +41,7 @@ import duckdb
 
 from pipeline import db
 from pipeline.errors import ShortshipError
+from pipeline.load import sha256_of
 from pipeline.review import stage_review_csv
 
 PARQUET_FILES = ("flags.parquet", "liabilities.parquet", "payouts.parquet", "summary.parquet", "rejects.parquet")
@@ -306,14 +306,6 @@ def clean_stale_staging(out_dir: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _rows(path: Path) -> int | None:
     """Rows of a table-like output: Parquet from its footer, CSV its records; else None."""
     if path.suffix == ".parquet":
@@ -347,7 +339,7 @@ def publish(staging: Path, out_dir: Path, ctx: OutputContext) -> list[Path]:
     staged = sorted(p for p in staging.rglob("*") if p.is_file())
     entries = [
         {"path": p.relative_to(staging).as_posix(), "rows": _rows(p), "bytes": p.stat().st_size,
-         "sha256": _sha256(p)}
+         "sha256": sha256_of(p)}
         for p in staged
     ]
     previous = _previous_files(out_dir)

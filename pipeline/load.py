@@ -16,6 +16,7 @@ import hashlib
 import re
 import shutil
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -305,11 +306,10 @@ class _Transcoder:
     in the caller's thread if the load wants it after all."""
 
     def __init__(self, plan: list, tmpdir: Path, known_shas: set[str], show_progress: bool):
-        from pipeline.io.encoding import new_pool
-
         self._tmpdir = tmpdir
         self._show = show_progress
-        self._pool = new_pool()
+        self._pool = None  # made for the first file large enough to be cut into ranges
+        self._pool_lock = threading.Lock()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="transcode")
         self._seen = set(known_shas)  # touched by the background thread only
         self._futures = {}
@@ -329,7 +329,7 @@ class _Transcoder:
         part_dir = self._tmpdir / f"parts_{key[0]}_{key[1]}"
         bar, tick = _progress_bar(src.path, self._show)
         try:
-            parts, tr = numbered_parts(src, part_dir, tick=tick, pool=self._pool)
+            parts, tr = numbered_parts(src, part_dir, tick=tick, pool=self._pool_for(src))
         finally:
             if bar is not None:
                 bar.close()
@@ -342,7 +342,17 @@ class _Transcoder:
 
     def close(self) -> None:
         self._thread.shutdown(wait=True, cancel_futures=True)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _pool_for(self, src: CsvSource):
+        """The worker processes, started only when a file is large enough to use them."""
+        from pipeline.io.encoding import PARALLEL_MIN_BYTES, new_pool
+
+        with self._pool_lock:
+            if self._pool is None and src.path.stat().st_size >= PARALLEL_MIN_BYTES:
+                self._pool = new_pool()
+            return self._pool
 
 
 def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transcoded=None) -> FileResult:
