@@ -234,7 +234,17 @@ def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Polic
         if progress:
             progress(f"flag: {model}")
         counts[table] = db.materialize(con, model, table, params, temp=True)
+        if table == "fl_patterns":
+            params.update(pattern_params(con))
     return counts
+
+
+def pattern_params(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The phrase patterns (temp table fl_patterns, one row) as bind parameters $re_<column>:
+    a pattern that reaches a regular expression as a constant is compiled once, not per row."""
+    cur = con.execute("select * from fl_patterns")
+    row = cur.fetchone()
+    return {f"re_{d[0]}": v for d, v in zip(cur.description, row)}
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:

@@ -134,12 +134,7 @@ placed as (
         and (s.item_no = 0 or not s.may_trace
              or (om.cand_id is not null and (om.code_hit or not coalesce(tr.code_hit, false))
                  -- more units than the line holds cannot be missing from it (补发电动爬娃2个, 1 ordered)
-                 and (s.qty is null or s.qty <= om.quantity))
-             -- words before the trigger, no code among them, that match no line anywhere named
-             -- nothing (客户说少了2个)
-             or (s.looked_back and len(s.codes) = 0 and om.cand_id is null and tr.cand_id is null))
-                                                                                  as on_this_order,
-        s.looked_back and len(s.codes) = 0 and om.cand_id is null and tr.cand_id is null as named_nothing
+                 and (s.qty is null or s.qty <= om.quantity)))                    as on_this_order
     from spans s
     left join own_match om using (text_id, span_seq, item_no)
     left join traced tr using (text_id, span_seq, item_no)
@@ -147,8 +142,7 @@ placed as (
 
 final as (
     select
-        * exclude (own_id, own_line, own_by, tr_id, tr_line, tr_by, on_this_order, named_nothing, item),
-        case when named_nothing then '' else item end                             as item,
+        * exclude (own_id, own_line, own_by, tr_id, tr_line, tr_by, on_this_order),
         case
             when sort not in ('this_order', 'make_up') then sort
             when on_this_order then 'this_order'

@@ -17,12 +17,9 @@
 --   SKU codes: 517-15, A380; sizes: 5号), han (the item's name: its Han characters less sizes and
 --   [phrases] descriptive words), gift, damage, other_order (the
 --   part holds a word of those [phrases] lists).
--- Inputs: fl_texts, fl_patterns (sql/flags/phrase_patterns.sql), policy_terms.
+-- Inputs: fl_texts, policy_terms. Params: the patterns of sql/flags/phrase_patterns.sql as
+-- $re_<name> (constants).
 with
-
-pat as (
-    select * from fl_patterns
-),
 
 -- \x03 before every trigger or break word (a not_trigger word is wrapped in \x01 … \x02 by the
 -- same pass, and the wrappers are dropped), \x04 for 和 / 及 / 跟
@@ -32,12 +29,11 @@ marked as (
         t.order_id,
         regexp_replace(
             regexp_replace(
-                replace(regexp_replace(t.text, p.split_re, chr(1) || '\1' || chr(2) || '\2', 'g'),
+                replace(regexp_replace(t.text, $re_split_re, chr(1) || '\1' || chr(2) || '\2', 'g'),
                         chr(1) || chr(2), chr(3)),
                 '[\x{01}\x{02}]', '', 'g'),
             '以及|和|及|跟', chr(4), 'g')                                  as marked
     from fl_texts t
-    cross join pat p
 ),
 
 clauses as (
@@ -68,45 +64,50 @@ parts as (
         coalesce(string_agg(s.part, '') over (
             partition by s.text_id, s.clause_no order by s.part_no
             rows between unbounded preceding and 1 preceding), '')               as before,
-        regexp_extract(s.part, p.lead_re, 1)                                      as lead
+        regexp_extract(s.part, $re_lead_re, 1)                                    as lead
     from split_parts s
-    cross join pat p
     where trim(s.part) <> ''
 ),
 
 lead_kinds as (
-    select distinct term, case when list = 'words' then kind else 'break' end as kind,
-           case when list = 'words' then 1 else 2 end as prio
-    from policy_terms
-    where list = 'words' or (list = 'phrases' and kind = 'breaks')
+    select term, arg_min(kind, prio) as kind
+    from (
+        select distinct term, case when list = 'words' then kind else 'break' end as kind,
+               case when list = 'words' then 1 else 2 end as prio
+        from policy_terms
+        where list = 'words' or (list = 'phrases' and kind = 'breaks')
+    )
+    group by term
+),
+
+not_triggers as (
+    select term from policy_terms where list = 'phrases' and kind = 'not_trigger'
 ),
 
 led as (
     select
         p.*,
-        (select k.kind from lead_kinds k where k.term = p.lead order by k.prio, k.kind limit 1) as lead_kind,
-        trim(substr(p.part, length(p.lead) + 1))                                  as rest
+        k.kind                                                                    as lead_kind,
+        trim(substr(p.part, length(p.lead) + 1))                                  as rest,
+        exists (select 1 from not_triggers x where starts_with(p.part, x.term))   as excluded
     from parts p
+    left join lead_kinds k on k.term = p.lead and p.lead <> ''
 ),
 
 counted as (
     select
         l.*,
-        regexp_matches(l.before, pt.neg_re)                                       as negated,
-        exists (select 1 from policy_terms x
-                where x.list = 'phrases' and x.kind = 'not_trigger' and starts_with(l.part, x.term)) as excluded,
-        l.lead <> '' and regexp_matches(l.lead, pt.received_re)                   as received,
+        regexp_matches(l.before, $re_neg_re)                                      as negated,
+        l.lead <> '' and regexp_matches(l.lead, $re_received_re)                  as received,
         l.lead <> '' and ends_with(l.before, '各')                                as each,
-        nullif(regexp_extract(l.rest, '^' || pt.count_re, 1), '')                 as n_lead,
-        regexp_matches(l.rest, '^' || pt.measure_re)                              as n_implicit,
-        nullif(regexp_extract(l.rest, pt.count_re, 1), '')                        as n_any,
-        nullif(regexp_extract(l.rest, '[*xX×]\s*([0-9]{1,3})', 1), '')            as n_star,
-        regexp_matches(l.rest, pt.num_re)                                         as n_alone,
-        case when not regexp_matches(l.rest, pt.size_re)
-             then nullif(regexp_extract(l.rest, '^([0-9]{1,2})\p{Han}', 1), '') end as n_bare,
-        pt.count_re, pt.measure_re, pt.filler_re, pt.other_re, pt.gift_re, pt.damage_re, pt.size_tok_re, pt.descriptive_re
+        nullif(regexp_extract(l.rest, $re_lead_count_re, 2), '')                  as n_lead,
+        regexp_matches(l.rest, $re_lead_measure_re)                               as n_implicit,
+        nullif(regexp_extract(l.rest, $re_count_re, 2), '')                       as n_any,
+        nullif(regexp_extract(l.rest, $re_times_re, 2), '')                       as n_star,
+        regexp_matches(l.rest, $re_num_re)                                        as n_alone,
+        case when not regexp_matches(l.rest, $re_size_re)
+             then nullif(regexp_extract(l.rest, '^([0-9]{1,2})\p{Han}', 1), '') end as n_bare
     from led l
-    cross join pat pt
 ),
 
 read as (
@@ -121,10 +122,10 @@ read as (
             when n_bare is not null then n_bare::bigint
         end                                                                       as qty,
         case
-            when n_lead is not null then regexp_replace(rest, '^' || count_re, '')
-            when n_implicit then regexp_replace(rest, '^' || measure_re, '')
-            when n_any is not null then regexp_replace(rest, count_re, '')
-            when n_star is not null then regexp_replace(rest, '[*xX×]\s*[0-9]{1,3}', '')
+            when n_lead is not null then regexp_replace(rest, $re_lead_count_re, '')
+            when n_implicit then regexp_replace(rest, $re_lead_measure_re, '')
+            when n_any is not null then regexp_replace(rest, $re_count_re, '\1')
+            when n_star is not null then regexp_replace(rest, $re_times_re, '\1\3')
             when n_alone then ''
             when n_bare is not null then regexp_replace(rest, '^[0-9]{1,2}', '')
             else rest
@@ -135,7 +136,7 @@ read as (
 items as (
     select
         *,
-        trim(regexp_replace(regexp_replace(item_raw, '(' || other_re || ')|(' || filler_re || ')', '', 'g'),
+        trim(regexp_replace(regexp_replace(item_raw, $re_not_item_re, '', 'g'),
                             '^[\s（(）)：:*]+|[\s（(：:*]+$', '', 'g'))               as item
     from read
 ),
@@ -156,12 +157,12 @@ final as (
                     lambda c: length(c) >= 3
                               and not regexp_full_match(c, '(19|20)[0-9]{2}|1[3-9][0-9]{9}')
                               and not regexp_full_match(c, '[0-9]+(cm|CM|mm|MM|m|M|V|v|g|G|W|w)'))
-        || regexp_extract_all(item, size_tok_re)                                  as codes,
-        regexp_replace(regexp_replace(regexp_replace(item, size_tok_re, '', 'g'), descriptive_re, '', 'g'),
-                       '[^\p{Han}]', '', 'g')                                    as han,
-        regexp_matches(part, gift_re)                                             as gift,
-        regexp_matches(part, damage_re)                                           as damage,
-        regexp_matches(part, other_re)                                            as other_order
+        || regexp_extract_all(item, $re_size_tok_re)                              as codes,
+        regexp_replace(regexp_replace(regexp_replace(item, $re_size_tok_re, '', 'g'), $re_descriptive_re, '', 'g'),
+                       '[^\p{Han}]', '', 'g')                                     as han,
+        regexp_matches(part, $re_gift_re)                                         as gift,
+        regexp_matches(part, $re_damage_re)                                       as damage,
+        regexp_matches(part, $re_other_re)                                        as other_order
     from items
 )
 

@@ -1,7 +1,7 @@
 -- What each phrase says: a trigger part (补发, 少发, 发错 ...; fl_text_parts) with the items it
 -- names, sorted by meaning.
 -- The items of a trigger: its own (补发一个平毛电动狗), then the parts after it that carry a count
--- (补发2电动鱼 一个平毛狗; the first part after a bare 补发 needs none), up to the next trigger or
+-- (补发2电动鱼 一个平毛狗; the first part after a 补发 with nothing else needs none), up to the next trigger or
 -- break word (送, 加, a courier ...) or a gift word; when the trigger names nothing itself
 -- (6608补发一个, 平博士惯性泡泡枪 1把 补发, 音乐小吉他 粉色拉线车 各补发一) the parts before the
 -- first trigger of the text. A count alone (3个) belongs to the item before it; the trigger's own
@@ -19,7 +19,7 @@
 --   this_order  units of this order's goods (a 订单备注 naming an item not on the order is
 --               traced like a make-up: may_trace)
 -- Grain: one row per trigger part (span) × item it names (item_no 0: the span names no item).
--- Inputs: fl_text_parts, fl_texts, fl_patterns.
+-- Inputs: fl_text_parts, fl_texts. Params: $re_damage_re, $re_neg_re (sql/flags/phrase_patterns.sql).
 with
 
 texts as (
@@ -30,20 +30,31 @@ flagged_parts as (
     select
         p.*,
         coalesce(p.lead_kind in ('short', 'wrong', 'empty', 'not_received', 'reship')
-                 and not p.negated and not p.excluded, false)                     as is_trigger
+                 and not p.negated and not p.excluded, false)                     as trigger_word,
+        coalesce(p.lead_kind = 'break', false)                                    as break_word
     from fl_text_parts p
+),
+
+-- the word that last started something before each part: T a trigger, B a break
+preceded as (
+    select
+        *,
+        last_value(case when trigger_word then 'T' when break_word then 'B' end ignore nulls) over (
+            partition by text_id order by seq rows between unbounded preceding and 1 preceding) as before_kind
+    from flagged_parts
 ),
 
 parts as (
     select
         *,
+        -- a trigger that names nothing right after another (上次少发的X，补发2个; 赠品漏发了，补发一个)
+        -- says more about the same items: it continues that phrase (its count is theirs)
+        trigger_word and not (item = '' and coalesce(before_kind = 'T', false))  as is_trigger,
         -- a gift word after a trigger starts another instruction (补发… 小礼物一份)
-        is_trigger
-        or coalesce(lead_kind = 'break', false)
-        or (gift and coalesce(bool_or(is_trigger) over (
-                partition by text_id order by seq rows between unbounded preceding and 1 preceding), false))
-                                                                                  as starts_span
-    from flagged_parts
+        (trigger_word and not (item = '' and coalesce(before_kind = 'T', false)))
+        or break_word
+        or (gift and before_kind is not null)                                     as starts_span
+    from preceded
 ),
 
 spanned as (
@@ -69,9 +80,10 @@ forward as (
     select
         t.text_id, t.seq as t_seq, p.seq, p.item, p.qty, p.qty_only, p.codes, p.han, p.gift, p.other_order,
         p.part,
-        -- a part continues the list when it carries a count, or is the first after a bare trigger
+        -- a part continues the list when it carries a count, or is the first after a trigger
+        -- that says nothing else (补发  3633水枪2个 …; not 少发一个 待处理)
         p.qty is not null
-        or (t.bare and not t.looks_back
+        or (t.bare and t.qty is null and not t.looks_back
             and row_number() over (partition by t.text_id, t.seq order by p.seq) = 1)  as continues
     from triggers t
     join spanned p on p.text_id = t.text_id and p.span_no = t.span_no and p.seq > t.seq
@@ -161,10 +173,9 @@ items as (
 damage_orders as (
     select distinct p.order_id
     from fl_text_parts p
-    cross join fl_patterns pt
     where p.damage
-      and not regexp_matches(p.before || substr(p.part, 1, strpos(p.part, regexp_extract(p.part, pt.damage_re)) - 1),
-                             pt.neg_re)
+      and not regexp_matches(p.before || substr(p.part, 1, strpos(p.part, regexp_extract(p.part, $re_damage_re)) - 1),
+                             $re_neg_re)
 ),
 
 -- a 买家留言 asking to 补 something: the seller's 补发 on that order is the same make-up

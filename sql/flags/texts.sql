@@ -1,10 +1,11 @@
--- The free texts detection reads: those holding one of the policy's trigger words ([words]).
+-- The free texts detection reads: those holding one of the policy's trigger words ([words]) or
+-- a word of damage ([phrases] damage: it explains a re-shipment or a refund otherwise).
 -- Grain: one row per text: an order's 买家留言 or 订单备注, a refund's 买家退款说明 or 商家备注.
 -- Only what exists at the run's clock: orders paid (else created) by $as_of, refunds applied by
 -- $as_of. A 买家留言 is written at checkout, before the parcel exists (at_checkout): it can
 -- warn or ask, never report what this order's parcel held.
 -- Columns: text_id, order_id, refund_id, source, by_buyer, at_checkout, text, buyer, paid_at.
--- Inputs: orders, refunds, policy_terms (words). Params: $as_of.
+-- Inputs: orders, refunds, policy_terms (words, phrases.damage). Params: $as_of.
 with
 
 seen_orders as (
@@ -41,7 +42,8 @@ final as (
         order_id || '|' || source || coalesce('|' || refund_id, '')   as text_id,
         order_id, refund_id, source, by_buyer, at_checkout, text, buyer, paid_at
     from texts x
-    where exists (select 1 from policy_terms w where w.list = 'words' and contains(x.text, w.term))
+    where exists (select 1 from policy_terms w
+                  where (w.list = 'words' or (w.list = 'phrases' and w.kind = 'damage')) and contains(x.text, w.term))
 )
 
 select * from final

@@ -10,9 +10,8 @@
 -- was refunded whole, before or after shipping, for a reason the exports do not give, so its
 -- amount fitting the line says nothing about missing units), or the order's texts speak of
 -- damage (the money is for broken goods: sql/flags/text_spans.sql).
--- Inputs: fl_refund_fit, refunds (as they stood at $as_of: fl_refunds_at), fl_orders, fl_text_spans,
--- policy_terms.
--- Params: $tolerance, $as_of.
+-- Inputs: fl_refund_fit, refunds (as they stood at $as_of: fl_refunds_at), fl_orders, fl_text_parts,
+-- policy_terms. Params: $tolerance, $as_of, $re_damage_re, $re_neg_re (sql/flags/phrase_patterns.sql).
 with
 
 refund_norms as (
@@ -83,6 +82,15 @@ best as (
     where ident or not event_names_line
 ),
 
+-- damage said on the order, not after a negation (the same reading as sql/flags/text_spans.sql)
+damage_orders as (
+    select distinct p.order_id
+    from fl_text_parts p
+    where p.damage
+      and not regexp_matches(p.before || substr(p.part, 1, strpos(p.part, regexp_extract(p.part, $re_damage_re)) - 1),
+                             $re_neg_re)
+),
+
 final as (
     select
         b.order_id,
@@ -136,7 +144,7 @@ final as (
                                                                         as evidence
     from best b
     left join fl_refunds_at($as_of) r on r.refund_id = b.refund_id
-    left join (select distinct order_id from fl_text_spans where sort = 'damage') d on d.order_id = b.order_id
+    left join damage_orders d on d.order_id = b.order_id
     where b.rn = 1
 )
 
