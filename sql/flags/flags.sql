@@ -71,6 +71,15 @@ valued as (
     group by v.order_id
 ),
 
+-- the line the evidence names when none of it values the goods (补发小熊公仔: the line, no count)
+named_line as (
+    select order_id, min(line_no) as line_no, min(sku) as sku
+    from kind_rows
+    where line_no is not null
+    group by order_id
+    having count(distinct line_no) = 1
+),
+
 refunded as (
     select order_id, sum(amount) as refunded_amount
     from (
@@ -176,8 +185,8 @@ final as (
         $run_id::varchar                                          as run_id,
         s.basis,
         coalesce(c.complaint, false)                              as complaint,
-        v.line_no::integer                                        as line_no,
-        v.sku,
+        case when v.order_id is not null then v.line_no else nl.line_no end::integer as line_no,
+        case when v.order_id is not null then v.sku else nl.sku end  as sku,
         coalesce(s.refund_ids, [])                                as refund_ids,
         dd.decision
     from fl_kinds k
@@ -188,6 +197,7 @@ final as (
     left join refunded f using (order_id)
     left join complaints c using (order_id)
     left join decided_amounts dd using (order_id)
+    left join named_line nl using (order_id)
 )
 
 select * from final

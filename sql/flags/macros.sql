@@ -81,3 +81,6 @@ create or replace temp macro fl_trigrams(s) as
 create or replace temp macro fl_trigrams(s) as
     case when length(s) >= 3 then list_transform(range(1, length(s) - 1), lambda i: substr(s, i::integer, 3))
          else [] end;
+
+-- x, at most cap; NULL stays NULL (DuckDB's least() would return cap)
+create or replace temp macro fl_cap(x, cap) as case when x is null then null else least(x, cap) end;

@@ -7,7 +7,8 @@
 --                not_trigger term is tried first, so 补货 or 多少 never starts a part
 --   lead_re      ^(trigger or break): the word a part begins with
 --   neg_re       a negation and at most $negation_window characters before the end of a text
---   count_re     a count: a number (Arabic up to 3 digits, or Chinese; group 2) and a measure word
+--   count_re     a count: a number (Arabic up to 3 digits: group 2; Chinese: group 5) and a
+--                measure word
 --   times_re     a count written *2 or x2 (group 2)
 --   num_re       a number alone (各补发一)
 --   size_re      a number and a size or model mark (5号, 26cm): never a count
@@ -66,8 +67,10 @@ final as (
         '(' || not_triggers || ')|(' || leads || ')'                                   as split_re,
         '^(' || leads || ')'                                                           as lead_re,
         '(' || negations || ')[^，,。.!！?？；;、\s]{0,' || $negation_window::bigint || '}$' as neg_re,
-        -- the number in group 2; not the tail of a code or a decimal (A380个, 5.5个)
-        '(^|[^0-9A-Za-z.\-])([0-9]{1,3}|[一二两三四五六七八九十]{1,3})\s*([' || measures || '])' as count_re,
+        -- an Arabic number (group 2) that is not the tail of a code or a decimal (A380个, 5.5个), or
+        -- a Chinese one (group 5, also right after a code: CAR一个)
+        '(^|[^0-9A-Za-z.\-])([0-9]{1,3})\s*([' || measures || '])|()([一二两三四五六七八九十]{1,3})\s*(['
+            || measures || '])'                                                        as count_re,
         -- 惯性工程车*1, x2: the number in group 2; not the X of a code (ZX9555)
         '(^|[^0-9A-Za-z])[*xX×]\s*([0-9]{1,3})([^0-9]|$)'                          as times_re,
         '^([0-9]{1,3}|[一二两三四五六七八九十]{1,3})$'                                  as num_re,
@@ -80,7 +83,8 @@ final as (
         '^(' || received || ')'                                                        as received_re,
         '[' || measures || ']'                                                         as measure_re,
         '^[' || measures || ']'                                                        as lead_measure_re,
-        '^(^|[^0-9A-Za-z.\-])([0-9]{1,3}|[一二两三四五六七八九十]{1,3})\s*([' || measures || '])' as lead_count_re,
+        '^(?:(^|[^0-9A-Za-z.\-])([0-9]{1,3})\s*([' || measures || '])|()([一二两三四五六七八九十]{1,3})\s*(['
+            || measures || ']))'                                                       as lead_count_re,
         '(' || others || ')|(' || fillers || ')'                                       as not_item_re,
         descriptive                                                                    as descriptive_re
     from filled

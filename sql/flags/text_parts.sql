@@ -100,9 +100,11 @@ counted as (
         regexp_matches(l.before, $re_neg_re)                                      as negated,
         l.lead <> '' and regexp_matches(l.lead, $re_received_re)                  as received,
         l.lead <> '' and ends_with(l.before, '各')                                as each,
-        nullif(regexp_extract(l.rest, $re_lead_count_re, 2), '')                  as n_lead,
+        coalesce(nullif(regexp_extract(l.rest, $re_lead_count_re, 2), ''),
+                 nullif(regexp_extract(l.rest, $re_lead_count_re, 5), ''))         as n_lead,
         regexp_matches(l.rest, $re_lead_measure_re)                               as n_implicit,
-        nullif(regexp_extract(l.rest, $re_count_re, 2), '')                       as n_any,
+        coalesce(nullif(regexp_extract(l.rest, $re_count_re, 2), ''),
+                 nullif(regexp_extract(l.rest, $re_count_re, 5), ''))              as n_any,
         nullif(regexp_extract(l.rest, $re_times_re, 2), '')                       as n_star,
         regexp_matches(l.rest, $re_num_re)                                        as n_alone,
         case when not regexp_matches(l.rest, $re_size_re)
@@ -124,7 +126,7 @@ read as (
         case
             when n_lead is not null then regexp_replace(rest, $re_lead_count_re, '')
             when n_implicit then regexp_replace(rest, $re_lead_measure_re, '')
-            when n_any is not null then regexp_replace(rest, $re_count_re, '\1')
+            when n_any is not null then regexp_replace(rest, $re_count_re, '\1\4')
             when n_star is not null then regexp_replace(rest, $re_times_re, '\1\3')
             when n_alone then ''
             when n_bare is not null then regexp_replace(rest, '^[0-9]{1,2}', '')

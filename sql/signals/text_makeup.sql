@@ -91,16 +91,16 @@ final as (
         null::varchar                                                             as refund_id,
         t.line_no,
         ln.sku,
-        least(t.units, ln.quantity)::bigint                                       as missing_qty,
+        fl_cap(t.units, ln.quantity)::bigint                                       as missing_qty,
         case when t.units is not null
-             then fl_share(ln.line_paid, least(t.units, ln.quantity), ln.quantity) end::decimal(18, 2)
+             then fl_share(ln.line_paid, fl_cap(t.units, ln.quantity), ln.quantity) end::decimal(18, 2)
                                                                                   as affected_amount,
         0::decimal(18, 2)                                                         as refunded_amount,
         t.reshipped_at,
         null::varchar                                                             as resp,
         null::varchar                                                             as resp_rule,
         'make-up on the buyer''s later order ' || t.later_id || ' (paid ' || fl_ts(t.later_paid_at) || '): '
-            || t.quotes || ' -> ' || coalesce(least(t.units, ln.quantity)::varchar, '?') || ' × line ' || t.line_no
+            || t.quotes || ' -> ' || coalesce(fl_cap(t.units, ln.quantity)::varchar, '?') || ' × line ' || t.line_no
             || ' ' || fl_quote(left(ln.title, 20)) || coalesce(' (SKU ' || ln.sku || ')', '')
             || ' of this order (' || ln.quantity || ' ordered); '
             || case

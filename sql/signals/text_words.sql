@@ -39,7 +39,7 @@ valued as (
         l.line_paid,
         case
             when p.received then case when l.quantity > p.qty then l.quantity - p.qty end
-            when l.line_no is not null then least(p.qty, l.quantity)
+            when l.line_no is not null then fl_cap(p.qty, l.quantity)
             else p.qty
         end                                                                       as units
     from placed p
@@ -90,13 +90,13 @@ final as (
         case when g.kind in ('short', 'wrong') then g.sku end                     as sku,
         case
             when g.kind in ('short', 'wrong') then
-                case when g.line_no is not null then least(g.units, g.line_qty) else g.units end
+                case when g.line_no is not null then fl_cap(g.units, g.line_qty) else g.units end
             else o.unit_count
         end::bigint                                                               as missing_qty,
         case
             when g.kind in ('short', 'wrong') then
                 case when g.line_no is not null and g.units is not null
-                     then fl_share(g.line_paid, least(g.units, g.line_qty), g.line_qty) end
+                     then fl_share(g.line_paid, fl_cap(g.units, g.line_qty), g.line_qty) end
             else o.goods_paid
         end::decimal(18, 2)                                                       as affected_amount,
         0::decimal(18, 2)                                                         as refunded_amount,
