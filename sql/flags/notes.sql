@@ -25,8 +25,8 @@ phrases as (
         m.kind,
         fl_say(m.text)                                                            as quote,
         case when bool_and(m.qty is not null) then sum(m.qty) end                 as missing_qty,
-        list_sort(list_distinct(list(m.target_order_id) filter (where m.relation = 'make_up')))
-                                                                                  as related_order_ids,
+        coalesce(list_sort(list_distinct(list(m.target_order_id) filter (where m.relation = 'make_up'))),
+                 []::varchar[])                                                   as related_order_ids,
         bool_or(f.order_id is not null)                                           as flagged
     from fl_text_match m
     left join flags f

@@ -17,23 +17,26 @@
 -- Inputs: fl_text_spans, orders, order_lines. Params: $as_of.
 with
 
-spans as (
+spans as materialized (
     select * from fl_text_spans
+),
+
+items as materialized (
+    select * from spans where sort in ('this_order', 'make_up') and item_no > 0
 ),
 
 -- lines an item may be on: this order's, and those of the buyer's earlier orders when the
 -- item may be a make-up
 own as (
-    select s.text_id, s.span_seq, s.item_no, s.order_id as cand_id, s.paid_at as cand_paid_at, true as is_own
-    from spans s
-    where s.sort in ('this_order', 'make_up') and s.item_no > 0
+    select i.text_id, i.span_seq, i.item_no, i.order_id as cand_id, i.paid_at as cand_paid_at, true as is_own
+    from items i
 ),
 
 to_trace as (
-    select s.*
-    from spans s
-    where s.kind = 'short' and s.item_no > 0 and (s.sort = 'make_up' or s.may_trace)
-      and s.buyer is not null and s.paid_at is not null
+    select i.*
+    from items i
+    where i.kind = 'short' and (i.sort = 'make_up' or i.may_trace)
+      and i.buyer is not null and i.paid_at is not null
 ),
 
 buyers as (
@@ -67,28 +70,34 @@ cand_lines as (
     semi join (select distinct cand_id as order_id from candidates) c using (order_id)
 ),
 
+-- an item against a line: a code in the 商家编码, attributes or title (a long number also by its
+-- first digits in the 商家编码 or attributes: 3622A -> 3622实色水枪); the pairs and runs of three
+-- characters of its name in the title and attributes, and its last character. A line holding
+-- neither a code nor the name's last character cannot match and is not scored.
+scorable as (
+    select
+        i.text_id, i.span_seq, i.item_no, c.cand_id, c.cand_paid_at, c.is_own,
+        l.line_no, l.quantity,
+        i.codes, i.han,
+        upper(coalesce(l.sku, '') || ' ' || coalesce(l.attributes, '') || ' ' || coalesce(l.title, '')) as hay_code,
+        coalesce(l.sku, '') || ' ' || coalesce(l.attributes, '')                  as hay_sku,
+        coalesce(l.title, '') || ' ' || coalesce(l.attributes, '')                as hay_name
+    from candidates c
+    join items i using (text_id, span_seq, item_no)
+    join cand_lines l on l.order_id = c.cand_id
+),
+
 scored as (
     select
-        c.*,
-        l.line_no,
-        l.quantity,
-        -- a code in the 商家编码, attributes or title; a long number also by its first digits
-        -- in the 商家编码 or attributes (3622A -> 3622实色水枪)
-        len(list_filter(s.codes, lambda x:
-            contains(upper(coalesce(l.sku, '') || ' ' || coalesce(l.attributes, '') || ' ' || coalesce(l.title, '')),
-                     upper(x))
-            or (regexp_matches(x, '^[0-9]{4,}[A-Za-z]')
-                and contains(coalesce(l.sku, '') || ' ' || coalesce(l.attributes, ''),
-                             regexp_extract(x, '^[0-9]{4,}'))))) > 0              as code_hit,
-        len(list_filter(fl_bigrams(s.han), lambda b: contains(
-            coalesce(l.title, '') || ' ' || coalesce(l.attributes, ''), b)))      as pair_hits,
-        len(fl_bigrams(s.han))                                                    as pairs,
-        len(list_filter(fl_trigrams(s.han), lambda b: contains(
-            coalesce(l.title, '') || ' ' || coalesce(l.attributes, ''), b)))      as run_hits,
-        contains(coalesce(l.title, '') || ' ' || coalesce(l.attributes, ''), right(s.han, 1)) as head_hit
-    from candidates c
-    join spans s using (text_id, span_seq, item_no)
-    join cand_lines l on l.order_id = c.cand_id
+        *,
+        len(list_filter(codes, lambda x: contains(hay_code, upper(x))
+            or (regexp_matches(x, '^[0-9]{4,}[A-Za-z]') and contains(hay_sku, regexp_extract(x, '^[0-9]{4,}'))))) > 0
+                                                                                  as code_hit,
+        len(list_filter(fl_bigrams(han), lambda b: contains(hay_name, b)))        as pair_hits,
+        len(fl_bigrams(han))                                                      as pairs,
+        len(list_filter(fl_trigrams(han), lambda b: contains(hay_name, b)))       as run_hits
+    from scorable
+    where len(codes) > 0 or (han <> '' and contains(hay_name, right(han, 1)))
 ),
 
 -- a name of one or two characters must be there whole; a longer one by its last character (the
@@ -99,8 +108,8 @@ matched as (
         case when code_hit then 'code' else 'name' end                            as matched_by
     from scored
     where code_hit
-       or (pairs <= 1 and pair_hits = pairs and pairs > 0)
-       or (pairs >= 2 and head_hit and pair_hits * 2 >= pairs)
+       or (han <> '' and contains(hay_name, right(han, 1))
+           and ((pairs <= 1 and pair_hits = pairs and pairs > 0) or (pairs >= 2 and pair_hits * 2 >= pairs)))
     -- the best line of each candidate order
     qualify row_number() over (
         partition by text_id, span_seq, item_no, cand_id

@@ -48,9 +48,9 @@ clauses as (
 ),
 
 split_parts as (
-    select text_id, order_id, clause_no, x.s as part, x.i as part_no
+    select text_id, order_id, clause_no, clause, x.s as part, x.i as part_no
     from (
-        select text_id, order_id, clause_no,
+        select text_id, order_id, clause_no, clause,
                unnest(list_transform(string_split_regex(clause, '[\x{03}\x{04}]'),
                                      lambda s, i: struct_pack(s := s, i := i))) as x
         from clauses
@@ -59,13 +59,20 @@ split_parts as (
 
 parts as (
     select
-        s.*,
-        -- what stands before the part in its clause (for a negation: 不要 | 少发)
-        coalesce(string_agg(s.part, '') over (
-            partition by s.text_id, s.clause_no order by s.part_no
-            rows between unbounded preceding and 1 preceding), '')               as before,
+        s.text_id, s.order_id, s.clause_no, s.part, s.part_no,
+        -- what stands before the part in its clause (for a negation: 不要 | 少发): the clause up to
+        -- the part, the one marker character before each part taken out
+        replace(replace(left(s.clause, (s.offset_chars + s.part_no - 1)::bigint), chr(3), ''), chr(4), '')
+                                                                                  as before,
         regexp_extract(s.part, $re_lead_re, 1)                                    as lead
-    from split_parts s
+    from (
+        select
+            *,
+            coalesce(sum(length(part)) over (
+                partition by text_id, clause_no order by part_no
+                rows between unbounded preceding and 1 preceding), 0)             as offset_chars
+        from split_parts
+    ) s
     where trim(s.part) <> ''
 ),
 
@@ -100,16 +107,22 @@ counted as (
         regexp_matches(l.before, $re_neg_re)                                      as negated,
         l.lead <> '' and regexp_matches(l.lead, $re_received_re)                  as received,
         l.lead <> '' and ends_with(l.before, '各')                                as each,
-        coalesce(nullif(regexp_extract(l.rest, $re_lead_count_re, 2), ''),
-                 nullif(regexp_extract(l.rest, $re_lead_count_re, 5), ''))         as n_lead,
+        regexp_extract(l.rest, $re_lead_count_re, ['pre', 'arabic', 'm1', 'none', 'chinese', 'm2']) as c_lead,
         regexp_matches(l.rest, $re_lead_measure_re)                               as n_implicit,
-        coalesce(nullif(regexp_extract(l.rest, $re_count_re, 2), ''),
-                 nullif(regexp_extract(l.rest, $re_count_re, 5), ''))              as n_any,
+        regexp_extract(l.rest, $re_count_re, ['pre', 'arabic', 'm1', 'none', 'chinese', 'm2']) as c_any,
         nullif(regexp_extract(l.rest, $re_times_re, 2), '')                       as n_star,
         regexp_matches(l.rest, $re_num_re)                                        as n_alone,
         case when not regexp_matches(l.rest, $re_size_re)
              then nullif(regexp_extract(l.rest, '^([0-9]{1,2})\p{Han}', 1), '') end as n_bare
     from led l
+),
+
+numbers as (
+    select
+        * exclude (c_lead, c_any),
+        coalesce(nullif(c_lead.arabic, ''), nullif(c_lead.chinese, ''))           as n_lead,
+        coalesce(nullif(c_any.arabic, ''), nullif(c_any.chinese, ''))             as n_any
+    from counted
 ),
 
 read as (
@@ -132,7 +145,7 @@ read as (
             when n_bare is not null then regexp_replace(rest, '^[0-9]{1,2}', '')
             else rest
         end                                                                       as item_raw
-    from counted
+    from numbers
 ),
 
 items as (

@@ -57,14 +57,14 @@ parts as (
     from preceded
 ),
 
-spanned as (
+spanned as materialized (
     select
         *,
         sum(starts_span::int) over (partition by text_id order by seq rows unbounded preceding) as span_no
     from parts
 ),
 
-triggers as (
+triggers as materialized (
     select
         s.*,
         s.item = ''                                                               as bare,
@@ -106,7 +106,7 @@ back as (
 ),
 
 -- every part of a span: the trigger itself, then what it names
-span_parts as (
+span_parts as materialized (
     select text_id, seq as t_seq, seq, item, qty, qty_only, codes, han, gift, other_order, part, 'trigger' as role
     from triggers
     union all
@@ -118,14 +118,14 @@ span_parts as (
 ),
 
 -- items: a part naming something opens one; a count alone joins the item before it
-indexed as (
+indexed as materialized (
     select
         *,
         sum((item <> '')::int) over (partition by text_id, t_seq order by seq rows unbounded preceding) as item_no
     from span_parts
 ),
 
-span_info as (
+span_info as materialized (
     select
         text_id,
         t_seq,

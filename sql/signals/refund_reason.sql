@@ -150,7 +150,7 @@ final as (
             || coalesce(', 货物状态 ' || goods_status, '')
             || coalesce(', 售后类型 ' || aftersale_type, '')
             || case when return_required then ', 需要退货' when not return_required then ', 不需退货' else '' end
-            || coalesce(', 买家退款说明 ' || fl_quote(description), '')
+            || coalesce(', 买家退款说明 ' || fl_say(description), '')
             || case when kind in ('short', 'wrong') and line_no is not null
                     then ', line ' || line_no || ' ' || fl_quote(line_title)
                          || coalesce(' (SKU ' || line_sku || ')', '') || ' '
