@@ -174,3 +174,18 @@ def test_summary_table():
                     {("short", "merchant"): 1, ("short", "undetermined"): 1, ("wrong", "merchant"): 1})
     text = "\n".join(s.lines())
     assert "3 orders flagged" in text and "short" in text and "wrong" in text
+
+
+@pytest.mark.parametrize("name", ["taobao", "jd"])
+def test_preset_phrases_follow_tmall(name):
+    """The [phrases] lists are back-office vocabulary like [words]: every preset carries tmall's."""
+    assert load_policy(name).phrases == load_policy("tmall").phrases
+    assert load_policy(name).words == load_policy("tmall").words
+
+
+def test_a_phrase_list_must_be_strings():
+    base = load_policy("tmall").raw
+    with pytest.raises(Exception, match="phrases.gift"):
+        parse_policy({**base, "phrases": {"gift": ["赠品", 3]}}, "test")
+    with pytest.raises(Exception, match="phrase"):
+        parse_policy({**base, "phrase": {"gift": ["赠品"]}}, "test")  # a table the schema does not know
