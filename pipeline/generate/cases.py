@@ -30,6 +30,7 @@ import numpy as np
 
 from pipeline.generate.draft import Draft
 from pipeline.generate.units import DAY, HOUR, MINUTE, NEVER
+from pipeline.generate.values import buyer_hash
 from pipeline.generate.vocab import (
     CATEGORIES, CHECKOUT_NOTES, CS_FOR_SELLER, DAMAGE_NOTES, DESC_DAMAGE, DESC_EMPTY, DESC_LOST, DESC_OOS, DESC_SHORT,
     DESC_WRONG, GIFT_NOTES, MEMO_MAKEUP, MEMO_RESHIP, MEMO_SHORT_TEXT, MEMO_UNSHIPPED, MSG_MAKEUP, NUM_CN,
@@ -274,8 +275,14 @@ def _item_name(d: Draft, i: int, li: int) -> str:
 
 
 def _fresh_buyer(d: Draft, i: int) -> int:
-    """A buyer no other order has (past the drawn range): the case's orders are the buyer's only ones."""
-    return d.w.n_buyers + int(d.g[i])
+    """A buyer no other order has (past the drawn range), with a nick of the tb12345678 form (90
+    million of them; the word + digits nicks are only 12,000 and shared by many buyers): the
+    case's orders are the only ones under that nick."""
+    base = (d.w.n_buyers + int(d.g[i])) * 16
+    for b in range(base, base + 16):
+        if int(buyer_hash(d.w, np.array([b], np.int64))[0]) % 10 < 7:
+            return b
+    return base
 
 
 def _partner(d: Draft, f: Fault, name: str) -> int | None:
