@@ -56,7 +56,7 @@ create or replace temp macro fl_bigrams(s) as
 
 -- a short quote of free text for evidence, personal data masked (fl_mask)
 create or replace temp macro fl_quote(t) as
-    '"' || case when length(fl_mask(t)) > 60 then left(fl_mask(t), 60) || '…' else fl_mask(t) end || '"';
+    list_transform([fl_mask(t)], lambda m: '"' || case when length(m) > 60 then left(m, 60) || '…' else m end || '"')[1];
 
 -- what people wrote (memos, messages, refund descriptions), as quoted into outputs: an address
 -- (a run of text with a province, a city and district, or a building / unit / room number, and
@@ -70,7 +70,7 @@ create or replace temp macro fl_mask_text(t) as
 
 -- a short quote of what people wrote, personal data masked (fl_mask_text)
 create or replace temp macro fl_say(t) as
-    '"' || case when length(fl_mask_text(t)) > 60 then left(fl_mask_text(t), 60) || '…' else fl_mask_text(t) end || '"';
+    list_transform([fl_mask_text(t)], lambda m: '"' || case when length(m) > 60 then left(m, 60) || '…' else m end || '"')[1];
 
 -- the same with runs of three characters
 create or replace temp macro fl_trigrams(s) as
