@@ -306,7 +306,9 @@ def run_pipeline(
             summary.rejects_this_run = sum(f.rejected for f in summary.files if f.status == "loaded")
             _pause("load")
             say("flagging orders")
-            flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
+            flagged = flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
+            # decisions for orders this run does not flag move to rejects during flagging
+            summary.rejects_this_run += getattr(flagged, "decisions_rejected", 0)
             _pause("flag")
             say("computing liabilities")
             compute_liabilities(tx, clock, pol, run_id)

@@ -161,6 +161,7 @@ def test_the_ledger_follows_the_decisions(loop):
     s2, (_, rows) = loop["second"]
     assert rows == []  # nothing left to decide
     assert s2.decided == 3 and s2.awaiting_review == 0
+    assert s2.rejects_this_run == 1  # the decision for the order that is not flagged
     assert s2.by_status.get("owed") == 3 and s2.by_status.get("excluded") == 1
     paid = {o: (y, reason) for o, y, reason in loop["ledger"]}
     assert paid[WORDS] == (D("5.00"), "new")  # 30 % of 8.00, then the 5.00 floor
