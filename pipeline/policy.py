@@ -25,7 +25,7 @@ the key (ShortshipError).
 | courier.claim | default postage_multiple | declared_value (insured parcels: the goods value), postage_multiple (the goods value, at most postage_multiple × the postage) |
 | courier.postage_multiple | default "3" | a quoted decimal, above 0 and at most 100 |
 | detection.* numbers | defaults in Policy below | ratios in (0, 1], others within reason |
-| reasons.<kind>, goods_status.*, words.*, rulings.*, detection.<list> | default: empty | lists of strings |
+| reasons.<kind>, goods_status.*, words.*, rulings.*, phrases.*, detection.<list> | default: empty | lists of strings |
 """
 from __future__ import annotations
 
@@ -92,6 +92,8 @@ class Policy:
     weight_noise: Decimal = Decimal("3")            # a light parcel is this many noise widths light
     # word lists of [detection]: explained_reasons, negations, aftersale_reship, aftersale_exchange
     detection_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # [phrases]: what a memo / message / description phrase says (gift, damage, other_order, ...)
+    phrases: dict[str, list[str]] = field(default_factory=dict)
     # [courier]: what can be claimed back from a courier (courier_claims.csv)
     courier_claim: str = "postage_multiple"         # declared_value | postage_multiple
     courier_postage_multiple: Decimal = Decimal("3")  # the cap for unvalued parcels, × the postage
@@ -219,7 +221,7 @@ class _Reader:
 
 # the schema: tables and the scalar keys each may hold (list tables take any key, see _LIST_TABLES)
 _TOP_KEYS = {"id", "name", "platform", "effective_date", "penalty", "shipping", "freight", "reasons",
-             "goods_status", "words", "rulings", "review", "detection", "courier"}
+             "goods_status", "words", "rulings", "review", "detection", "phrases", "courier"}
 _PENALTY_KEYS = {"rate", "base_scope", "floor_yuan", "cap_yuan", "cap_scope", "points_per_yuan", "payout_form"}
 _SHIPPING_KEYS = {"window_hours", "reship_cures"}
 _FREIGHT_KEYS = {"per_parcel_yuan", "shop_bears"}
@@ -294,7 +296,7 @@ def parse_policy(data: dict, source: str = "<policy>") -> Policy:
     bad = [k for k in reasons if k not in FLAG_KINDS]
     if bad:
         raise r._err(f"reasons.{bad[0]}", f"is not a kind ({', '.join(FLAG_KINDS)})")
-    lists = {key: r.lists(key) for key in ("goods_status", "words", "rulings")}
+    lists = {key: r.lists(key) for key in ("goods_status", "words", "rulings", "phrases")}
     return Policy(
         id=pid,
         name=r.string("name", pid),

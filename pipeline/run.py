@@ -45,7 +45,7 @@ import duckdb
 from pipeline import db, export, interrupts
 from pipeline.clock import china_now, fmt, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
-from pipeline.liabilities import check_clock
+from pipeline.liabilities import STATUSES, check_clock
 from pipeline.load import FileResult, find_exports, load_paths
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 
@@ -103,6 +103,9 @@ class RunSummary:
     files: list[FileResult] = field(default_factory=list)
     orders: int = 0
     flagged: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)  # liabilities by status (owed ... excluded)
+    awaiting_review: int = 0   # flags no data and no person has decided: the rows of review.csv
+    decided: int = 0           # flags a person's decision settled (review_decision)
     owed_orders: int = 0
     owed_yuan: Decimal = ZERO          # penalty owed now (compensation_yuan of status owed)
     owed_points: int = 0
@@ -144,6 +147,9 @@ class RunSummary:
                 "bad": sum(f.rejected for f in loaded)} if loaded else ""),
             _("orders: %(orders)s; flagged: %(flagged)s") % {"orders": self.orders, "flagged": self.flagged_total}
             + (f" ({kinds})" if kinds else ""),
+            _("status: %(counts)s; awaiting review %(review)s (review.csv), decided by review %(decided)s") % {
+                "counts": ", ".join(f"{m.code('status', k)} {self.by_status.get(k, 0)}" for k in STATUSES),
+                "review": self.awaiting_review, "decided": self.decided},
             _("owed: %(n)s order(s), penalty %(yuan)s yuan (%(points)s points)") % {
                 "n": self.owed_orders, "yuan": self.owed_yuan, "points": self.owed_points},
             _("liabilities: %(yuan)s yuan in all (penalties, goods to refund, freight)") % {"yuan": self.total_yuan},
@@ -186,6 +192,8 @@ class RunSummary:
             },
             "orders": self.orders,
             "flagged": {"total": self.flagged_total, **{k: self.flagged.get(k, 0) for k in FLAG_KINDS}},
+            "status": {k: self.by_status.get(k, 0) for k in STATUSES},
+            "review": {"awaiting": self.awaiting_review, "decided": self.decided},
             "owed": {
                 "orders": self.owed_orders,
                 "yuan": str(self.owed_yuan),
@@ -209,6 +217,10 @@ class RunSummary:
 def _fill_from_db(s: RunSummary, con) -> None:
     s.orders = con.execute("select count(*) from orders").fetchone()[0]
     s.flagged = dict(con.execute("select kind, count(*) from flags group by kind").fetchall())
+    s.by_status = dict(con.execute("select status, count(*) from liabilities group by status").fetchall())
+    s.awaiting_review, s.decided = con.execute(
+        "select count(*) filter (where responsibility = 'undetermined' and decision is null), "
+        "count(*) filter (where decision is not null) from flags").fetchone()
     (s.owed_orders, s.owed_yuan, s.owed_points, s.total_yuan, s.curable_orders,
      s.curable_at_risk_yuan, s.nearest_deadline) = con.execute(
         """select count(*) filter (where status = 'owed'),
@@ -313,7 +325,9 @@ def run_pipeline(
             summary.rejects_this_run = sum(f.rejected for f in summary.files if f.status == "loaded")
             _pause("load")
             say("flagging orders")
-            flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
+            flagged = flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
+            # decisions for orders this run does not flag move to rejects during flagging
+            summary.rejects_this_run += getattr(flagged, "decisions_rejected", 0)
             _pause("flag")
             say("computing liabilities")
             compute_liabilities(tx, clock, pol, run_id)
