@@ -108,6 +108,12 @@ CODES = [
     pgettext("rule", "order_status"),
     pgettext("rule", "courier_not_received"),
     pgettext("rule", "review_decision"),
+    pgettext("rule", "refund_explained"),
+    pgettext("rule", "text_checkout"),
+    pgettext("rule", "text_damage"),
+    pgettext("rule", "text_gift"),
+    pgettext("rule", "text_makeup"),
+    pgettext("rule", "text_other_order"),
 ]
 
 # the sheets of liabilities.xlsx (context "sheet"); the English catalogue keeps the names
