@@ -176,5 +176,9 @@ def test_the_summary_counts_by_status(loop):
     data = json.loads(json.dumps(summary.to_json()))  # what `run --json` prints
     assert data["status"]["disputed"] == 3 and data["status"]["owed"] == 1
     assert data["review"] == {"awaiting": 3, "decided": 0}
-    text = "\n".join(summary.lines())
+    import dataclasses
+
+    text = "\n".join(dataclasses.replace(summary, lang="en").lines())
     assert "disputed 3" in text and "awaiting review 3 (review.csv)" in text
+    zh = "\n".join(summary.lines())  # Chinese, the default
+    assert "待判定 3" in zh and "待人工判定 3 单（review.csv）" in zh
