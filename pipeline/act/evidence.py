@@ -173,62 +173,20 @@ def page(f: dict, lang: str, as_of: datetime, policy: Policy, run_id: str | None
     )
 
 
-PARALLEL_MIN_PAGES = 400  # below this, forking costs more than it saves
-
-
-def _render_chunk(ids: list[str], facts: dict, folder: Path, lang: str, as_of: datetime, policy: Policy,
-                  run_id: str | None, why: dict[str, list[str]]) -> None:
-    environment(lang)  # compiled once per process
-    for oid in ids:
-        (folder / page_name(oid)).write_bytes(page(facts[oid], lang, as_of, policy, run_id, why.get(oid, [])).encode())
-
-
-def _workers(n_pages: int) -> int:
-    import multiprocessing as mp
-
-    if n_pages < PARALLEL_MIN_PAGES or "fork" not in mp.get_all_start_methods():
-        return 1
-    return max(1, min(os.cpu_count() or 1, 4))
-
-
 def write_pages(con: duckdb.DuckDBPyConnection, order_ids: list[str], folder: Path, lang: str, as_of: datetime,
                 policy: Policy, run_id: str | None = None, reasons: dict[str, list[str]] | None = None) -> list[Path]:
     """Write evidence/<order_id>.html for each order into `folder`; returns the paths.
 
-    The facts are read here, in this process; with many pages the rendering is shared with
-    forked processes (one per core, up to 4), each writing its own share of the files. A
-    forked process only renders templates and writes files (it never touches the database
-    connection it inherited) and ends with os._exit (multiprocessing's fork children do)."""
+    One process renders them all: sharing the work with forked processes was measured slower
+    (each process touching the shared facts copies their memory pages) on the 2-core machine."""
     if not order_ids:
         return []
     names = [page_name(o) for o in order_ids]
     facts = gather(con, order_ids, as_of, policy)
     why = reasons if reasons is not None else _reasons(con, order_ids)
     folder.mkdir(parents=True, exist_ok=True)
-    n = _workers(len(order_ids))
-    args = (facts, folder, lang, as_of, policy, run_id, why)
-    if n == 1:
-        _render_chunk(order_ids, *args)
-    else:
-        import multiprocessing as mp
-
-        from pipeline.report import charts
-
-        environment(lang)  # compile before forking: the children inherit the compiled templates
-        charts.wait_warm()  # no thread of the chart runtime in the middle of starting
-        ctx = mp.get_context("fork")
-        chunks = [order_ids[i::n] for i in range(n)]
-        children = [ctx.Process(target=_render_chunk, args=(chunk, *args), daemon=True) for chunk in chunks[1:]]
-        for c in children:
-            c.start()
-        try:
-            _render_chunk(chunks[0], *args)
-        finally:
-            for c in children:
-                c.join()
-        failed = [c.exitcode for c in children if c.exitcode != 0]
-        if failed:
-            raise ShortshipError(f"{folder}: writing the evidence pages failed in a worker process (exit {failed[0]})")
+    for oid, name in zip(order_ids, names):
+        (folder / name).write_bytes(page(facts[oid], lang, as_of, policy, run_id, why.get(oid, [])).encode())
     return [folder / name for name in names]
 
 

@@ -65,7 +65,7 @@ def prewarm() -> None:
 
 
 def wait_warm() -> None:
-    """Wait until a started runtime is up (before forking: no thread mid-start in a child)."""
+    """Wait until a started runtime is up."""
     w = _warm
     if w is not None:
         w.join()

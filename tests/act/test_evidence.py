@@ -206,28 +206,3 @@ def test_a_decided_order_gets_a_page(truth_run, tmp_path):
     assert ("decision", "merchant", "review_filled.csv", 7) in page.facts
     text = "".join(page.text)
     assert "人工判定" in text and "136****1111" in text and "13600001111" not in text
-
-
-def test_pages_rendered_by_forked_workers_are_the_same(truth_run, tmp_path, monkeypatch):
-    """Many pages are shared with forked processes: the same files as rendered in one."""
-    from pipeline.act import evidence as ev
-    from pipeline.policy import load_policy
-
-    con = db.connect(truth_run["db"], read_only=True)
-    try:
-        ids = [r[0] for r in con.execute(
-            "select order_id from liabilities where status in ('disputed', 'courier') order by order_id limit 12").fetchall()]
-        as_of = con.execute("select max(as_of) from liabilities").fetchone()[0]
-        pol = load_policy("tmall")
-        one = ev.write_pages(con, ids, tmp_path / "one", "zh", as_of, pol, run_id="r")
-        monkeypatch.setattr(ev, "PARALLEL_MIN_PAGES", 1)
-        assert ev._workers(len(ids)) >= 1
-        monkeypatch.setattr(ev, "_workers", lambda n: 3)
-        many = ev.write_pages(con, ids, tmp_path / "many", "zh", as_of, pol, run_id="r")
-        # the connection still works after the children ended
-        assert con.execute("select count(*) from liabilities").fetchone()[0] > 0
-    finally:
-        con.close()
-    assert [p.name for p in one] == [p.name for p in many] == [f"{i}.html" for i in ids]
-    for a, b in zip(one, many):
-        assert a.read_bytes() == b.read_bytes()
