@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import sys
-from pathlib import Path
 
 from pipeline.locale import DOMAIN, LANGS, LOCALE_DIR, mo_path, po_path
 

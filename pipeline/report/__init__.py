@@ -18,7 +18,6 @@ same tables as the Parquet outputs, so a test or a scraper can check one against
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
