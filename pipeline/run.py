@@ -111,6 +111,7 @@ class RunSummary:
     payout_yuan: Decimal = ZERO
     payout_points: int = 0
     outputs: list[str] = field(default_factory=list)
+    data_problems: int = 0  # rows of sql/outputs/data_problems.sql (e.g. a refund above what was paid)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
@@ -118,9 +119,14 @@ class RunSummary:
     def flagged_total(self) -> int:
         return sum(self.flagged.values())
 
+    @property
+    def not_exports(self) -> list[FileResult]:
+        """Files (and folders) found in the given folders that are not exports: skipped."""
+        return [f for f in self.files if f.status == "not_export"]
+
     def lines(self) -> list[str]:
         loaded = [f for f in self.files if f.status == "loaded"]
-        skipped = len(self.files) - len(loaded)
+        skipped = sum(1 for f in self.files if f.status == "skipped")
         kinds = ", ".join(f"{k} {self.flagged[k]}" for k in FLAG_KINDS if self.flagged.get(k))
         out = [
             f"run {self.run_id}: as of {self.as_of:%Y-%m-%d %H:%M:%S}, policy {self.policy_id}, {self.seconds:.1f} s",
@@ -140,6 +146,10 @@ class RunSummary:
             out.append("curable: none")
         out.append(f"ledger: {self.payout_lines} new line(s), {self.payout_yuan} yuan ({self.payout_points} points)")
         out.append(f"rejects: {self.rejects_this_run} this run, {self.rejects_total} in the database")
+        if self.not_exports:
+            out.append("skipped, not exports: " + "; ".join(f"{f.path} ({f.message})" for f in self.not_exports))
+        if self.data_problems:
+            out.append(f"data problems: {self.data_problems} (e.g. refunds above what was paid; they raise nothing owed)")
         out.append(f"outputs: {', '.join(self.outputs)}")
         return out
 
@@ -154,7 +164,7 @@ class RunSummary:
             "out": self.out_dir,
             "files": {
                 "loaded": len(loaded),
-                "skipped": len(self.files) - len(loaded),
+                "skipped": sum(1 for f in self.files if f.status == "skipped"),
                 "rows_in": sum(f.rows_in for f in loaded),
                 "rows_loaded": sum(f.loaded for f in loaded),
                 "rows_rejected": sum(f.rejected for f in loaded),
@@ -174,6 +184,8 @@ class RunSummary:
             },
             "ledger": {"lines": self.payout_lines, "yuan": str(self.payout_yuan), "points": self.payout_points},
             "rejects": {"this_run": self.rejects_this_run, "total": self.rejects_total},
+            "skipped": [{"path": f.path, "reason": f.message} for f in self.not_exports],
+            "data_problems": self.data_problems,
             "outputs": self.outputs,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -200,6 +212,7 @@ def _fill_from_db(s: RunSummary, con) -> None:
         [s.run_id],
     ).fetchone()
     s.rejects_total = con.execute("select count(*) from rejects").fetchone()[0]
+    s.data_problems = con.execute(f"select count(*) from ({db.model_sql('outputs/data_problems.sql')})").fetchone()[0]
 
 
 def _progress_kw(fn, progress: Progress) -> dict:

@@ -134,12 +134,15 @@ final as (
             else unit_count
         end::bigint                                                  as missing_qty,
         case
+            -- a refund stands for at most what was paid: with the order unknown (no goods_paid),
+            -- the refund export's own 买家实际支付金额 caps it (a refund above it is a data
+            -- problem, sql/outputs/data_problems.sql, and never raises what is owed)
             when kind in ('short', 'wrong') then
                 case when line_no is not null then fl_share(line_paid, k_units, line_quantity)
-                     else least(refund_amount, coalesce(goods_paid, refund_amount)) end
+                     else least(refund_amount, coalesce(goods_paid, order_paid_amount, refund_amount)) end
             when kind = 'unshipped' and line_named and lines_in_order > 1
                  and refund_amount < goods_paid - $tolerance then line_paid
-            else coalesce(goods_paid, refund_amount)
+            else coalesce(goods_paid, least(refund_amount, coalesce(order_paid_amount, refund_amount)))
         end::decimal(18, 2)                                          as affected_amount,
         case when status = 'success' then refund_amount else 0 end::decimal(18, 2)
                                                                      as refunded_amount,
