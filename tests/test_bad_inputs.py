@@ -8,7 +8,9 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.errors import ShortshipError
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, ROOT
 
 try:
     import tomllib
@@ -44,7 +46,7 @@ def case_id(c: dict) -> str:
 def good_db(tmp_path_factory) -> Path:
     """A database holding a good load of tests/fixtures/run_sample."""
     p = tmp_path_factory.mktemp("good") / "good.duckdb"
-    r = CliRunner().invoke(cli, ["load", str(SAMPLE), "--db", str(p)])
+    r = CliRunner().invoke(cli, ["load", str(SAMPLE), "--db", str(p), "--create"])
     assert r.exit_code == 0, r.output
     return p
 
@@ -83,6 +85,20 @@ def restore(path: Path) -> None:
         path.chmod(stat.S_IRWXU)
 
 
+_CLEANUP: list[Path] = []
+
+
+def request_cleanup(path: Path) -> None:
+    _CLEANUP.append(path)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_folders_made_for_nobody():
+    yield
+    for p in _CLEANUP:
+        shutil.rmtree(p, ignore_errors=True)
+
+
 def test_the_corpus_is_large_and_made_by_its_script():
     assert len(CASES) >= 40
     for name, make in make_bad.CASES.items():
@@ -91,26 +107,57 @@ def test_the_corpus_is_large_and_made_by_its_script():
             assert (BAD / name).read_bytes() == data, f"{name}: run tests/fixtures/bad/make_bad.py"
 
 
+def _nobody() -> list[str] | None:
+    """A prefix that runs a command as an unprivileged user, for root (to whom permissions mean
+    nothing); None when there is no way to."""
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        return None
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    ok = subprocess.run([*prefix, sys.executable, "-c", "import pipeline.cli"], cwd=ROOT, capture_output=True)
+    return prefix if ok.returncode == 0 else None
+
+
+class _Result:
+    def __init__(self, p: subprocess.CompletedProcess):
+        self.exit_code, self.stdout, self.stderr = p.returncode, p.stdout, p.stderr
+        self.output = p.stdout + p.stderr
+
+
 @pytest.mark.parametrize("c", CASES, ids=[case_id(c) for c in CASES])
 def test_bad_input(c, good_db, tmp_path):
+    prefix = None
     if IS_ROOT and c.get("root_ok", True) is False:
-        pytest.skip("running as root: chmod cannot make a file unreadable")
+        prefix = _nobody()  # chmod means nothing to root: run the command as nobody
+        if prefix is None:
+            pytest.skip("running as root without setpriv (or a checkout nobody can read): "
+                        "chmod cannot make a file unreadable")
+        tmp_path = Path(tempfile.mkdtemp(prefix="shortship-bad-"))  # pytest's folders are root's alone
+        tmp_path.chmod(0o777)
     db = tmp_path / "t.duckdb"
     shutil.copy(good_db, db)
+    db.chmod(0o666)
     before = snapshot(db)
     base_loads = [r[0] for r in duckdb.connect(str(db), read_only=True).execute(
         "select load_id from load_manifest").fetchall()]
     inputs = tmp_path / "in"
     inputs.mkdir()
+    inputs.chmod(0o777)
     target = make_input(c, inputs)
     folder = c.get("how", "file") == "folder"
     if folder:
         make_bad.build("good_shipments.csv", inputs)
     args = ["load", str(inputs if folder else target), "--db", str(db)] + (["--kind", c["kind"]] if "kind" in c else [])
     try:
-        r = CliRunner().invoke(cli, args)
+        if prefix is None:
+            r = CliRunner().invoke(cli, args)
+        else:
+            r = _Result(subprocess.run([*prefix, sys.executable, "-m", "pipeline", *args], cwd=ROOT,
+                                       capture_output=True, text=True))
     finally:
         restore(target)
+        if prefix is not None:
+            request_cleanup(tmp_path)
     assert "Traceback" not in r.output + r.stderr
     assert r.exit_code == c["exit"], r.output + r.stderr
     err = r.stderr.strip().splitlines()
@@ -192,7 +239,8 @@ def test_a_refund_above_what_was_paid_loads_raises_nothing_owed_and_is_a_data_pr
             write(folder, "ExportOrderDetailList201705040000.csv", ITEMS_H + "2017000000000000501,公仔,19.70,2,交易成功,S1\n")
         write(folder, "ExportRefundList201705040000.csv", refunds(amount))
         db = tmp_path / f"{amount}.duckdb"
-        r = run(str(folder), "--db", str(db), "--out", str(tmp_path / f"out{amount}"), "--as-of", "2017-05-10", "--json")
+        r = run(str(folder), "--db", str(db), "--create", "--out", str(tmp_path / f"out{amount}"), "--as-of", "2017-05-10",
+                "--json")
         assert r.exit_code == 0, r.output + r.stderr
         totals[amount] = (owed(db), json.loads(r.stdout.strip().splitlines()[-1]))
     (fair, fair_json), (huge, huge_json) = totals["39.40"], totals["9,999,999.99"]
@@ -229,7 +277,7 @@ def test_the_largest_values_that_load_go_through_a_whole_run(tmp_path):
         f"{o},S{k},{units if k else 0},2017-05-01 12:00:00,T{i},999999.999,false\n"
         for i, o in enumerate(ids) for k in range(3)))
     db = tmp_path / "top.duckdb"
-    r = run(str(folder), "--db", str(db), "--out", str(tmp_path / "out"), "--as-of", "2017-05-10", "--json")
+    r = run(str(folder), "--db", str(db), "--create", "--out", str(tmp_path / "out"), "--as-of", "2017-05-10", "--json")
     assert r.exit_code == 0, r.output + r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["files"]["rows_rejected"] == 0 and summary["files"]["rows_loaded"] == 5 + 15 + 5 + 15
@@ -256,7 +304,7 @@ def test_two_rows_of_one_parcel_add_up_and_flag_nothing(tmp_path):
     write(folder, "shipments201705040000.csv",
           SHIP_H + f"{o},S1,1,2017-05-01 12:00:00,T1,0.900,false\n{o},S1,2,2017-05-01 12:00:00,T1,0.900,false\n")
     db = tmp_path / "p.duckdb"
-    r = run(str(folder), "--db", str(db), "--out", str(tmp_path / "out"), "--as-of", "2017-05-10")
+    r = run(str(folder), "--db", str(db), "--create", "--out", str(tmp_path / "out"), "--as-of", "2017-05-10")
     assert r.exit_code == 0, r.output + r.stderr
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -281,7 +329,8 @@ def test_a_run_skips_stray_files_in_a_folder_and_says_so(tmp_path):
     (folder / "x.csv").write_bytes(b"")
     (folder / "notes.txt").write_text("记得周一导出退款报表\n", encoding="utf-8")
     db = tmp_path / "s.duckdb"
-    r = run(str(folder), "--db", str(db), "--out", str(tmp_path / "out"), "--as-of", "2019-03-10 12:00:00", "--json")
+    r = run(str(folder), "--db", str(db), "--create", "--out", str(tmp_path / "out"), "--as-of", "2019-03-10 12:00:00",
+            "--json")
     assert r.exit_code == 0, r.output + r.stderr
     warnings = r.stderr.strip().splitlines()
     assert len(warnings) == 2 and all(w.startswith("warning: ") for w in warnings)
@@ -302,7 +351,7 @@ def test_a_folder_with_nothing_loadable_is_an_error(tmp_path):
     folder = tmp_path / "in"
     write(folder, "x.csv", "")
     write(folder, "notes.txt", "hello\n")
-    r = CliRunner().invoke(cli, ["load", str(folder), "--db", str(tmp_path / "n.duckdb")])
+    r = CliRunner().invoke(cli, ["load", str(folder), "--db", str(tmp_path / "n.duckdb"), "--create"])
     assert r.exit_code == 1
     assert r.stderr.strip().startswith("Error: nothing to load: 2 file(s) or folder(s) skipped, none is an export")
 
