@@ -466,7 +466,7 @@ def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transco
             f"the reader, {passed} passed to the parser, {staged} parsed + {len(unparsed)} unparsable): "
             "nothing was loaded"
         )
-    parse_rejects = sorted(refused + unparsed, key=lambda r: r[0])
+    parse_rejects = sorted(refused + unparsed, key=lambda r: (r[0] is None, r[0] or 0))
     if parse_rejects:
         con.executemany(
             "insert into rejects values (?, ?, ?, ?)",
