@@ -1,6 +1,8 @@
 -- Data problems: rows that loaded (they are the platform's record) but do not add up, listed so
--- that a person can look at them. None of them raises what is owed (detection caps what a
--- refund can stand for at what was paid: sql/signals/refund_reason.sql).
+-- that a person can look at them. None of them raises what is owed: detection takes a refund
+-- for at most the goods paid of its order (sql/signals/refund_reason.sql), and a larger refund
+-- only lowers the goods still to refund (sql/liabilities/liabilities.sql); tests/test_bad_inputs.py
+-- checks it.
 -- Grain: one row per problem.
 -- Inputs: refunds, orders.
 -- Problems:
