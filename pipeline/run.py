@@ -120,6 +120,7 @@ class RunSummary:
     payout_points: int = 0
     published_lines: int = 0  # ledger lines this run published (its own and any left unpublished)
     outputs: list[str] = field(default_factory=list)
+    data_problems: int = 0  # rows of sql/outputs/data_problems.sql (e.g. a refund above what was paid)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     lang: str = "zh"  # the language of the printed summary (--lang)
@@ -128,6 +129,11 @@ class RunSummary:
     def flagged_total(self) -> int:
         return sum(self.flagged.values())
 
+    @property
+    def not_exports(self) -> list[FileResult]:
+        """Files (and folders) found in the given folders that are not exports: skipped."""
+        return [f for f in self.files if f.status == "not_export"]
+
     def lines(self) -> list[str]:
         """The printed summary, in the run's language (pipeline/locale)."""
         from pipeline.locale import messages
@@ -135,7 +141,7 @@ class RunSummary:
         m = messages(self.lang)
         _ = m.gettext
         loaded = [f for f in self.files if f.status == "loaded"]
-        skipped = len(self.files) - len(loaded)
+        skipped = sum(1 for f in self.files if f.status == "skipped")
         kinds = ", ".join(f"{m.code('kind', k)} {self.flagged[k]}" for k in FLAG_KINDS if self.flagged.get(k))
         out = [
             _("run %(run)s: as of %(as_of)s, policy %(policy)s, %(s)s s") % {
@@ -167,6 +173,12 @@ class RunSummary:
                    + (_(" (%(n)s left unpublished by an earlier run)") % {"n": earlier} if earlier > 0 else ""))
         out.append(_("rejects: %(run)s this run, %(total)s in the database") % {
             "run": self.rejects_this_run, "total": self.rejects_total})
+        if self.not_exports:
+            out.append(_("skipped, not exports: %(files)s") % {
+                "files": "; ".join(f"{f.path} ({f.message})" for f in self.not_exports)})
+        if self.data_problems:
+            out.append(_("data problems: %(n)s (e.g. refunds above what was paid; they raise nothing owed)") % {
+                "n": self.data_problems})
         pages = [o for o in self.outputs if "/evidence/" in o.replace("\\", "/")]
         shown = [o for o in self.outputs if o not in set(pages)]
         if pages:  # one entry for the evidence pages, not one per order
@@ -185,7 +197,7 @@ class RunSummary:
             "out": self.out_dir,
             "files": {
                 "loaded": len(loaded),
-                "skipped": len(self.files) - len(loaded),
+                "skipped": sum(1 for f in self.files if f.status == "skipped"),
                 "rows_in": sum(f.rows_in for f in loaded),
                 "rows_loaded": sum(f.loaded for f in loaded),
                 "rows_rejected": sum(f.rejected for f in loaded),
@@ -208,6 +220,8 @@ class RunSummary:
             "ledger": {"lines": self.payout_lines, "yuan": str(self.payout_yuan), "points": self.payout_points,
                        "published": self.published_lines},
             "rejects": {"this_run": self.rejects_this_run, "total": self.rejects_total},
+            "skipped": [{"path": f.path, "reason": f.message} for f in self.not_exports],
+            "data_problems": self.data_problems,
             "outputs": self.outputs,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -238,6 +252,7 @@ def _fill_from_db(s: RunSummary, con) -> None:
         [s.run_id],
     ).fetchone()
     s.rejects_total = con.execute("select count(*) from rejects").fetchone()[0]
+    s.data_problems = con.execute(f"select count(*) from ({db.model_sql('outputs/data_problems.sql')})").fetchone()[0]
 
 
 def _progress_kw(fn, progress: Progress) -> dict:

@@ -68,6 +68,9 @@ CODES = [
     pgettext("cap_scope", "order"),
     pgettext("cap_scope", "buyer_24h"),
     pgettext("cap_scope", "item"),
+    # sql/outputs/data_problems.sql problem
+    pgettext("problem", "refund_exceeds_paid"),
+    pgettext("problem", "refunds_exceed_paid"),
     # root_causes.parquet dimension
     pgettext("dimension", "shop"),
     pgettext("dimension", "sku"),
