@@ -125,3 +125,22 @@ def test_report_and_an_evidence_page_open_in_a_headless_browser(done, tmp_path):
         assert "</html>" in p.stdout and 'id="' in p.stdout  # the page was parsed and laid out
         console = [ln for ln in p.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
         assert not console, console
+
+
+def test_problems_in_the_data_are_listed_with_their_source(tmp_path):
+    exports = tmp_path / "in"
+    shutil.copytree(FIXTURES / "run_sample", exports)
+    r = CliRunner().invoke(cli, ["run", str(exports), "--db", str(tmp_path / "s.duckdb"), "--out", str(tmp_path / "o"),
+                                 "--as-of", AS_OF, "--create"], catch_exceptions=False)
+    assert r.exit_code == 0
+    con = db.connect(tmp_path / "s.duckdb")
+    try:
+        refund_id, line = con.execute("select refund_id, line from refunds order by refund_id limit 1").fetchone()
+        con.execute("update refunds set refund_amount = 99999.00 where refund_id = ?", [refund_id])
+    finally:
+        con.close()
+    r = CliRunner().invoke(cli, ["report", "--db", str(tmp_path / "s.duckdb"), "--out", str(tmp_path / "r")])
+    assert r.exit_code == 0, r.output + r.stderr
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    section = page.split('id="data-problems"', 1)[1].split("</section>", 1)[0]
+    assert "退款大于实付" in section and refund_id in section and f"第 {line} 行" in section
