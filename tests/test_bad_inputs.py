@@ -354,7 +354,8 @@ def test_a_run_skips_stray_files_in_a_folder_and_says_so(tmp_path):
     from pipeline.run import RunSummary
 
     printed = RunSummary("r", datetime(2019, 3, 10, 12), "tmall", "db", "out", files=[
-        FileResult(path=str(folder / "x.csv"), kind="", status="not_export", message="the file is empty")]).lines()
+        FileResult(path=str(folder / "x.csv"), kind="", status="not_export", message="the file is empty")],
+        lang="en").lines()  # the printed summary is Chinese by default
     assert f"skipped, not exports: {folder / 'x.csv'} (the file is empty)" in printed
     # named on the command line, the same file is an error
     bad = run(str(folder / "x.csv"), "--db", str(db), "--out", str(tmp_path / "out"))
