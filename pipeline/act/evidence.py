@@ -9,8 +9,9 @@ was read from (every typed row keeps `source_file` and `line`).
 Pages are printable from a browser (A4, no navigation, nothing cut across pages where it can
 be helped), carry no script and load nothing: the CSS is in the page. Free text quoted from the
 exports (buyer messages, seller memos, refund descriptions, the detection's evidence, decision
-notes) has its phone numbers masked (136****2067); no buyer name or address is shown, only the
-buyer id the platform shows.
+notes) is masked by detection's rule (sql/flags/macros.sql fl_mask_text: an address becomes
+〔地址〕, a name before a phone number 〔姓名〕, phone numbers 136****2067); no buyer name or
+address column is shown, only the buyer id the platform shows.
 
 `write_pages` renders the pages of many orders with a handful of queries (one per kind of
 fact, over all the orders at once), not one query per order.
@@ -68,11 +69,15 @@ def gather(con: duckdb.DuckDBPyConnection, order_ids: list[str], as_of: datetime
     """Every fact of the orders `order_ids`, grouped by order (see the module doc)."""
     con.execute("create or replace temp table _ev_ids as select distinct unnest($ids::varchar[]) as order_id",
                 {"ids": list(order_ids)})
+    # what people wrote is quoted with personal data masked by detection's own rule (fl_mask_text:
+    # addresses, a name before a phone number, phone numbers), as in the flags' evidence
+    db.run_script(con, db.read_sql("flags/macros.sql"))
     try:
         orders = _rows(con, """
             select order_id, shop, buyer, status, status_raw, goods_amount, postage, total_amount, paid_amount,
                    refund_amount, paid_gross, created_at, paid_at, shipped_at, confirmed_at, tracking_no, carrier,
-                   buyer_message, seller_memo, item_count, close_reason, source_file, line
+                   fl_mask_text(buyer_message) as buyer_message, fl_mask_text(seller_memo) as seller_memo,
+                   item_count, close_reason, source_file, line
             from orders semi join _ev_ids using (order_id)""")
         con.execute("create or replace temp table _ev_lines as select * from order_lines semi join _ev_ids using (order_id)")
         con.execute("create or replace temp table _ev_orders as select * from orders semi join _ev_ids using (order_id)")
@@ -85,14 +90,16 @@ def gather(con: duckdb.DuckDBPyConnection, order_ids: list[str], as_of: datetime
             order by l.order_id, l.line_no""")
         refunds = _rows(con, """
             select order_id, refund_id, sku, title, refund_amount, order_paid_amount, status, status_raw,
-                   goods_status, reason, description, return_required, aftersale_type, cs_status, responsible_party,
-                   phase, refund_scope, seller_memo, applied_at, finished_at, timeout_at, returned_at,
+                   goods_status, reason, fl_mask_text(description) as description, return_required, aftersale_type,
+                   cs_status, responsible_party, phase, refund_scope, fl_mask_text(seller_memo) as seller_memo,
+                   applied_at, finished_at, timeout_at, returned_at,
                    source_file, line
             from refunds semi join _ev_ids using (order_id)
             order by order_id, applied_at nulls last, refund_id""")
         flags = _rows(con, "select * from flags semi join _ev_ids using (order_id)")
         liabilities = _rows(con, "select * from liabilities semi join _ev_ids using (order_id)")
-        decisions = _rows(con, """select * from decisions semi join _ev_ids using (order_id)
+        decisions = _rows(con, """select * replace (fl_mask_text(note) as note) from decisions
+                                  semi join _ev_ids using (order_id)
                                   order by order_id, decided_at nulls last, line""") if _has_table(con, "decisions") else []
         weigh_parcels(con, "select order_id from _ev_ids", as_of, policy)
         parcels = _rows(con, "select * from _act_parcels order by order_id, shipped_at, tracking_no")

@@ -125,8 +125,8 @@ def test_phones_masked_names_and_addresses_left_out(tmp_path):
     con = db.connect(done["db"])
     try:
         oid = con.execute("select order_id from flags order by order_id limit 1").fetchone()[0]
-        con.execute("update orders set seller_memo = '王美琴13607942067 补发', address = '浙江省杭州市西湖区某路1号' "
-                    "where order_id = ?", [oid])
+        con.execute("update orders set seller_memo = '补发 寄到 杭州市西湖区文三路8号2栋2单元 王美琴 13607942067', "
+                    "address = '浙江省杭州市西湖区某路1号' where order_id = ?", [oid])
         con.execute("update refunds set description = '电话 136-0794-2067 或 0571-87654321' where order_id = ?", [oid])
     finally:
         con.close()
@@ -135,7 +135,8 @@ def test_phones_masked_names_and_addresses_left_out(tmp_path):
     page = (tmp_path / "ev" / "evidence" / f"{oid}.html").read_text(encoding="utf-8")
     assert "13607942067" not in page and "136****2067" in page
     assert "0794-2067" not in page and "87654321" not in page and "0571-****4321" in page
-    assert "浙江省杭州市" not in page
+    assert "浙江省杭州市" not in page and "文三路" not in page and "王美琴" not in page
+    assert "〔地址〕" in page and "〔姓名〕" in page
     assert oid in page
 
 
