@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterable
 import duckdb
 
 from pipeline import db, export, interrupts
-from pipeline.clock import china_now, fmt, parse_as_of
+from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
 from pipeline.liabilities import STATUSES, check_clock
 from pipeline.load import FileResult, find_exports, load_paths

@@ -399,12 +399,20 @@ def transcode_numbered_parts(
 
 def new_pool(workers: int | None = None):
     """A pool of worker processes for transcode_numbered_parts (spawned, never forked: the
-    parent holds DuckDB's threads)."""
+    parent holds DuckDB's threads). The workers ignore Ctrl-C: a terminal sends it to the
+    whole process group, and only the parent decides what an interrupt means."""
     import multiprocessing as mp
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(workers or os.cpu_count() or 1, mp_context=mp.get_context("spawn"))
+    return ProcessPoolExecutor(workers or os.cpu_count() or 1, mp_context=mp.get_context("spawn"),
+                               initializer=_ignore_sigint)
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _transcode_ranges(pool, path, encoding, out_dir, skip_lines, delimiter, fields, ranges, tick=None):
