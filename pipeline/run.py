@@ -179,7 +179,7 @@ class RunSummary:
         if self.data_problems:
             out.append(_("data problems: %(n)s (e.g. refunds above what was paid; they raise nothing owed)") % {
                 "n": self.data_problems})
-        pages = [o for o in self.outputs if "/evidence/" in o.replace("\\", "/")]
+        pages = [o for o in self.outputs if _is_page(o)]
         shown = [o for o in self.outputs if o not in set(pages)]
         if pages:  # one entry for the evidence pages, not one per order
             shown.append(_("%(folder)s (%(n)s pages)") % {"folder": str(Path(pages[0]).parent), "n": len(pages)})
@@ -222,10 +222,19 @@ class RunSummary:
             "rejects": {"this_run": self.rejects_this_run, "total": self.rejects_total},
             "skipped": [{"path": f.path, "reason": f.message} for f in self.not_exports],
             "data_problems": self.data_problems,
-            "outputs": self.outputs,
+            # the files of the set; the evidence pages (thousands) as one count
+            "outputs": [o for o in self.outputs if not _is_page(o)],
+            "evidence_pages": sum(1 for o in self.outputs if _is_page(o)),
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+
+def _is_page(path: str) -> bool:
+    """An evidence page (evidence/<order_id>.html) of the output set."""
+    from pipeline.act import EVIDENCE_DIR
+
+    return Path(path).parent.name == EVIDENCE_DIR
 
 
 def _fill_from_db(s: RunSummary, con) -> None:
