@@ -67,6 +67,7 @@ class SparkRunSummary:
     shops: list[ShopStats] = field(default_factory=list)
     seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
     @property
     def ok(self) -> list[ShopStats]:
@@ -133,6 +134,7 @@ class SparkRunSummary:
             "rejects": self.total("rejects"),
             "outputs": self.outputs,
             "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "per_shop": [shop_json(s) for s in self.shops],
         }
 
@@ -310,7 +312,13 @@ def spark_run(
     clock = parse_as_of(as_of)
     if partitions is not None and partitions < 1:
         raise ShortshipError(f"--partitions {partitions}: must be at least 1")
-    tell = progress or (lambda msg: None)
+    user_tell = progress or (lambda msg: None)
+    marks: list[tuple[str, float]] = []
+
+    def tell(msg: str) -> None:  # a stage begins: tell the terminal, time the one before
+        marks.append((msg, time.monotonic()))
+        user_tell(msg)
+
     _require_pyspark()
     if spark is None:
         tell("starting Spark")
@@ -319,9 +327,13 @@ def spark_run(
     from py4j.protocol import Py4JJavaError
 
     try:
-        return _run(spark, inputs, str(out), clock, pol, partitions, tell, t0, _fail_once)
+        summary = _run(spark, inputs, str(out), clock, pol, partitions, tell, t0, _fail_once)
     except (PySparkException, Py4JJavaError) as e:
         raise ShortshipError(f"{out}: Spark job failed ({_first_line(e)})") from None
+    marks.append(("end", time.monotonic()))
+    summary.timings = {name: b - a for (name, a), (_, b) in zip(marks, marks[1:])}
+    summary.seconds = time.monotonic() - t0
+    return summary
 
 
 def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> SparkRunSummary:
@@ -433,7 +445,6 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> Spa
                 dfs, dpath = fs.path(f"{out}/{name}/shop={fs.escape(s.shop)}")
                 if dfs.exists(dpath):
                     dfs.delete(dpath, True)
-    summary.seconds = time.monotonic() - t0
     return summary
 
 

@@ -75,6 +75,7 @@ class ShopStats:
     rejects: int = 0
     rows: dict[str, int] = field(default_factory=dict)  # output dataset -> rows this shop wrote
     seconds: float = 0.0
+    peak_rss: int = 0  # bytes: the peak memory of the process that ran the shop (so far)
     error: str | None = None
 
 
@@ -258,4 +259,14 @@ def run_shop(
         tables["ledger"] = led.set_column(i, led.schema.field(i), pa.array([created_at] * led.num_rows, led.schema.field(i).type))
     stats = stats_of(shop, loads, tables)
     stats.seconds = monotonic() - t0
+    stats.peak_rss = _peak_rss()
     return tables, stats, new_state
+
+
+def _peak_rss() -> int:
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    except (ImportError, OSError):  # pragma: no cover - not on Linux
+        return 0
