@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m pipeline run data/sample --db data/shortship.duckdb --out out
+	$(PY) -m pipeline run data/sample --db data/shortship.duckdb --out out --create
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2

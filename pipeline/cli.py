@@ -1,41 +1,112 @@
 """The `shortship` command: thin Click commands over the library. Each parses its options,
-calls one library function and prints the result; errors are one `Error:` line on stderr."""
+calls one library function and prints the result.
+
+Errors end in ONE line on stderr, never a traceback, for every command alike
+(`ShortshipGroup.invoke` is the one handler): `Error: ...` and exit 1 for a problem the user
+can fix (ShortshipError), a system error (permissions, a full disk, a read-only folder: the
+OSError's file and reason) or a database error; Ctrl-C ends with one line and exit 130
+(SIGTERM 143). Set SHORTSHIP_DEBUG=1 to see the traceback of an unexpected error.
+"""
 from __future__ import annotations
 
-import functools
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from pipeline.errors import ShortshipError
+from pipeline.errors import Interrupted, ShortshipError
 from pipeline.io.headers import KINDS
 
+DEFAULT_DB = Path("data") / "shortship.duckdb"
 
-def fail_cleanly(fn):
-    """Turn a ShortshipError into `Error: ...` and exit status 1."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+def _one_line(text: object) -> str:
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def _os_error_line(e: OSError) -> str:
+    where = e.filename if e.filename is not None else None
+    reason = e.strerror or _one_line(e) or type(e).__name__
+    return f"{where}: {reason}" if where is not None else reason
+
+
+class ShortshipGroup(click.Group):
+    """The one place where exceptions become one line and an exit status."""
+
+    def invoke(self, ctx: click.Context):
+        from pipeline import interrupts
+
         try:
-            return fn(*args, **kwargs)
-        except ShortshipError as e:
-            raise click.ClickException(str(e)) from None
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            self._fail(interrupts.exit_status(), "interrupted; nothing was committed (the database is as it was)")
+        except BaseException as e:  # noqa: BLE001 - this is the last line of defence
+            if isinstance(e, SystemExit):
+                raise
+            if isinstance(e, Interrupted):
+                self._fail(interrupts.exit_status(), _one_line(e))
+            if interrupts.interrupted():
+                # DuckDB reports an interrupt inside a query as "Query interrupted"
+                self._fail(interrupts.exit_status(), "interrupted; nothing was committed (the database is as it was)")
+            if isinstance(e, ShortshipError):
+                self._fail(1, _one_line(e))
+            if isinstance(e, OSError):
+                self._fail(1, _os_error_line(e))
+            import duckdb
 
-    return wrapper
+            if isinstance(e, duckdb.Error):
+                self._fail(1, f"database error: {_one_line(e)}")
+            if isinstance(e, MemoryError):
+                self._fail(1, "out of memory (set SHORTSHIP_MEMORY_LIMIT lower, or free memory)")
+            if os.environ.get("SHORTSHIP_DEBUG"):
+                raise
+            self._fail(1, f"unexpected {type(e).__name__}: {_one_line(e)} (set SHORTSHIP_DEBUG=1 for details)")
 
+    @staticmethod
+    def _fail(status: int, message: str):
+        click.echo(f"Error: {message}", err=True)
+        raise click.exceptions.Exit(status)
+
+
+# --- options shared by the commands -----------------------------------------------------------
 
 def db_option(fn):
+    # a plain path: a folder or a missing file is reported by pipeline.db in one line
     return click.option(
-        "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-        default=Path("data") / "shortship.duckdb", show_default=True, help="DuckDB file.",
+        "--db", "db_path", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
+        help="DuckDB file.",
+    )(fn)
+
+
+def create_option(fn):
+    return click.option(
+        "--create", is_flag=True,
+        help="Start a new database if --db does not exist (without it a missing database is an error).",
     )(fn)
 
 
 def out_option(fn):
     return click.option(
-        "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-        default=Path("out"), show_default=True, help="Output folder.",
+        "--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"), show_default=True,
+        help="Output folder.",
+    )(fn)
+
+
+def tmp_option(fn):
+    return click.option(
+        "--tmp", "tmp_dir", type=click.Path(path_type=Path), default=None, envvar="SHORTSHIP_TMP",
+        help="Folder for temporary files (default: .shortship-tmp beside the database; env SHORTSHIP_TMP).",
+    )(fn)
+
+
+def lang_option(fn):
+    return click.option(
+        "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, envvar="SHORTSHIP_LANG",
+        help="Language of the report, the workbook and the files for people.",
     )(fn)
 
 
@@ -60,14 +131,25 @@ def as_of_option(fn):
     )(fn)
 
 
-def open_existing(db_path, lock_wait=None, read_only=False, first="shortship load"):
-    """A connection to a database that must already exist (steps after `load`)."""
-    from pipeline import db
+def wait_option(fn):
+    return click.option(
+        "--wait", "lock_wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
+        envvar="SHORTSHIP_LOCK_WAIT",
+        help="Seconds to wait for another shortship process using the database (env SHORTSHIP_LOCK_WAIT).",
+    )(fn)
 
-    if not Path(db_path).is_file():
-        raise ShortshipError(f"{db_path}: no such database (run `{first}` first)")
-    wait = db.LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
-    return db.connect(db_path, wait=wait, read_only=read_only)
+
+def writer_options(fn):
+    """--db, --create, --wait and --tmp: every command that writes to a database."""
+    for opt in (tmp_option, wait_option, create_option, db_option):
+        fn = opt(fn)
+    return fn
+
+
+def reader_options(fn):
+    for opt in (wait_option, db_option):
+        fn = opt(fn)
+    return fn
 
 
 def progress_printer():
@@ -77,7 +159,7 @@ def progress_printer():
     return None
 
 
-@click.group()
+@click.group(cls=ShortshipGroup)
 @click.version_option(package_name="shortship")
 def cli():
     """shortship: find short, wrong and missed shipments and what the shop owes."""
@@ -86,15 +168,15 @@ def cli():
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--kind", type=click.Choice(KINDS), default=None, help="Kind of every file (default: from its header).")
-@db_option
+@writer_options
 @keep_raw_option
-@fail_cleanly
-def load(paths, kind, db_path, keep_raw):
+def load(paths, kind, db_path, create, lock_wait, tmp_dir, keep_raw):
     """Load export files (or every export in folders) into the database."""
     from pipeline import db
-    from pipeline.load import load_paths
+    from pipeline.load import find_exports, load_paths
 
-    con = db.connect(db_path)
+    find_exports(paths)  # a mistyped path fails before the database is touched
+    con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp_dir)
     try:
         results = load_paths(con, paths, kind=kind, progress=progress_printer(), keep_raw=keep_raw)
     finally:
@@ -103,62 +185,70 @@ def load(paths, kind, db_path, keep_raw):
         click.echo(r.line())
 
 
-@cli.command()
-@db_option
+@cli.command("flag")
+@writer_options
 @as_of_option
 @policy_option
-@fail_cleanly
-def liabilities(db_path, as_of, policy):
-    """Work out what the shop owes for each flagged order and append the payout ledger."""
+def flag_cmd(db_path, create, lock_wait, tmp_dir, as_of, policy):
+    """Flag short, wrong, empty, lost and unshipped orders (rebuilds the flags table)."""
     from pipeline import db
     from pipeline.clock import parse_as_of
-    from pipeline.liabilities import append_ledger, compute_liabilities, new_run_id, record_run
+    from pipeline.flag import flag_orders, new_run_id
     from pipeline.policy import load_policy
 
     pol = load_policy(policy)
     when = parse_as_of(as_of)
-    con = open_existing(db_path, first="shortship load` and `shortship flag")
+    con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp_dir)
     try:
-        run_id = new_run_id()
-        with db.transaction(con):
-            record_run(con, run_id, when, pol, "liabilities")
-            summary = compute_liabilities(con, when, pol, run_id)
-            lines = append_ledger(con, run_id, pol)
+        summary = flag_orders(con, when, pol, new_run_id(when), command="flag", progress=progress_printer())
     finally:
         con.close()
     for text in summary.lines():
         click.echo(text)
-    click.echo(f"payout lines written: {len(lines)} (run {run_id})")
 
 
-def wait_option(fn):
-    return click.option(
-        "--wait", "lock_wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
-        envvar="SHORTSHIP_LOCK_WAIT",
-        help="Seconds to wait for another shortship process using the database (env SHORTSHIP_LOCK_WAIT).",
-    )(fn)
+@cli.command()
+@writer_options
+@as_of_option
+@policy_option
+def liabilities(db_path, create, lock_wait, tmp_dir, as_of, policy):
+    """Work out what the shop owes for each flagged order and append the payout ledger."""
+    from pipeline import db
+    from pipeline.clock import parse_as_of
+    from pipeline.liabilities import liabilities_step
+    from pipeline.policy import load_policy
+
+    pol = load_policy(policy)
+    when = parse_as_of(as_of)
+    con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp_dir)
+    try:
+        summary, lines, run_id = liabilities_step(con, when, pol)
+    finally:
+        con.close()
+    for text in summary.lines():
+        click.echo(text)
+    click.echo(f"payout lines written: {len(lines)} (run {run_id}); `shortship export` or the next run publishes them")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@db_option
+@writer_options
 @out_option
 @policy_option
 @as_of_option
+@lang_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for schedulers).")
 @click.option("--xlsx", is_flag=True, help="Also write liabilities.xlsx for finance.")
 @keep_raw_option
-@wait_option
-@fail_cleanly
-def run(paths, db_path, out_dir, policy, as_of, as_json, xlsx, keep_raw, lock_wait):
+def run(paths, db_path, create, lock_wait, tmp_dir, out_dir, policy, as_of, lang, as_json, xlsx, keep_raw):
     """Load, flag, compute liabilities, append the ledger, write outputs and the report."""
     import json
 
     from pipeline.run import run_pipeline
 
     summary = run_pipeline(
-        paths, db_path, out_dir, policy=policy, as_of=as_of, xlsx=xlsx,
-        progress=progress_printer(), lock_wait=lock_wait, keep_raw=keep_raw,
+        paths, db_path, out_dir, policy=policy, as_of=as_of, xlsx=xlsx, progress=progress_printer(),
+        lock_wait=lock_wait, keep_raw=keep_raw, create=create, tmp=tmp_dir, lang=lang,
     )
     if as_json:
         click.echo(json.dumps(summary.to_json(), ensure_ascii=False, sort_keys=False))
@@ -168,19 +258,18 @@ def run(paths, db_path, out_dir, policy, as_of, as_json, xlsx, keep_raw, lock_wa
 
 
 @cli.command("export")
-@db_option
+@writer_options
 @out_option
+@lang_option
 @click.option("--xlsx", is_flag=True, help="Also write liabilities.xlsx for finance.")
-@click.option("--run-id", default=None, help="Ledger lines of this run in payouts.parquet (default: the latest run).")
-@wait_option
-@fail_cleanly
-def export_cmd(db_path, out_dir, xlsx, run_id, lock_wait):
-    """Write the Parquet outputs (flags, liabilities, payouts, summary, rejects)."""
+def export_cmd(db_path, create, lock_wait, tmp_dir, out_dir, lang, xlsx):
+    """Write the outputs from what the database holds and publish the ledger lines not yet published."""
+    from pipeline import db
     from pipeline.export import export_outputs
 
-    con = open_existing(db_path, lock_wait, read_only=True, first="shortship run` or `shortship load")
+    con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp_dir)
     try:
-        written = export_outputs(con, out_dir, run_id=run_id, xlsx=xlsx, progress=progress_printer())
+        written = export_outputs(con, out_dir, xlsx=xlsx, progress=progress_printer(), lang=lang)
     finally:
         con.close()
     for p in written:
@@ -188,16 +277,16 @@ def export_cmd(db_path, out_dir, xlsx, run_id, lock_wait):
 
 
 @cli.command()
-@db_option
+@reader_options
 @out_option
+@lang_option
 @click.option("--run-id", default=None, help="The run whose ledger lines are counted (default: the latest run).")
-@wait_option
-@fail_cleanly
-def report(db_path, out_dir, run_id, lock_wait):
+def report(db_path, lock_wait, out_dir, lang, run_id):
     """Write report.html: one page, readable offline."""
+    from pipeline import db
     from pipeline.report import report_to
 
-    con = open_existing(db_path, lock_wait, read_only=True, first="shortship run` or `shortship load")
+    con = db.connect(db_path, wait=lock_wait, read_only=True, create=False)
     try:
         path = report_to(con, out_dir, run_id=run_id)
     finally:
@@ -205,38 +294,16 @@ def report(db_path, out_dir, run_id, lock_wait):
     click.echo(str(path))
 
 
-@cli.command("flag")
-@db_option
-@as_of_option
-@policy_option
-@fail_cleanly
-def flag_cmd(db_path, as_of, policy):
-    """Flag short, wrong, empty, lost and unshipped orders (rebuilds the flags table)."""
-    from pipeline.clock import parse_as_of
-    from pipeline.flag import flag_orders, new_run_id
-    from pipeline.policy import load_policy
-
-    pol = load_policy(policy)
-    when = parse_as_of(as_of)
-    con = open_existing(db_path)
-    try:
-        summary = flag_orders(con, when, pol, new_run_id(when), command="flag", progress=progress_printer())
-    finally:
-        con.close()
-    for text in summary.lines():
-        click.echo(text)
-
-
 @cli.command("evaluate")
 @click.option("--truth", "truth_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The generator's truth.parquet.")
-@db_option
-@fail_cleanly
-def evaluate_cmd(truth_path, db_path):
+@reader_options
+def evaluate_cmd(truth_path, db_path, lock_wait):
     """Precision and recall of the flags against a generator's ground truth."""
+    from pipeline import db
     from pipeline.evaluate import evaluate
 
-    con = open_existing(db_path, read_only=True)
+    con = db.connect(db_path, wait=lock_wait, read_only=True, create=False)
     try:
         report = evaluate(con, truth_path)
     finally:
@@ -263,7 +330,6 @@ def evaluate_cmd(truth_path, db_path):
 @click.option("--rates", default=None, help="Case rates, e.g. 'all=0.01,serial_claimer=0.02'.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: up to 2).")
 @click.option("--overwrite", is_flag=True, help="Replace files an earlier generate left in --out.")
-@fail_cleanly
 def generate_cmd(orders, seed, out_dir, fmt, encoding, shops, start, days, quirks, split_daily, rates, workers,
                  overwrite):
     """Synthetic exports with ground truth (truth.parquet) for tests and benchmarks."""
@@ -319,6 +385,9 @@ def spark_run_cmd(inputs, out_dir, as_of, policy, master, partitions, as_json):
                              f"(first: shop {first.shop}: {first.error})")
 
 def main():
+    from pipeline import interrupts
+
+    interrupts.install()
     cli(prog_name="shortship")
 
 

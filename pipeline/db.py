@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import duckdb
 
+from pipeline import tmpspace
 from pipeline.errors import ShortshipError
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -39,11 +40,31 @@ def read_sql(name: str) -> str:
         raise ShortshipError(f"missing SQL model {p}") from None
 
 
-def connect(path: str | Path, wait: float = LOCK_WAIT_SECONDS, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and create) the database, waiting up to `wait` seconds for another writer."""
+def connect(
+    path: str | Path,
+    wait: float = LOCK_WAIT_SECONDS,
+    read_only: bool = False,
+    create: bool = True,
+    tmp: str | Path | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the database, waiting up to `wait` seconds for another writer.
+
+    A database that does not exist is created only with `create` (the CLI passes its
+    `--create` flag, so that a mistyped `--db` never starts a new ledger); its folder is made
+    only then. DuckDB's spill files go to this process's scratch folder (pipeline.tmpspace,
+    under `tmp` or beside the database). Every failure is a ShortshipError naming the path."""
     path = Path(path)
-    if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
+    memory = str(path) == ":memory:"
+    if not memory:
+        _check_db_path(path, create and not read_only, read_only)
+    scratch = None
+    if not memory:
+        try:
+            scratch = tmpspace.use(tmpspace.root_for(path, tmp))
+        except ShortshipError:
+            if not read_only:
+                raise
+            scratch = tmpspace.process_dir()  # reading a database in a folder we may not write
     deadline = time.monotonic() + wait
     told = False
     while True:
@@ -63,12 +84,40 @@ def connect(path: str | Path, wait: float = LOCK_WAIT_SECONDS, read_only: bool =
             time.sleep(0.2)
         except duckdb.Error as e:
             raise ShortshipError(f"{path}: cannot open database ({_first_line(e)})") from None
-    con.execute("set enable_progress_bar = false")  # our own progress goes to a terminal only
-    # stay well inside an ordinary machine: DuckDB spills to disk beyond this
-    con.execute("set memory_limit = ?", [os.environ.get("SHORTSHIP_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
-    if not read_only:
-        ensure_schema(con)
+    try:
+        con.execute("set enable_progress_bar = false")  # our own progress goes to a terminal only
+        # stay well inside an ordinary machine: DuckDB spills to disk beyond this
+        con.execute("set memory_limit = ?", [os.environ.get("SHORTSHIP_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
+        if scratch is not None:
+            con.execute("set temp_directory = ?", [str(scratch / "duckdb")])
+        if not read_only:
+            ensure_schema(con)
+    except duckdb.Error as e:
+        con.close()
+        raise ShortshipError(f"{path}: cannot use database ({_first_line(e)})") from None
     return con
+
+
+def _check_db_path(path: Path, create: bool, read_only: bool = False) -> None:
+    """One clear line for a --db that is a folder, missing, or under a folder we cannot make."""
+    if path.is_dir():
+        raise ShortshipError(f"{path}: --db is a folder, not a database file")
+    if path.exists():
+        if not path.is_file():
+            raise ShortshipError(f"{path}: --db is not a regular file")
+        return
+    if read_only:
+        raise ShortshipError(f"{path}: no such database")
+    if not create:
+        raise ShortshipError(f"{path}: no such database (give --create to start a new one)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ShortshipError(f"{path}: cannot create the database (a part of its folder path is a file)") from None
+    except OSError as e:
+        raise ShortshipError(f"{path.parent}: cannot create the database's folder ({e.strerror})") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ShortshipError(f"{path.parent}: cannot create the database there (permission denied)")
 
 
 def _first_line(e: BaseException) -> str:
@@ -77,6 +126,7 @@ def _first_line(e: BaseException) -> str:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create macros and tables (idempotent): every file of sql/schema in name order."""
+    had_outbox = _has_table(con, "payout_publications")
     for p in sorted((SQL_DIR / "schema").glob("*.sql")):
         run_script(con, p.read_text(encoding="utf-8"))
     for name, (params, tables) in TABLE_MACROS.items():
@@ -84,6 +134,19 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"create or replace macro {name}_of({', '.join(params)}) as table {model_sql(f'staging/{name}.sql')}")
         args = ", ".join(f"'{t}'" for t in tables)
         con.execute(f"create or replace view {name} as select * from {name}_of({args})")
+    if not had_outbox:
+        # a database from before the outbox: its ledger lines went out in each run's
+        # payouts.parquet already; mark them published so the first outbox run does not
+        # publish the whole ledger again
+        con.execute(
+            "insert into payout_publications select 'before-outbox', payout_id, created_at from payouts"
+        )
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?", [name]
+    ).fetchone()[0] > 0
 
 
 _COMMENT = re.compile(r"--[^\n]*")

@@ -1,4 +1,4 @@
-"""The one exception type the CLI turns into a one-line `Error:` message."""
+"""The exception types the CLI turns into a one-line `Error:` message."""
 
 
 class ShortshipError(Exception):
@@ -6,3 +6,7 @@ class ShortshipError(Exception):
 
     The message is one line and names the file or setting concerned.
     """
+
+
+class Interrupted(ShortshipError):
+    """Ctrl-C or SIGTERM ended a command; the message says what state it left behind."""

@@ -1,35 +1,54 @@
-"""Parquet outputs (SPEC section 6), written with DuckDB's COPY, never through pandas.
+"""The output set of a run (SPEC section 6), written with DuckDB's COPY, never through pandas.
 
-| file                | grain                               |
-|---------------------|-------------------------------------|
-| flags.parquet       | one row per flagged order           |
-| liabilities.parquet | one row per flagged order           |
-| payouts.parquet     | one row per ledger line of the run  |
-| summary.parquet     | one row per shop × day              |
-| rejects.parquet     | one row per rejected input row      |
+| file                       | grain                                                   |
+|----------------------------|---------------------------------------------------------|
+| flags.parquet              | one row per flagged order                               |
+| liabilities.parquet        | one row per flagged order                               |
+| payouts.parquet            | one row per ledger line this set publishes              |
+| payouts/<batch>.parquet    | the same, kept for every batch ever published           |
+| summary.parquet            | one row per shop × day                                  |
+| rejects.parquet            | one row per rejected input row                          |
+| report.html, liabilities.xlsx (with --xlsx), and what `output_writers` lists besides      |
+| manifest.json              | the set: run, batch, as-of, policy, every file's rows and sha256 |
 
 Money is DECIMAL(18,2), points BIGINT, order_id VARCHAR. The leading columns of each file are
 the contract; any further columns of the underlying table follow them.
 
-Writing is atomic per file: `stage_outputs` writes into a hidden staging folder inside the output
-folder (same file system), `publish` moves each file over its old copy with os.replace. A process
-killed before `publish` leaves the previous outputs whole.
+The ledger is an outbox (SPEC section 5): a ledger line is committed first (by the run's
+transaction), then published in a payouts file, then marked as published in
+`payout_publications` (`mark_published`). Every set publishes every line not yet marked, so a
+line committed by a run that died before its outputs were published goes out with the next
+set; a line is published twice only when a run dies between the rename and the mark
+(payout systems deduplicate on `payout_id`).
+
+Writing is atomic per file: the writers write into a hidden staging folder inside the output
+folder (same file system), `publish` moves each file over its old copy with os.replace,
+removes the files of the previous set that this one lacks, and writes manifest.json last. A
+process killed before `publish` leaves the previous outputs whole.
 """
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import duckdb
 
 from pipeline import db
 from pipeline.errors import ShortshipError
+from pipeline.load import sha256_of
 
 PARQUET_FILES = ("flags.parquet", "liabilities.parquet", "payouts.parquet", "summary.parquet", "rejects.parquet")
 STAGING_PREFIX = ".shortship-staging-"
+MANIFEST = "manifest.json"
+BATCH_DIR = "payouts"  # payouts/<batch>.parquet: every published batch, never overwritten or removed
+# what versions before manifest.json wrote: removed when a new set lacks them
+LEGACY_OUTPUTS = PARQUET_FILES + ("report.html", "liabilities.xlsx")
 
 # leading columns of each output, with the type each must have; the rest of the table follows
 FLAG_COLUMNS = [
@@ -115,15 +134,12 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path, params: dict |
     )
 
 
-def output_queries(con: duckdb.DuckDBPyConnection, run_id: str | None) -> dict[str, tuple[str, dict]]:
-    """file name -> (query, parameters) for every Parquet output."""
+def output_queries(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, dict]]:
+    """file name -> (query, parameters) for the Parquet outputs that describe the database
+    (payouts.parquet is the published batch: see `stage_payouts`)."""
     return {
         "flags.parquet": (_select(con, "flags", FLAG_COLUMNS, order="order_id"), {}),
         "liabilities.parquet": (_select(con, "liabilities", LIABILITY_COLUMNS, order="order_id"), {}),
-        "payouts.parquet": (
-            _select(con, "payouts", PAYOUT_COLUMNS, where="run_id = $run_id", order="payout_id"),
-            {"run_id": run_id},
-        ),
         "summary.parquet": (db.model_sql("outputs/summary.sql"), {}),
         "rejects.parquet": (
             _select(con, "rejects", REJECT_COLUMNS, order="load_id, line nulls last, reason"),
@@ -137,15 +153,131 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
+# --- the output set of a run: staged, published, recorded in manifest.json -------------------
+
+@dataclass(frozen=True)
+class OutputContext:
+    """What the writers of one output set need to know besides the database."""
+    run_id: str | None          # the run the outputs describe (report, payouts' run)
+    batch_id: str               # the payout batch this set publishes (payouts/<batch_id>.parquet)
+    as_of: datetime | None = None
+    policy_id: str | None = None
+    lang: str = "zh"            # people's files: zh (default) or en
+    xlsx: bool = False          # also liabilities.xlsx
+
+
+# A writer writes its files into the staging folder (sub-folders allowed, e.g. evidence/) and
+# returns their paths. Every file a writer returns is part of the run's output set.
+Writer = Callable[[duckdb.DuckDBPyConnection, Path, OutputContext], list[Path]]
+
+
+def stage_parquet(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputContext) -> list[Path]:
+    """flags, liabilities, summary and rejects as Parquet."""
+    staged = []
+    for name, (query, params) in output_queries(con).items():
+        path = staging / name
+        try:
+            _copy(con, query, path, params)
+        except duckdb.Error as e:
+            raise ShortshipError(f"{name}: cannot write ({db._first_line(e)})") from None
+        staged.append(path)
+    return staged
+
+
+PENDING_PAYOUTS = """
+    select * from payouts p
+    where not exists (select 1 from payout_publications q where q.payout_id = p.payout_id)
+"""
+
+
+def stage_payouts(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputContext) -> list[Path]:
+    """The outbox: every ledger line not yet published, this run's and any an interrupted run
+    left behind, as payouts.parquet and (when there is any) payouts/<batch>.parquet."""
+    con.execute(f"create or replace temp table _pending as {PENDING_PAYOUTS}")
+    try:
+        path = staging / "payouts.parquet"
+        _copy(con, _select(con, "_pending", PAYOUT_COLUMNS, order="payout_id"), path)
+        staged = [path]
+        if con.execute("select count(*) from _pending").fetchone()[0]:
+            batch = staging / BATCH_DIR / f"{ctx.batch_id}.parquet"
+            batch.parent.mkdir(exist_ok=True)
+            shutil.copyfile(path, batch)
+            staged.append(batch)
+    finally:
+        con.execute("drop table if exists _pending")
+    return staged
+
+
+def stage_report(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputContext) -> list[Path]:
+    from pipeline.report import write_report
+
+    return [write_report(con, staging / "report.html", ctx.run_id)]
+
+
+def stage_xlsx(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputContext) -> list[Path]:
+    """liabilities.xlsx for finance, written by pipeline/export_xlsx.py."""
+    if not ctx.xlsx:
+        return []
+    from pipeline.export_xlsx import write_liabilities_xlsx
+
+    path = staging / "liabilities.xlsx"
+    write_liabilities_xlsx(con, path, run_id=ctx.run_id)
+    return [path]
+
+
+def output_writers() -> list[tuple[str, Writer]]:
+    """Every writer of a run's output set, in order (name, writer). Add new outputs here."""
+    return [
+        ("Parquet files", stage_parquet),
+        ("payouts.parquet", stage_payouts),
+        ("liabilities.xlsx", stage_xlsx),
+        ("report.html", stage_report),
+    ]
+
+
+def stage_outputs(
+    con: duckdb.DuckDBPyConnection,
+    staging: Path,
+    ctx: OutputContext,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Write the whole output set into `staging`. Returns the staged paths."""
+    staged: list[Path] = []
+    for name, writer in output_writers():
+        if progress:
+            progress(f"writing {name}")
+        staged.extend(writer(con, staging, ctx))
+    return staged
+
+
+def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute("select run_id from runs order by started_at desc, run_id desc limit 1").fetchone()
+    return row[0] if row else None
+
+
+def new_batch_id() -> str:
+    """A batch id for a publication that is not a run's (`shortship export`)."""
+    from pipeline.clock import china_now
+
+    return f"export-{china_now():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+
+
 # --- staging and publishing -------------------------------------------------------------
 
 def new_staging_dir(out_dir: Path, tag: str | None = None) -> Path:
     """A fresh hidden folder inside `out_dir` (same file system, so os.replace is atomic)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clean_stale_staging(out_dir)
-    tag = tag or secrets.token_hex(4)
-    d = out_dir / f"{STAGING_PREFIX}{os.getpid()}-{tag}"
-    d.mkdir()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        clean_stale_staging(out_dir)
+        tag = tag or secrets.token_hex(4)
+        d = out_dir / f"{STAGING_PREFIX}{os.getpid()}-{tag}"
+        d.mkdir()
+    except FileExistsError:
+        raise ShortshipError(f"{out_dir}: --out is a file, not a folder") from None
+    except NotADirectoryError:
+        raise ShortshipError(f"{out_dir}: --out is not a folder (a part of the path is a file)") from None
+    except OSError as e:
+        raise ShortshipError(f"{out_dir}: cannot write the outputs there ({e.strerror})") from None
     return d
 
 
@@ -172,37 +304,121 @@ def clean_stale_staging(out_dir: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def stage_outputs(
-    con: duckdb.DuckDBPyConnection,
-    staging: Path,
-    run_id: str | None,
-    progress: Callable[[str], None] | None = None,
-) -> list[Path]:
-    """Write every Parquet output into `staging`. Returns the staged paths."""
-    staged = []
-    for name, (query, params) in output_queries(con, run_id).items():
-        if progress:
-            progress(f"writing {name}")
-        path = staging / name
-        try:
-            _copy(con, query, path, params)
-        except duckdb.Error as e:
-            raise ShortshipError(f"{name}: cannot write ({db._first_line(e)})") from None
-        staged.append(path)
-    return staged
+def _rows(path: Path) -> int | None:
+    """Rows of a table-like output: Parquet from its footer, CSV its records; else None."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if path.suffix == ".csv":
+        import csv
+
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+    return None
 
 
-def publish(staged: Iterable[Path], out_dir: Path) -> list[Path]:
-    """Move each staged file over its old copy in `out_dir` (atomic per file)."""
+def _previous_files(out_dir: Path) -> set[str]:
+    """The files the previous output set in `out_dir` listed (relative paths); without a
+    manifest (outputs of an older version), the names shortship has always written."""
+    try:
+        data = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        return {f["path"] for f in data.get("files", []) if isinstance(f, dict) and "path" in f}
+    except FileNotFoundError:
+        return set(LEGACY_OUTPUTS)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return set(LEGACY_OUTPUTS)
+
+
+def publish(staging: Path, out_dir: Path, ctx: OutputContext) -> list[Path]:
+    """Publish the output set staged in `staging`: each file moved over its old copy (atomic
+    per file), files of the previous set that this set lacks removed (the payout batches under
+    payouts/ are kept forever), and manifest.json written last. Returns the published paths."""
+    staged = sorted(p for p in staging.rglob("*") if p.is_file())
+    entries = [
+        {"path": p.relative_to(staging).as_posix(), "rows": _rows(p), "bytes": p.stat().st_size,
+         "sha256": sha256_of(p)}
+        for p in staged
+    ]
+    previous = _previous_files(out_dir)
     out = []
-    for p in staged:
-        target = out_dir / p.name
+    for p, entry in zip(staged, entries):
+        target = out_dir / entry["path"]
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(p, target)
         except OSError as e:
             raise ShortshipError(f"{target}: cannot write ({e.strerror})") from None
         out.append(target)
+    current = {e["path"] for e in entries}
+    for rel in sorted(previous - current):
+        if rel.startswith(BATCH_DIR + "/") or rel == MANIFEST or ".." in Path(rel).parts:
+            continue
+        stale = out_dir / rel
+        try:
+            stale.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise ShortshipError(f"{stale}: cannot remove an earlier run's output ({e.strerror})") from None
+        if stale.parent != out_dir:
+            try:
+                stale.parent.rmdir()  # only when empty
+            except OSError:
+                pass
+    manifest = {
+        "run_id": ctx.run_id,
+        "batch_id": ctx.batch_id,
+        "as_of": ctx.as_of.isoformat(sep=" ") if ctx.as_of else None,
+        "policy": ctx.policy_id,
+        "lang": ctx.lang,
+        "files": entries,
+    }
+    tmp = staging / MANIFEST
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    try:
+        os.replace(tmp, out_dir / MANIFEST)
+    except OSError as e:
+        raise ShortshipError(f"{out_dir / MANIFEST}: cannot write ({e.strerror})") from None
+    out.append(out_dir / MANIFEST)
     return out
+
+
+def publish_one(staged: Path, out_dir: Path) -> Path:
+    """Move one staged file over its copy in `out_dir` (a step run alone, e.g. `shortship
+    report`); the output set and its manifest are left as they are."""
+    target = out_dir / staged.name
+    try:
+        os.replace(staged, target)
+    except OSError as e:
+        raise ShortshipError(f"{target}: cannot write ({e.strerror})") from None
+    return target
+
+
+def published_payout_ids(out_dir: Path, ctx: OutputContext) -> list[int]:
+    """The payout ids the published payouts.parquet of this set holds (what `mark_published`
+    records): read back from the file the payout system will read, not recomputed."""
+    import pyarrow.parquet as pq
+
+    return [int(x) for x in pq.read_table(out_dir / "payouts.parquet", columns=["payout_id"]).column(0).to_pylist()]
+
+
+def mark_published(con: duckdb.DuckDBPyConnection, batch_id: str, payout_ids: list[int]) -> None:
+    """Record that the ledger lines `payout_ids` were published in batch `batch_id` (one
+    transaction; insert-only: the ledger itself is never updated)."""
+    if not payout_ids:
+        return
+    from pipeline.clock import china_now
+
+    with db.transaction(con):
+        con.execute("create or replace temp table _published (payout_id bigint)")
+        con.executemany("insert into _published values (?)", [[i] for i in payout_ids])
+        con.execute(
+            "insert into payout_publications (batch_id, payout_id, published_at) "
+            "select $batch, payout_id, $at from _published",
+            {"batch": batch_id, "at": china_now()},
+        )
+        con.execute("drop table _published")
 
 
 def remove_staging(staging: Path) -> None:
@@ -212,31 +428,23 @@ def remove_staging(staging: Path) -> None:
 def export_outputs(
     con: duckdb.DuckDBPyConnection,
     out_dir: str | Path,
-    run_id: str | None = None,
     xlsx: bool = False,
     progress: Callable[[str], None] | None = None,
+    lang: str = "zh",
 ) -> list[Path]:
-    """Write the Parquet outputs (and liabilities.xlsx when asked) into `out_dir`, atomically
-    per file. `run_id` selects the ledger lines of payouts.parquet (default: the latest run)."""
+    """Write the output set from what the database holds into `out_dir` and publish the ledger
+    lines not yet published (`shortship export`). The report and the manifest describe the
+    latest run. Needs a read-write connection (the publication is recorded)."""
     out_dir = Path(out_dir)
-    if run_id is None:
-        run_id = latest_run_id(con)
-    staging = new_staging_dir(out_dir)
+    run_id = latest_run_id(con)
+    run = con.execute("select as_of, policy_id from runs where run_id = ?", [run_id]).fetchone() if run_id else None
+    ctx = OutputContext(run_id=run_id, batch_id=new_batch_id(), as_of=run[0] if run else None,
+                        policy_id=run[1] if run else None, lang=lang, xlsx=xlsx)
+    staging = new_staging_dir(out_dir, ctx.batch_id)
     try:
-        staged = stage_outputs(con, staging, run_id, progress)
-        if xlsx:
-            staged.append(stage_xlsx(con, staging, run_id))
-        return publish(staged, out_dir)
+        stage_outputs(con, staging, ctx, progress)
+        written = publish(staging, out_dir, ctx)
     finally:
         remove_staging(staging)
-
-
-def stage_xlsx(con: duckdb.DuckDBPyConnection, staging: Path, run_id: str | None) -> Path:
-    """liabilities.xlsx for finance, written by pipeline/export_xlsx.py."""
-    try:
-        from pipeline.export_xlsx import write_liabilities_xlsx
-    except ImportError:
-        raise ShortshipError("--xlsx: the xlsx writer (pipeline/export_xlsx.py) is not available") from None
-    path = staging / "liabilities.xlsx"
-    write_liabilities_xlsx(con, path, run_id=run_id)
-    return path
+    mark_published(con, ctx.batch_id, published_payout_ids(out_dir, ctx))
+    return written

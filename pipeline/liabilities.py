@@ -26,7 +26,7 @@ from typing import Iterator
 import duckdb
 
 from pipeline import db
-from pipeline.clock import china_now, parse_as_of
+from pipeline.clock import china_now, fmt, parse_as_of
 from pipeline.errors import ShortshipError
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 
@@ -203,6 +203,39 @@ def append_ledger(
         con.execute("drop table if exists _payout_due")
     lines = [PayoutLine(*r) for r in rows]
     return sorted(lines, key=lambda p: p.payout_id)
+
+
+def ledger_clock(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The latest as-of of a run that wrote lines to the ledger (None for an empty ledger)."""
+    return con.execute(
+        "select max(r.as_of) from runs r where exists (select 1 from payouts p where p.run_id = r.run_id)"
+    ).fetchone()[0]
+
+
+def check_clock(con: duckdb.DuckDBPyConnection, as_of: datetime) -> None:
+    """The ledger's clock only moves forward (SPEC section 5): a run whose as-of is earlier than
+    the latest as-of that wrote the ledger is refused; what an earlier day owed is read from the
+    ledger and that day's outputs, never by paying backwards."""
+    latest = ledger_clock(con)
+    if latest is not None and as_of < latest:
+        raise ShortshipError(
+            f"--as-of {fmt(as_of)} is earlier than {fmt(latest)}, the latest as-of that wrote the payout "
+            f"ledger: the ledger's clock only moves forward"
+        )
+
+
+def liabilities_step(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Policy
+) -> tuple[LiabilitySummary, list[PayoutLine], str]:
+    """`shortship liabilities`: the clock checked, the liabilities rebuilt and the ledger
+    appended in one transaction, recorded as a run. Returns (summary, new lines, run id)."""
+    run_id = new_run_id()
+    with db.transaction(con):
+        check_clock(con, as_of)
+        record_run(con, run_id, as_of, policy, "liabilities")
+        summary = compute_liabilities(con, as_of, policy, run_id)
+        lines = append_ledger(con, run_id, policy)
+    return summary, lines, run_id
 
 
 def new_run_id(now: datetime | None = None) -> str:

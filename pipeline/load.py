@@ -16,7 +16,7 @@ import hashlib
 import re
 import shutil
 import sys
-import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 
 import duckdb
 
-from pipeline import db
+from pipeline import db, tmpspace
 from pipeline.errors import ShortshipError
 from pipeline.io.csvfile import CsvSource, numbered_parts, open_csv
 from pipeline.io.headers import ALIASES, KINDS, normalize_header
@@ -306,11 +306,10 @@ class _Transcoder:
     in the caller's thread if the load wants it after all."""
 
     def __init__(self, plan: list, tmpdir: Path, known_shas: set[str], show_progress: bool):
-        from pipeline.io.encoding import new_pool
-
         self._tmpdir = tmpdir
         self._show = show_progress
-        self._pool = new_pool()
+        self._pool = None  # made for the first file large enough to be cut into ranges
+        self._pool_lock = threading.Lock()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="transcode")
         self._seen = set(known_shas)  # touched by the background thread only
         self._futures = {}
@@ -330,7 +329,7 @@ class _Transcoder:
         part_dir = self._tmpdir / f"parts_{key[0]}_{key[1]}"
         bar, tick = _progress_bar(src.path, self._show)
         try:
-            parts, tr = numbered_parts(src, part_dir, tick=tick, pool=self._pool)
+            parts, tr = numbered_parts(src, part_dir, tick=tick, pool=self._pool_for(src))
         finally:
             if bar is not None:
                 bar.close()
@@ -343,7 +342,17 @@ class _Transcoder:
 
     def close(self) -> None:
         self._thread.shutdown(wait=True, cancel_futures=True)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _pool_for(self, src: CsvSource):
+        """The worker processes, started only when a file is large enough to use them."""
+        from pipeline.io.encoding import PARALLEL_MIN_BYTES, new_pool
+
+        with self._pool_lock:
+            if self._pool is None and src.path.stat().st_size >= PARALLEL_MIN_BYTES:
+                self._pool = new_pool()
+            return self._pool
 
 
 def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transcoded=None) -> FileResult:
@@ -469,8 +478,8 @@ def _smallest_kind_first(plan: list) -> list:
 def _load_plan(con, plan: list, keep_raw: bool, progress) -> list[FileResult]:
     """Load the opened files of `plan` (path, sources, size, future of the SHA-256) in one transaction."""
     known = {r[0] for r in con.execute("select distinct sha256 from load_manifest").fetchall()}
-    with tempfile.TemporaryDirectory(prefix="shortship-") as tmp, db.transaction(con):
-        transcoder = _Transcoder(plan, Path(tmp), known, progress is not None)
+    with tmpspace.scratch("load") as tmp, db.transaction(con):
+        transcoder = _Transcoder(plan, tmp, known, progress is not None)
         try:
             return _load_sources(con, plan, keep_raw, progress, transcoder)
         finally:

@@ -1,14 +1,37 @@
 """Policy files: every number and word list of the platform rules lives in a TOML file.
 
 Presets ship in pipeline/policies/<name>.toml (tmall, the default; taobao; jd). A user's own
-TOML file is accepted by path. A bad file raises ShortshipError naming the file and the key.
+TOML file is accepted by path. The file is checked whole: every key is required or has the
+default documented below, every value is checked for type and range, and a key the schema does
+not know (a typo such as `floor_yaun`) is an error; each error is ONE line naming the file and
+the key (ShortshipError).
+
+| key | required / default | range |
+|---|---|---|
+| id, effective_date | required | a non-empty string; a date |
+| name, platform | default: the id; "tmall" | strings |
+| penalty.rate | required | a quoted decimal in (0, 1], at most 10 places |
+| penalty.floor_yuan, penalty.cap_yuan | required | quoted money, 0 ... 1,000,000, floor <= cap |
+| penalty.points_per_yuan | required | a whole number 0 ... 10,000 (0 only when payout_form is not points) |
+| penalty.payout_form | required | points, red_packet, beans, cash |
+| penalty.base_scope | default affected_goods | affected_goods, order |
+| penalty.cap_scope | default order | order, buyer_24h, item |
+| penalty.<kind>.* | optional per-kind overrides of the keys above (default: [penalty]) | as above |
+| shipping.window_hours | required | 1 ... 8,760 |
+| shipping.reship_cures | default true | true / false |
+| freight.per_parcel_yuan | required | quoted money, 0 ... 10,000 |
+| freight.shop_bears | default true | true / false |
+| review.min_short_claims | default 3 | 1 ... 1,000 |
+| detection.* numbers | defaults in Policy below | ratios in (0, 1], others within reason |
+| reasons.<kind>, goods_status.*, words.*, rulings.*, detection.<list> | default: empty | lists of strings |
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +114,12 @@ def load_policy(name_or_path: str | Path | None = None) -> Policy:
         raise ShortshipError(f"{p}: not valid TOML ({e})") from None
     except OSError as e:
         raise ShortshipError(f"{p}: cannot read policy file ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ShortshipError(f"{p}: a policy file must be UTF-8 text") from None
     return parse_policy(data, str(p))
+
+
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class _Reader:
@@ -113,23 +141,28 @@ class _Reader:
 
     def decimal(
         self, key: str, default: Any = ..., table: dict | None = None, full: str | None = None,
-        places: int | None = None,
+        places: int | None = None, low: Decimal = Decimal(0), high: Decimal | None = None,
+        low_open: bool = False,
     ) -> Decimal:
+        name = full or key
         v = self.get(key, default, table, full)
         if isinstance(v, float):
-            raise self._err(full or key, f"must be a quoted decimal string such as \"{v}\", not a float")
+            raise self._err(name, f"must be a quoted decimal string such as \"{v}\", not a float")
         if isinstance(v, bool) or not isinstance(v, (str, int, Decimal)):
-            raise self._err(full or key, f"is not a number: {v!r}")
-        try:
-            d = Decimal(str(v).strip())
-        except InvalidOperation:
-            raise self._err(full or key, f"is not a number: {v!r}") from None
-        if not d.is_finite():
-            raise self._err(full or key, f"is not a number: {v!r}")
-        if d < 0:
-            raise self._err(full or key, f"must not be negative: {v!r}")
-        if places is not None and d != d.quantize(Decimal(1).scaleb(-places)):
-            raise self._err(full or key, f"has more than {places} decimal places: {v!r}")
+            raise self._err(name, f"is not a number: {v!r}")
+        text = str(v).strip()
+        if text.startswith("-") and _PLAIN_DECIMAL.fullmatch(text[1:]):
+            raise self._err(name, f"must not be negative: {v!r}")
+        if not _PLAIN_DECIMAL.fullmatch(text):
+            raise self._err(name, f"is not a plain decimal number (digits, one '.', no exponent): {v!r}")
+        if places is not None and "." in text and len(text.split(".")[1].rstrip("0")) > places:
+            raise self._err(name, f"has more than {places} decimal places: {v!r}")
+        if len(text.split(".")[0].lstrip("0")) > 12:
+            raise self._err(name, f"is out of range: {v!r}")
+        d = Decimal(text)
+        if d < low or (low_open and d == low) or (high is not None and d > high):
+            bounds = f"{'above' if low_open else 'at least'} {low}" + (f" and at most {high}" if high is not None else "")
+            raise self._err(name, f"must be {bounds}, not {v!r}")
         return d
 
     def choice(self, key: str, options: tuple[str, ...], default: Any = ..., table: dict | None = None, full: str | None = None) -> str:
@@ -138,16 +171,25 @@ class _Reader:
             raise self._err(full or key, f"must be one of {', '.join(options)}, not {v!r}")
         return v
 
-    def integer(self, key: str, default: Any = ..., table: dict | None = None, full: str | None = None) -> int:
+    def integer(self, key: str, default: Any = ..., table: dict | None = None, full: str | None = None,
+                low: int = 0, high: int = 1_000_000) -> int:
         v = self.get(key, default, table, full)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise self._err(full or key, f"must be a whole number >= 0, not {v!r}")
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise self._err(full or key, f"must be a whole number, not {v!r}")
+        if not low <= v <= high:
+            raise self._err(full or key, f"must be a whole number from {low} to {high:,}, not {v!r}")
         return v
 
     def boolean(self, key: str, default: Any = ...) -> bool:
         v = self.get(key, default)
         if not isinstance(v, bool):
             raise self._err(key, f"must be true or false, not {v!r}")
+        return v
+
+    def string(self, key: str, default: Any = ...) -> str:
+        v = self.get(key, default)
+        if not isinstance(v, str) or not v.strip() or len(v) > 200:
+            raise self._err(key, f"must be a non-empty string, not {v!r}")
         return v
 
     def lists(self, key: str) -> dict[str, list[str]]:
@@ -161,32 +203,64 @@ class _Reader:
             out[k] = v
         return out
 
+    def known_keys(self, table: dict, allowed: set[str], prefix: str = "") -> None:
+        """A key the schema does not know is a typo until proven otherwise."""
+        for k in table:
+            if k not in allowed:
+                where = f"{prefix}{k}"
+                raise self._err(where, f"is not a policy setting (known here: {', '.join(sorted(allowed))})")
+
+
+# the schema: tables and the scalar keys each may hold (list tables take any key, see _LIST_TABLES)
+_TOP_KEYS = {"id", "name", "platform", "effective_date", "penalty", "shipping", "freight", "reasons",
+             "goods_status", "words", "rulings", "review", "detection"}
+_PENALTY_KEYS = {"rate", "base_scope", "floor_yuan", "cap_yuan", "cap_scope", "points_per_yuan", "payout_form"}
+_SHIPPING_KEYS = {"window_hours", "reship_cures"}
+_FREIGHT_KEYS = {"per_parcel_yuan", "shop_bears"}
+_REVIEW_KEYS = {"min_short_claims"}
+_DETECTION_NUMBERS = {"light_parcel_ratio", "empty_parcel_ratio", "weight_noise_sigmas", "amount_tolerance_yuan",
+                      "weight_min_samples", "negation_window"}
+MAX_YUAN = Decimal("1000000")        # a floor or cap beyond this is a typo
+MAX_POINTS_PER_YUAN = 10_000
+
 
 def _penalty(r: _Reader, table: dict, prefix: str, base: PenaltyRule | None) -> PenaltyRule:
-    def d(key, attr, places=2):
-        return r.decimal(key, getattr(base, attr) if base else ..., table, f"{prefix}.{key}", places)
+    r.known_keys(table, _PENALTY_KEYS | (set() if base else set(FLAG_KINDS)), f"{prefix}.")
+
+    def money(key):
+        return r.decimal(key, getattr(base, key) if base else ..., table, f"{prefix}.{key}", 2, high=MAX_YUAN)
 
     rule = PenaltyRule(
-        rate=d("rate", "rate", RATE_PLACES),
+        rate=r.decimal("rate", base.rate if base else ..., table, f"{prefix}.rate", RATE_PLACES,
+                       high=Decimal(1), low_open=True),
         base_scope=r.choice("base_scope", BASE_SCOPES, base.base_scope if base else "affected_goods", table, f"{prefix}.base_scope"),
-        floor_yuan=d("floor_yuan", "floor_yuan") if base or "floor_yuan" in table else Decimal("0"),
-        cap_yuan=d("cap_yuan", "cap_yuan"),
+        floor_yuan=money("floor_yuan"),
+        cap_yuan=money("cap_yuan"),
         cap_scope=r.choice("cap_scope", CAP_SCOPES, base.cap_scope if base else "order", table, f"{prefix}.cap_scope"),
-        points_per_yuan=r.integer("points_per_yuan", base.points_per_yuan if base else ..., table, f"{prefix}.points_per_yuan"),
+        points_per_yuan=r.integer("points_per_yuan", base.points_per_yuan if base else ..., table,
+                                  f"{prefix}.points_per_yuan", high=MAX_POINTS_PER_YUAN),
         payout_form=r.choice("payout_form", PAYOUT_FORMS, base.payout_form if base else ..., table, f"{prefix}.payout_form"),
     )
-    if rule.rate > 1:
-        raise r._err(f"{prefix}.rate", f"must be a fraction between 0 and 1, not {rule.rate}")
     if rule.cap_yuan < rule.floor_yuan:
         raise r._err(f"{prefix}.cap_yuan", f"({rule.cap_yuan}) is below floor_yuan ({rule.floor_yuan})")
+    if rule.payout_form == "points" and rule.points_per_yuan == 0:
+        raise r._err(f"{prefix}.points_per_yuan", "must be at least 1 when payout_form is points")
     return rule
+
+
+def _table(r: _Reader, key: str, allowed: set[str] | None, required: bool = False) -> dict:
+    t = r.get(key, ... if required else {})
+    if not isinstance(t, dict):
+        raise r._err(key, "must be a table")
+    if allowed is not None:
+        r.known_keys({k: v for k, v in t.items() if not isinstance(v, list)}, allowed, f"{key}.")
+    return t
 
 
 def parse_policy(data: dict, source: str = "<policy>") -> Policy:
     r = _Reader(data, source)
-    pid = r.get("id")
-    if not isinstance(pid, str) or not pid:
-        raise r._err("id", "must be a non-empty string")
+    r.known_keys(data, _TOP_KEYS)
+    pid = r.string("id")
     eff = r.get("effective_date")
     if isinstance(eff, str):
         try:
@@ -197,41 +271,37 @@ def parse_policy(data: dict, source: str = "<policy>") -> Policy:
         eff = eff.date()
     if not isinstance(eff, dt.date):
         raise r._err("effective_date", f"is not a date: {eff!r}")
-    ptable = r.get("penalty")
-    if not isinstance(ptable, dict):
-        raise r._err("penalty", "must be a table")
+    ptable = _table(r, "penalty", None, required=True)
     base = _penalty(r, ptable, "penalty", None)
     by_kind = {}
     for kind in FLAG_KINDS:
-        if isinstance(ptable.get(kind), dict):
+        if kind in ptable:
+            if not isinstance(ptable[kind], dict):
+                raise r._err(f"penalty.{kind}", "must be a table")
             by_kind[kind] = _penalty(r, ptable[kind], f"penalty.{kind}", base)
-    unknown = [k for k, v in ptable.items() if isinstance(v, dict) and k not in FLAG_KINDS]
-    if unknown:
-        raise r._err(f"penalty.{unknown[0]}", f"is not a kind ({', '.join(FLAG_KINDS)})")
+    for key in ("shipping", "freight", "review"):
+        _table(r, key, {"shipping": _SHIPPING_KEYS, "freight": _FREIGHT_KEYS, "review": _REVIEW_KEYS}[key],
+               required=key in ("shipping", "freight"))
     reasons = r.lists("reasons")
     bad = [k for k in reasons if k not in FLAG_KINDS]
     if bad:
         raise r._err(f"reasons.{bad[0]}", f"is not a kind ({', '.join(FLAG_KINDS)})")
-    window = r.integer("shipping.window_hours")
-    if window == 0:
-        raise r._err("shipping.window_hours", "must be above 0")
+    lists = {key: r.lists(key) for key in ("goods_status", "words", "rulings")}
     return Policy(
         id=pid,
-        name=str(r.get("name", pid)),
-        platform=str(r.get("platform", "tmall")),
+        name=r.string("name", pid),
+        platform=r.string("platform", "tmall"),
         effective_date=eff,
         penalty=base,
         penalty_by_kind=by_kind,
-        window_hours=window,
+        window_hours=r.integer("shipping.window_hours", low=1, high=8760),
         reship_cures=r.boolean("shipping.reship_cures", True),
-        freight_per_parcel=r.decimal("freight.per_parcel_yuan", "0", places=2),
+        freight_per_parcel=r.decimal("freight.per_parcel_yuan", places=2, high=Decimal(10_000)),
         shop_bears_freight=r.boolean("freight.shop_bears", True),
         reasons=reasons,
-        goods_status=r.lists("goods_status"),
-        words=r.lists("words"),
-        rulings=r.lists("rulings"),
         source=source,
         raw=data,
+        **lists,
         **_detection(r),
     )
 
@@ -239,15 +309,15 @@ def parse_policy(data: dict, source: str = "<policy>") -> Policy:
 def _detection(r: _Reader) -> dict[str, Any]:
     """The [review] and [detection] tables (both optional)."""
     d = Policy.__dataclass_fields__
-    light = r.decimal("detection.light_parcel_ratio", d["light_parcel_ratio"].default)
-    empty = r.decimal("detection.empty_parcel_ratio", d["empty_parcel_ratio"].default)
-    if light > 1:
-        raise r._err("detection.light_parcel_ratio", f"must be a fraction between 0 and 1, not {light}")
+    table = _table(r, "detection", _DETECTION_NUMBERS)
+
+    def ratio(key, attr):
+        return r.decimal(f"detection.{key}", d[attr].default, high=Decimal(1), low_open=True, places=4)
+
+    light = ratio("light_parcel_ratio", "light_parcel_ratio")
+    empty = ratio("empty_parcel_ratio", "empty_parcel_ratio")
     if empty > light:
         raise r._err("detection.empty_parcel_ratio", f"({empty}) is above light_parcel_ratio ({light})")
-    table = r.get("detection", {})
-    if not isinstance(table, dict):
-        raise r._err("detection", "must be a table")
     terms = {}
     for key, v in table.items():
         if isinstance(v, list):
@@ -255,13 +325,16 @@ def _detection(r: _Reader) -> dict[str, Any]:
                 raise r._err(f"detection.{key}", "must be a list of strings")
             terms[key] = tuple(v)
     return dict(
-        min_short_claims=r.integer("review.min_short_claims", d["min_short_claims"].default),
+        min_short_claims=r.integer("review.min_short_claims", d["min_short_claims"].default, low=1, high=1000),
         light_parcel_ratio=light,
         empty_parcel_ratio=empty,
-        amount_tolerance=r.decimal("detection.amount_tolerance_yuan", d["amount_tolerance"].default, places=2),
-        weight_min_samples=r.integer("detection.weight_min_samples", d["weight_min_samples"].default),
-        negation_window=r.integer("detection.negation_window", d["negation_window"].default),
-        weight_noise=r.decimal("detection.weight_noise_sigmas", d["weight_noise"].default),
+        amount_tolerance=r.decimal("detection.amount_tolerance_yuan", d["amount_tolerance"].default, places=2,
+                                   high=Decimal(100)),
+        weight_min_samples=r.integer("detection.weight_min_samples", d["weight_min_samples"].default, low=1,
+                                     high=100_000),
+        negation_window=r.integer("detection.negation_window", d["negation_window"].default, high=100),
+        weight_noise=r.decimal("detection.weight_noise_sigmas", d["weight_noise"].default, places=4,
+                               high=Decimal(100)),
         detection_terms=terms,
     )
 

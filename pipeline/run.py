@@ -4,26 +4,30 @@ Safety, in order of what can go wrong:
 
 * One writer per database. `db.connect` takes DuckDB's file lock for the whole run; a second
   run on the same database waits up to `lock_wait` seconds (`--wait`) for it and then fails
-  with one `Error:` line. It never shares the file.
+  with one `Error:` line. It never shares the file. A database that does not exist is an error
+  unless `create` (`--create`): a mistyped `--db` never starts a new ledger.
+* The ledger's clock only moves forward: an as-of earlier than the latest as-of that wrote
+  the ledger is refused before anything is written (liabilities.check_clock).
 * A killed run leaves the database as it was. Everything the run writes to the database (the
   load, flags, liabilities, the ledger lines and the `runs` row) happens in ONE transaction:
   the library steps open their own transactions when called alone (`shortship load`, ...),
   and here they join the run's (see `_JoinedTransaction`). DuckDB writes a transaction to its
   WAL only at COMMIT, so a process killed before it leaves nothing behind.
-* A killed run leaves the previous outputs whole. The outputs are written, while the
-  transaction is still open, into a hidden staging folder inside the output folder; only
-  after COMMIT is each file moved over its old copy with os.replace (atomic per file, same
-  file system). Killed before the commit: old database, old outputs, a stale staging folder
-  that the next run removes. Killed during the renames (a few milliseconds): every file is
-  either the old or the new copy, never a torn one.
-
-Why the outputs are staged before COMMIT and not after: payouts.parquet carries this run's
-ledger lines, which exist only once; writing it before the commit means that a run whose
-ledger lines are committed has its payouts file ready to publish.
+* Every committed ledger line is published (the outbox, pipeline/export.py). The outputs are
+  written, while the transaction is still open, into a hidden staging folder inside the output
+  folder; after COMMIT they are published (each file moved over its old copy, files of the
+  previous set that this one lacks removed, manifest.json last), and then the published ledger
+  lines are marked. A run killed between the commit and the mark leaves lines unmarked: the
+  next run (or `shortship export`) publishes them with its own.
+* Ctrl-C is never half obeyed: before the commit it rolls the transaction back (database
+  unchanged); from the COMMIT to the mark it is deferred (pipeline/interrupts.py), so the
+  commit, the publication and the mark finish, and then the run stops with exit 130.
 
 Test hook: with SHORTSHIP_TEST_PAUSE_AT=<point> (load, flag, liabilities, ledger, export,
-commit) the run prints `paused at <point>` on stderr and sleeps SHORTSHIP_TEST_PAUSE_SECONDS
-(default 60) there, so a test can kill it at a known point.
+commit, publish) the run prints `paused at <point>` on stderr and sleeps
+SHORTSHIP_TEST_PAUSE_SECONDS (default 60) there, so a test can kill it at a known point:
+`commit` is right after the COMMIT, `publish` right after the outputs were published and
+before the lines are marked.
 """
 from __future__ import annotations
 
@@ -38,9 +42,10 @@ from typing import Any, Callable, Iterable
 
 import duckdb
 
-from pipeline import db, export
-from pipeline.clock import china_now, parse_as_of
-from pipeline.errors import ShortshipError
+from pipeline import db, export, interrupts
+from pipeline.clock import china_now, fmt, parse_as_of
+from pipeline.errors import Interrupted, ShortshipError
+from pipeline.liabilities import check_clock
 from pipeline.load import FileResult, find_exports, load_paths
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 
@@ -110,6 +115,7 @@ class RunSummary:
     payout_lines: int = 0
     payout_yuan: Decimal = ZERO
     payout_points: int = 0
+    published_lines: int = 0  # ledger lines this run published (its own and any left unpublished)
     outputs: list[str] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
@@ -139,6 +145,9 @@ class RunSummary:
         else:
             out.append("curable: none")
         out.append(f"ledger: {self.payout_lines} new line(s), {self.payout_yuan} yuan ({self.payout_points} points)")
+        earlier = self.published_lines - self.payout_lines
+        out.append(f"published: {self.published_lines} ledger line(s) in payouts.parquet"
+                   + (f" ({earlier} left unpublished by an earlier run)" if earlier > 0 else ""))
         out.append(f"rejects: {self.rejects_this_run} this run, {self.rejects_total} in the database")
         out.append(f"outputs: {', '.join(self.outputs)}")
         return out
@@ -172,7 +181,8 @@ class RunSummary:
                 "at_risk_yuan": str(self.curable_at_risk_yuan),
                 "nearest_deadline": self.nearest_deadline.isoformat(sep=" ") if self.nearest_deadline else None,
             },
-            "ledger": {"lines": self.payout_lines, "yuan": str(self.payout_yuan), "points": self.payout_points},
+            "ledger": {"lines": self.payout_lines, "yuan": str(self.payout_yuan), "points": self.payout_points,
+                       "published": self.published_lines},
             "rejects": {"this_run": self.rejects_this_run, "total": self.rejects_total},
             "outputs": self.outputs,
             "seconds": round(self.seconds, 3),
@@ -233,6 +243,9 @@ def run_pipeline(
     lock_wait: float = db.LOCK_WAIT_SECONDS,
     command: str | None = None,
     keep_raw: bool = False,
+    create: bool = False,
+    tmp: str | Path | None = None,
+    lang: str = "zh",
 ) -> RunSummary:
     """Load the exports under `paths`, flag, compute liabilities, append the ledger, write the
     outputs and the report. Raises ShortshipError (one line) on anything the user can fix; the
@@ -247,7 +260,7 @@ def run_pipeline(
     clock = parse_as_of(as_of)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise ShortshipError(f"{out_dir}: --out is not a folder")
+        raise ShortshipError(f"{out_dir}: --out is a file, not a folder")
     flag_orders, compute_liabilities, append_ledger, new_run_id, record_run = _steps()
     if progress is not None:
         user_progress = progress
@@ -266,16 +279,16 @@ def run_pipeline(
     run_id = new_run_id(started)
     summary = RunSummary(run_id=run_id, as_of=clock, policy_id=pol.id, db_path=str(db_path), out_dir=str(out_dir))
     command = command or "run " + " ".join(str(p) for p in paths)
+    ctx = export.OutputContext(run_id=run_id, batch_id=run_id, as_of=clock, policy_id=pol.id, lang=lang, xlsx=xlsx)
 
-    con = db.connect(db_path, wait=lock_wait)
+    con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp)
     staging: Path | None = None
+    committed = False
     try:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ShortshipError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
         staging = export.new_staging_dir(out_dir, run_id)
-        with db.transaction(con):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            check_clock(con, clock)
             tx = _JoinedTransaction(con)
             say("loading exports")
             summary.files = load_paths(tx, paths, progress=progress, keep_raw=keep_raw)
@@ -292,21 +305,25 @@ def run_pipeline(
             record_run(con, run_id, clock, pol, command)
             _pause("ledger")
             say("writing outputs")
-            staged = export.stage_outputs(con, staging, run_id, progress)
-            if xlsx:
-                say("writing liabilities.xlsx")
-                staged.append(export.stage_xlsx(con, staging, run_id))
-            say("writing report.html")
-            from pipeline.report import write_report
-
-            staged.append(write_report(con, staging / "report.html", run_id))
+            export.stage_outputs(con, staging, ctx, progress)
             _fill_from_db(summary, con)
             _pause("export")
             say("committing")
-        _pause("commit")
-        summary.outputs = [str(p) for p in export.publish(staged, out_dir)]
-    except duckdb.Error as e:
-        raise ShortshipError(f"{db_path}: run failed, database unchanged ({db._first_line(e)})") from None
+        except BaseException:
+            _rollback(con)
+            raise
+        with interrupts.deferred():
+            con.execute("COMMIT")
+            committed = True
+            _pause("commit")
+            say("publishing outputs")
+            summary.outputs = [str(p) for p in export.publish(staging, out_dir, ctx)]
+            _pause("publish")
+            published = export.published_payout_ids(out_dir, ctx)
+            export.mark_published(con, ctx.batch_id, published)
+            summary.published_lines = len(published)
+    except BaseException as e:
+        raise _run_error(e, db_path, committed) from None
     finally:
         if staging is not None:
             export.remove_staging(staging)
@@ -315,3 +332,29 @@ def run_pipeline(
     marks.append(("end", time.monotonic()))
     summary.timings = {name: b - a for (name, a), (_, b) in zip(marks, marks[1:])}
     return summary
+
+
+def _rollback(con) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass  # the transaction is gone with the error; nothing was committed either way
+
+
+def _run_error(e: BaseException, db_path, committed: bool) -> BaseException:
+    """What a failed run says: one line, and whether the database kept the run."""
+    after = ("the run is committed; its ledger lines are published by the next run or `shortship export`"
+             if committed else "nothing was committed (the database is as it was)")
+    if isinstance(e, KeyboardInterrupt) or interrupts.interrupted():
+        if committed and isinstance(e, KeyboardInterrupt):
+            # deferred to the end of the critical section: everything was done
+            return Interrupted("interrupted after the run had committed and published its outputs")
+        return Interrupted(f"interrupted; {after}")
+    if isinstance(e, ShortshipError):
+        return ShortshipError(f"{e}; {after}") if committed else e
+    if isinstance(e, duckdb.Error):
+        return ShortshipError(f"{db_path}: run failed ({db._first_line(e)}); {after}")
+    if isinstance(e, OSError):
+        where = e.filename if e.filename is not None else db_path
+        return ShortshipError(f"{where}: {e.strerror or e}; {after}")
+    return e

@@ -61,13 +61,17 @@ def results_db(tmp_path) -> Path:
 
 def test_export_outputs_contract_and_atomic_names(results_db, tmp_path):
     out = tmp_path / "out"
-    con = db.connect(results_db, read_only=True)
+    con = db.connect(results_db)
     try:
-        written = export_outputs(con, out, "r1")
+        written = export_outputs(con, out)
     finally:
         con.close()
-    assert sorted(p.name for p in written) == sorted(PARQUET_FILES)
-    assert sorted(p.name for p in out.iterdir()) == sorted(PARQUET_FILES)  # no staging left
+    batch = [p for p in written if p.parent.name == "payouts"]
+    assert len(batch) == 1  # the pending ledger lines, published as one batch
+    assert sorted(p.name for p in written if p.parent == out) == sorted(
+        [*PARQUET_FILES, "report.html", "manifest.json"])
+    # no staging left
+    assert sorted(p.name for p in out.iterdir()) == sorted([*PARQUET_FILES, "report.html", "manifest.json", "payouts"])
     t = check_contract(out)
     assert t["flags.parquet"].num_rows == 3
     assert t["flags.parquet"].column("rules").to_pylist()[0] == ["test_rule"]
@@ -78,17 +82,29 @@ def test_export_outputs_contract_and_atomic_names(results_db, tmp_path):
         assert names[: len(CONTRACT[name])] == list(CONTRACT[name]), name
 
 
-def test_export_command_uses_latest_run_and_other_run_ids(results_db, tmp_path):
+def test_export_command_publishes_what_is_pending_once(results_db, tmp_path):
     out = tmp_path / "out"
     r = CliRunner().invoke(cli, ["export", "--db", str(results_db), "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert pq.read_table(out / "payouts.parquet").num_rows >= 1
-    r = CliRunner().invoke(cli, ["export", "--db", str(results_db), "--out", str(out), "--run-id", "nope"])
+    first = pq.read_table(out / "payouts.parquet")
+    assert first.num_rows >= 1
+    con = db.connect(results_db, read_only=True)
+    try:
+        ledger = con.execute("select payout_id from payouts order by payout_id").fetchall()
+        marked = con.execute("select payout_id from payout_publications order by payout_id").fetchall()
+    finally:
+        con.close()
+    assert sorted(first.column("payout_id").to_pylist()) == [r[0] for r in ledger] == [r[0] for r in marked]
+    # a second export finds nothing pending: an empty payouts.parquet with the contract's types,
+    # and the first batch is still there, unchanged
+    r = CliRunner().invoke(cli, ["export", "--db", str(results_db), "--out", str(out)])
     assert r.exit_code == 0, r.output
     empty = pq.read_table(out / "payouts.parquet")
     assert empty.num_rows == 0
     for col, typ in CONTRACT["payouts.parquet"].items():
         assert empty.schema.field(col).type == typ
+    batches = sorted((out / "payouts").iterdir())
+    assert len(batches) == 1 and pq.read_table(batches[0]).equals(first)
 
 
 def test_export_and_report_on_a_missing_database_fail_with_one_line(tmp_path):
@@ -116,9 +132,9 @@ def test_export_after_a_load_only_writes_empty_files_with_the_right_types(tmp_pa
 
 def test_summary_grain_and_totals(results_db, tmp_path):
     out = tmp_path / "out"
-    con = db.connect(results_db, read_only=True)
+    con = db.connect(results_db)
     try:
-        export_outputs(con, out, "r1")
+        export_outputs(con, out)
         orders = con.execute("select count(*) from orders").fetchone()[0]
         by_day = dict(con.execute(
             "select coalesce(paid_at, created_at)::date, count(*) from orders where shop = '玩具小店' group by all"
@@ -192,9 +208,9 @@ def test_stale_staging_folders_of_dead_processes_are_removed(results_db, tmp_pat
     stale = out / f"{STAGING_PREFIX}999999999-dead"  # no such pid
     stale.mkdir()
     (stale / "flags.parquet").write_bytes(b"partial")
-    con = db.connect(results_db, read_only=True)
+    con = db.connect(results_db)
     try:
-        export_outputs(con, out, "r1")
+        export_outputs(con, out)
     finally:
         con.close()
     assert not stale.exists()
@@ -222,4 +238,5 @@ def test_export_xlsx_beside_the_parquet_files(results_db, tmp_path):
     out = tmp_path / "out"
     r = CliRunner().invoke(cli, ["export", "--db", str(results_db), "--out", str(out), "--xlsx"])
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in out.iterdir()) == sorted([*PARQUET_FILES, "liabilities.xlsx"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*PARQUET_FILES, "liabilities.xlsx", "report.html", "manifest.json", "payouts"])

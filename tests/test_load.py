@@ -246,7 +246,7 @@ def test_real_exports_load_completely_and_join(con):
 def test_cli_load_prints_counts_and_errors_in_one_line(tmp_path):
     runner = CliRunner()
     dbf = str(tmp_path / "c.duckdb")
-    ok = runner.invoke(cli, ["load", str(EXPORTS / "ExportOrderList201705311200.csv"), "--db", dbf])
+    ok = runner.invoke(cli, ["load", str(EXPORTS / "ExportOrderList201705311200.csv"), "--db", dbf, "--create"])
     assert ok.exit_code == 0, ok.output
     assert "7 rows in = 4 loaded + 3 rejected + 0 replaced" in ok.output
     bad = runner.invoke(cli, ["load", str(BAD / "missing_column.csv"), "--db", dbf])

@@ -60,8 +60,8 @@ CONTRACT = {
 
 # --- helpers ------------------------------------------------------------------------------
 
-def run_cli(*args: str):
-    return CliRunner().invoke(cli, ["run", *args], catch_exceptions=False)
+def run_cli(*args: str, create: bool = True):
+    return CliRunner().invoke(cli, ["run", *args, *(["--create"] if create else [])], catch_exceptions=False)
 
 
 def check_contract(out: Path) -> dict[str, pa.Table]:
@@ -125,11 +125,11 @@ def files_bytes(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
 
 
-def spawn(*args: str, env_extra: dict | None = None) -> subprocess.Popen:
+def spawn(*args: str, env_extra: dict | None = None, create: bool = True) -> subprocess.Popen:
     env = dict(os.environ, **(env_extra or {}))
     env.pop("SHORTSHIP_LOCK_WAIT", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", *args],
+        [sys.executable, "-m", "pipeline", "run", *args, *(["--create"] if create else [])],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -167,7 +167,7 @@ def done(tmp_path_factory):
 def test_run_writes_every_output_with_the_contract_types(done):
     out = done["out"]
     names = {p.name for p in out.iterdir()}
-    assert names == set(PARQUET) | {"report.html"}, names  # no stray temporary files
+    assert names == set(PARQUET) | {"report.html", "manifest.json", "payouts"}, names  # no stray temporary files
     t = check_contract(out)
     flags = t["flags.parquet"]
     assert flags.num_rows >= 2
@@ -317,48 +317,7 @@ def test_bad_file_in_the_inputs_leaves_database_and_outputs_unchanged(tmp_path, 
     assert files_bytes(out) == before_out
 
 
-# --- killed half way ----------------------------------------------------------------------
-
-@pytest.mark.parametrize("point", ["ledger", "export"])
-def test_killed_run_leaves_database_and_outputs_as_they_were(tmp_path, point):
-    db_path, out = tmp_path / "k.duckdb", tmp_path / "out"
-    first = run_cli(str(SAMPLE), "--db", str(db_path), "--out", str(out), "--as-of", AS_OF)
-    assert first.exit_code == 0, first.output
-    before_db, before_out = db_state(db_path), files_bytes(out)
-
-    # the killed run would change everything: a new shipments file and a later clock
-    extra = tmp_path / "extra"
-    extra.mkdir()
-    (extra / "shipments201903120000.csv").write_text(
-        "order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship\n"
-        "1001000000000000004,SKU-PUZZLE,1,2019-03-11 10:00:00,7000000004,0.4,false\n",
-        encoding="utf-8",
-    )
-    args = [str(SAMPLE), str(extra), "--db", str(db_path), "--out", str(out), "--as-of", LATER]
-    proc = spawn(*args, env_extra={"SHORTSHIP_TEST_PAUSE_AT": point, "SHORTSHIP_TEST_PAUSE_SECONDS": "60"})
-    try:
-        wait_for_line(proc, f"paused at {point}")
-        if point == "export":  # the new outputs exist, staged, but are not published
-            staged = [p for p in out.iterdir() if p.is_dir()]
-            assert staged and (staged[0] / "payouts.parquet").exists()
-        proc.kill()
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -9
-
-    assert db_state(db_path) == before_db
-    assert files_bytes(out) == before_out
-
-    # the same run, not killed, does change things, and cleans the killed run's staging folder
-    again = run_cli(*args)
-    assert again.exit_code == 0, again.output
-    after = db_state(db_path)
-    assert after["load_manifest_count"] == before_db["load_manifest_count"] + 1
-    assert after["payouts"] != before_db["payouts"]
-    assert not [p for p in out.iterdir() if p.is_dir()]
-    assert files_bytes(out)["liabilities.parquet"] != before_out["liabilities.parquet"]
+# --- killed half way: tests/test_faults.py (every step boundary, SIGKILL and Ctrl-C) ------------
 
 
 # --- two runs at once ---------------------------------------------------------------------

@@ -507,6 +507,6 @@ def report_to(con: duckdb.DuckDBPyConnection, out_dir: str | Path, run_id: str |
     staging = export.new_staging_dir(out_dir)
     try:
         staged = write_report(con, staging / "report.html", run_id)
-        return export.publish([staged], out_dir)[0]
+        return export.publish_one(staged, out_dir)
     finally:
         export.remove_staging(staging)

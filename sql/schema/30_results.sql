@@ -101,3 +101,13 @@ create table if not exists payouts (
 );
 
 alter table payouts add column if not exists payout_form varchar;
+
+-- The outbox's marks (SPEC section 5): a ledger line is published when a payouts file holding
+-- it has been renamed into the output folder; then one row per line is inserted here.
+-- Grain: one row per payout line × batch that published it (normally one batch per line; two
+-- only when a run died between publishing and marking). Insert-only, like the ledger.
+create table if not exists payout_publications (
+    batch_id      varchar not null,   -- payouts/<batch_id>.parquet
+    payout_id     bigint not null,    -- payouts.payout_id
+    published_at  timestamp not null
+);

@@ -21,7 +21,7 @@ SQL = Path(__file__).resolve().parents[2] / "sql"
 @pytest.fixture
 def loaded_db(tmp_path):
     path = tmp_path / "cli.duckdb"
-    res = CliRunner().invoke(cli, ["load", str(FIXTURES), "--db", str(path)])
+    res = CliRunner().invoke(cli, ["load", str(FIXTURES), "--db", str(path), "--create"])
     assert res.exit_code == 0, res.output
     return path
 
