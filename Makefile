@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-installed
 
-.PHONY: run test bench clean venv
+.PHONY: run test bench bench-spark spark clean venv
 
 venv: $(STAMP)
 
@@ -14,6 +15,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# the [spark] extra (pyspark; Spark also needs Java 17+): without it the Spark tests are skipped
+spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,spark]'
+	touch $(SPARK_STAMP)
+
 run: $(STAMP)
 	$(PY) -m pipeline run data/sample --db data/shortship.duckdb --out out --create
 
@@ -22,6 +30,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench.py --orders $${N:-1000000} $${REPEAT:+--repeat $$REPEAT}
+
+# the many-shops figure alone: SHOPS shops x ORDERS orders, single machine vs spark-run
+bench-spark: $(SPARK_STAMP)
+	$(PY) bench/spark_bench.py --shops $${SHOPS:-20} --orders $${ORDERS:-20000}
 
 clean:
 	rm -rf $(VENV) out data/shortship.duckdb*

@@ -365,7 +365,6 @@ def generate_cmd(orders, seed, out_dir, fmt, encoding, shops, start, days, quirk
 @click.option("--partitions", type=click.IntRange(min=1), default=None,
               help="Tasks the shops are spread over (default: one per shop, at most 10000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for schedulers).")
-@fail_cleanly
 def spark_run_cmd(inputs, out_dir, as_of, policy, master, partitions, as_json):
     """Run many shops on Apache Spark: INPUT holds one folder per shop (needs shortship[spark])."""
     import json
@@ -383,6 +382,7 @@ def spark_run_cmd(inputs, out_dir, as_of, policy, master, partitions, as_json):
         first = summary.failed[0]
         raise ShortshipError(f"{len(summary.failed)} shop(s) failed and were left as they were "
                              f"(first: shop {first.shop}: {first.error})")
+
 
 def main():
     from pipeline import interrupts

@@ -399,15 +399,14 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> Spa
         files = files.unionByName(state)
 
     # 2. the shops' earlier ledger lines
-    ledger_schema = spark_schemas[LEDGER]
     ledger_full = from_arrow_schema(
         ledger_arrow.remove(ledger_arrow.get_field_index("shop")), prefer_timestamp_ntz=True
     ).add("shop", "string").add("batch", "string")
     if batches:
         earlier = (spark.read.schema(ledger_full).parquet(f"{out}/{LEDGER}")
-                   .where(F.col("shop").isin(list(shops))).select(*ledger_schema.fieldNames()))
+                   .where(F.col("shop").isin(list(shops))))
     else:
-        earlier = spark.createDataFrame([], ledger_schema)
+        earlier = spark.createDataFrame([], ledger_full)
 
     # 3. one shop per group, the library inside
     task = _shop_task(clock, pol, run_id, started, shops, threads, fail_once)

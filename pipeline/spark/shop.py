@@ -8,8 +8,9 @@ holds) and returns Arrow tables and the database after the run:
    so that the export time read from a file name and the file order are the single machine's;
    the modification time is restored too), and the shop's database (a DuckDB file: the typed
    tables, load_manifest, rejects, runs, exactly what `shortship run --db` keeps) beside them;
-2. `payouts` is made to hold the shop's ledger lines as the ledger dataset has them, and the
-   payout id sequence continues after them;
+2. `payouts` is made to hold the shop's ledger lines as the ledger dataset has them, each
+   marked published in its batch (the ledger dataset is the payout system's outbox), and the
+   payout id sequence continues after them; the ledger's clock is checked;
 3. the library runs the steps of `shortship run`, in its order: `load_paths` (the same header
    aliases, value rules and rejects; a file already loaded by an earlier run is skipped by its
    SHA-256, as on one machine), `flag_orders` (sql/signals, sql/flags), `compute_liabilities`
@@ -89,32 +90,38 @@ def connect(path: str | Path, threads: int | None = None) -> Any:
 
 
 def seed_ledger(con, earlier: pa.Table | None) -> int:
-    """Make `payouts` hold exactly the shop's earlier ledger lines (those of the ledger dataset)
-    and move the payout id sequence past them, so that `append_ledger` computes its differences against all of them and numbers its
-    lines as the shop's own database would. Returns the number of lines."""
-    con.execute("delete from payouts")  # the ledger dataset is the ledger; the database's copy is not
-    if earlier is None or earlier.num_rows == 0:
-        con.execute("drop sequence if exists payout_seq")
-        con.execute("create sequence payout_seq start 1")
-        return 0
-    have = {r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_name = 'payouts' and table_schema = 'main'"
-    ).fetchall()}
-    cols = [c for c in earlier.column_names if c in have]
-    con.register("_earlier_ledger", earlier.select(cols))
-    try:
-        con.execute(f"insert into payouts by name select {', '.join(cols)} from _earlier_ledger")
-    finally:
-        con.unregister("_earlier_ledger")
-    top = con.execute("select coalesce(max(payout_id), 0) from payouts").fetchone()[0]
+    """Make `payouts` hold exactly the shop's earlier ledger lines (those of the ledger dataset:
+    the database's own copy may lag behind it), each marked published in its batch, and move
+    the payout id sequence past them, so that `append_ledger` computes its differences against
+    all of them and numbers its lines as the shop's own database would, and the lines still
+    to publish are this run's. Returns the number of lines."""
+    con.execute("delete from payout_publications")
+    con.execute("delete from payouts")
+    top = 0
+    if earlier is not None and earlier.num_rows:
+        have = {r[0] for r in con.execute(
+            "select column_name from information_schema.columns where table_name = 'payouts' and table_schema = 'main'"
+        ).fetchall()}
+        cols = [c for c in earlier.column_names if c in have]
+        con.register("_earlier_ledger", earlier)
+        try:
+            con.execute(f"insert into payouts by name select {', '.join(cols)} from _earlier_ledger")
+            con.execute("insert into payout_publications (batch_id, payout_id, published_at) "
+                        "select batch, payout_id, created_at from _earlier_ledger")
+        finally:
+            con.unregister("_earlier_ledger")
+        top = con.execute("select coalesce(max(payout_id), 0) from payouts").fetchone()[0]
     con.execute("drop sequence if exists payout_seq")
     con.execute(f"create sequence payout_seq start {int(top) + 1}")
-    return earlier.num_rows
+    return 0 if earlier is None else earlier.num_rows
 
 
-def output_tables(con, run_id: str, shop: str, file_names: dict[str, str] | None = None) -> dict[str, pa.Table]:
-    """Every output of the shop's run as Arrow, with the single-machine columns (see the module doc)."""
-    queries = export.output_queries(con, run_id)
+def output_tables(con, shop: str, file_names: dict[str, str] | None = None) -> dict[str, pa.Table]:
+    """Every output of the shop's run as Arrow, with the single-machine columns (see the module
+    doc); the ledger's are this run's lines (those not yet published, as payouts.parquet)."""
+    queries = export.output_queries(con)
+    con.execute(f"create or replace temp table _pending as {export.PENDING_PAYOUTS}")
+    queries["payouts.parquet"] = (export._select(con, "_pending", export.PAYOUT_COLUMNS, order="payout_id"), {})
     out = {}
     for name, file in OUTPUTS.items():
         query, params = queries[file]
@@ -127,6 +134,7 @@ def output_tables(con, run_id: str, shop: str, file_names: dict[str, str] | None
                              pa.array([file_names.get(s, s) for s in t.column("source_file").to_pylist()], pa.string()))
         t = t.append_column("shop", pa.array([shop] * t.num_rows, pa.string()))
         out[name] = t
+    con.execute("drop table _pending")
     return out
 
 
@@ -134,7 +142,7 @@ def empty_outputs() -> dict[str, pa.Table]:
     """The output tables of a run over nothing: their schemas, for the Spark job."""
     con = db.connect(":memory:")
     try:
-        return output_tables(con, "", "")
+        return output_tables(con, "")
     finally:
         con.close()
 
@@ -221,7 +229,7 @@ def run_shop(
     from time import monotonic
 
     from pipeline.flag import flag_orders
-    from pipeline.liabilities import append_ledger, compute_liabilities, record_run
+    from pipeline.liabilities import append_ledger, check_clock, compute_liabilities, record_run
     from pipeline.load import load_paths
 
     t0 = monotonic()
@@ -238,13 +246,14 @@ def run_shop(
             con = connect(db_file, threads)
             try:
                 seed_ledger(con, earlier)
+                check_clock(con, as_of)
                 loads = load_paths(con, [folder])
                 flag_orders(con, as_of, policy, run_id)
                 compute_liabilities(con, as_of, policy, run_id)
                 append_ledger(con, run_id, policy)
                 record_run(con, run_id, as_of, policy, f"spark-run {shop}")
                 originals = {p: f"{shop_uri}/{rel}" for p, rel in names.items()}
-                tables = output_tables(con, run_id, shop, originals)
+                tables = output_tables(con, shop, originals)
             finally:
                 con.close()
         except ShortshipError as e:

@@ -140,7 +140,7 @@ def single_run(root: Path, shops, work: Path, as_of: str, policy: str) -> dict:
     snap = {}
     for s in shops:
         out = work / s / "out"
-        run_pipeline([root / s], work / s / "shop.duckdb", out, policy=policy, as_of=as_of)
+        run_pipeline([root / s], work / s / "shop.duckdb", out, policy=policy, as_of=as_of, create=True)
         snap[s] = {name: single_rows(out, name) for name in FILES}
     return snap
 
