@@ -205,9 +205,11 @@ def _hidden(name: str) -> bool:
     return name.startswith((".", "_"))  # what Spark's file sources skip
 
 
-def list_shops(fs: _FS, inputs: Iterable[str]) -> dict[str, str]:
-    """{shop: qualified URI of its folder} over the input folders (each a folder of shop folders)."""
+def list_shops(fs: _FS, inputs: Iterable[str], out: str) -> tuple[dict[str, str], list[str]]:
+    """({shop: qualified URI of its folder}, [qualified URI of each input]) over the input folders
+    (each a folder of shop folders)."""
     shops: dict[str, str] = {}
+    roots: list[str] = []
     for root in inputs:
         try:
             rfs, rpath = fs.path(str(root))
@@ -218,6 +220,9 @@ def list_shops(fs: _FS, inputs: Iterable[str]) -> dict[str, str]:
             raise ShortshipError(f"{root}: no such folder")
         if not rfs.getFileStatus(rpath).isDirectory():
             raise ShortshipError(f"{root}: not a folder (spark-run takes folders with one folder per shop)")
+        if out == rpath.toString() or out.startswith(rpath.toString().rstrip("/") + "/"):
+            raise ShortshipError(f"{out}: --out is inside the input folder {root}; give a folder outside it")
+        roots.append(rpath.toString())
         for st in rfs.listStatus(rpath):
             name = st.getPath().getName()
             if _hidden(name):
@@ -232,7 +237,7 @@ def list_shops(fs: _FS, inputs: Iterable[str]) -> dict[str, str]:
                     f"(spark-run takes folders with one folder per shop)")
     if not shops:
         raise ShortshipError(f"{', '.join(map(str, inputs))}: no shop folders")
-    return shops
+    return shops, roots
 
 
 def ledger_batches(fs: _FS, out: str) -> dict[str, list[str]]:
@@ -349,7 +354,7 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> Spa
     if ofs.exists(opath) and not ofs.getFileStatus(opath).isDirectory():
         raise ShortshipError(f"{out}: --out is not a folder")
     tell("listing shop folders")
-    shops = list_shops(fs, inputs)
+    shops, roots = list_shops(fs, inputs, out)
     batches = ledger_batches(fs, out)
     check_clock(batches, shops, clock, f"{out}/{LEDGER}")
 
@@ -371,24 +376,25 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> Spa
     threads = int(spark.conf.get("spark.task.cpus", "1"))
 
     # 1. the export files, one row per file, with the shop and the path inside the shop folder
-    shop_of = None
-    rel_of = None
-    for shop, uri in shops.items():
-        prefix = uri.rstrip("/") + "/"
+    inside = None  # the path below its input folder: <shop>/<name>
+    for root in roots:
+        prefix = root.rstrip("/") + "/"
+        below = F.substring(F.col("path"), len(prefix) + 1, 1 << 30)
         cond = F.col("path").startswith(prefix)
-        rel = F.substring(F.col("path"), len(prefix) + 1, 1 << 30)
-        shop_of = F.when(cond, F.lit(shop)) if shop_of is None else shop_of.when(cond, F.lit(shop))
-        rel_of = F.when(cond, rel) if rel_of is None else rel_of.when(cond, rel)
+        inside = F.when(cond, below) if inside is None else inside.when(cond, below)
     suffix = F.lower(F.col("path"))
     is_export = None
     for s in sorted(EXPORT_SUFFIXES):
         c = suffix.endswith(s)
         is_export = c if is_export is None else (is_export | c)
     files = (
-        spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(list(shops.values()))
+        spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(roots)
         .where(is_export)
-        .select(shop_of.alias("shop"), F.lit("file").alias("kind"), rel_of.alias("name"),
+        .select(inside.alias("inside"), "modificationTime", "content")
+        .select(F.regexp_extract("inside", r"^([^/]+)/", 1).alias("shop"), F.lit("file").alias("kind"),
+                F.regexp_extract("inside", r"^[^/]+/(.+)$", 1).alias("name"),
                 F.unix_millis(F.col("modificationTime")).alias("mtime"), F.col("content"))
+        .where(F.col("shop").isin(list(shops)) & (F.col("name") != ""))
     )
     # and each shop's database as its previous run left it
     if ofs.exists(fs.path(f"{out}/{STATE}")[1]):
@@ -419,7 +425,11 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> Spa
         .localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
     )
     stats_rows = results.where(F.col("output") == "stats").select("data").collect()
-    summary.shops = sorted((pickle.loads(r.data) for r in stats_rows), key=lambda s: s.shop)
+    found = {s.shop: s for s in (pickle.loads(r.data) for r in stats_rows)}
+    for shop, uri in shops.items():  # a shop folder with no export file (as `shortship run` says)
+        found.setdefault(shop, ShopStats(
+            shop=shop, error=f"{uri}: no export files (.csv, .tsv, .txt, .xlsx) in this folder"))
+    summary.shops = sorted(found.values(), key=lambda s: s.shop)
     # writing is light: as many tasks as cores (each writes the partitions of several shops)
     results = results.coalesce(max(1, min(n_parts, spark.sparkContext.defaultParallelism)))
 
@@ -486,12 +496,15 @@ def _shop_task(clock, pol, run_id, started, shops, threads, fail_once):
             if TaskContext.get().attemptNumber() == 0:
                 Path(fail_once[1], "task-failed").touch()
                 raise RuntimeError(f"test: the task of shop {shop} fails once")
+        # the bytes stay in Arrow's buffers (no Python copy of every file)
         files = left.filter(pc.equal(left.column("kind"), "file"))
-        rows = sorted(zip(files.column("name").to_pylist(), files.column("mtime").to_pylist(),
-                          files.column("content").to_pylist()))
+        content = files.column("content")
+        rows = sorted((name, mtime, content[i].as_buffer()) for i, (name, mtime) in enumerate(
+            zip(files.column("name").to_pylist(), files.column("mtime").to_pylist())))
         pieces = left.filter(pc.equal(left.column("kind"), "state"))
-        state = [c for _, c in sorted(zip(map(int, pieces.column("name").to_pylist()),
-                                          pieces.column("content").to_pylist()))]
+        chunks = pieces.column("content")
+        state = [chunks[i].as_buffer() for i in sorted(range(pieces.num_rows),
+                                                        key=lambda i: int(pieces.column("name")[i].as_py()))]
         prior = earlier.drop_columns(["shop"]) if earlier.num_rows else None
         local = os.environ.get("SPARK_LOCAL_DIRS", "").split(",")[0] or None
         tables, stats, new_state = run_shop(

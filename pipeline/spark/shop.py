@@ -186,8 +186,8 @@ def stats_of(shop: str, files: list, tables: dict[str, pa.Table]) -> ShopStats:
     return s
 
 
-def write_files(folder: Path, files: list[tuple[str, int | None, bytes]]) -> dict[str, str]:
-    """Write (relative path, modification time in ms or None, bytes) under `folder`; returns
+def write_files(folder: Path, files: list[tuple[str, int | None, Any]]) -> dict[str, str]:
+    """Write (relative path, modification time in ms or None, bytes or a buffer) under `folder`; returns
     {written path: relative path} for naming files back in messages and rejects."""
     names = {}
     for rel, mtime_ms, content in files:
@@ -208,13 +208,13 @@ STATE_CHUNK = 256 << 20  # the shop's database travels in pieces of this many by
 
 def run_shop(
     shop: str,
-    files: list[tuple[str, int | None, bytes]],
+    files: list[tuple[str, int | None, Any]],
     earlier: pa.Table | None,
     as_of: datetime,
     policy: Policy,
     run_id: str,
     created_at: datetime | None = None,
-    state: list[bytes] | None = None,
+    state: list[Any] | None = None,
     shop_uri: str | None = None,
     threads: int | None = None,
     tmp_root: str | None = None,

@@ -9,7 +9,7 @@ A. the early exports (some kinds not yet exported), as of 2024-05-06 12:00, tmal
 B. every export, as of 2024-06-06, tmall; the task of one shop fails once and so does the
    writer of its ledger lines, half way (Spark tries again);
 C. four shops only, the jd policy (its payouts are beans: the points are reversed);
-D. C again, with a fifth shop folder holding a broken file.
+D. C again, beside a shop folder holding a broken file and an empty one.
 
 Compared for every shop after A, B, C: flags, liabilities, summary, rejects and the run's
 ledger lines (payout_id included); after D: nothing new. What necessarily differs and is left
@@ -177,6 +177,7 @@ def scenario(spark, tmp_path_factory):
     bad.mkdir()
     shutil.copy2(Path(__file__).resolve().parent.parent / "fixtures" / "bad" / "missing_column.csv",
                  bad / "ExportOrderList202405140930.csv")
+    (part / "空店").mkdir()  # a shop folder with nothing to load
     res["D"] = spark_run([part], out, as_of=AS_OF_B, policy="jd", spark=spark)
     return res
 
@@ -239,8 +240,9 @@ def test_rerun_writes_nothing_new_and_a_broken_shop_is_left_as_it_was(scenario):
     out = scenario["out"]
     assert sorted(p.relative_to(out) for p in (out / "ledger").rglob("*.parquet")) == scenario["ledger_files_before_D"]
     assert sum(s.payout_lines for s in d.ok) == 0
-    assert [s.shop for s in d.failed] == ["坏店"]
+    assert [s.shop for s in d.failed] == ["坏店", "空店"]
     assert "ExportOrderList202405140930.csv" in d.failed[0].error
+    assert "no export files" in d.failed[1].error
     assert not (out / "flags" / "shop=坏店").exists()
     # the other shops' rows are what run C wrote (4 shops) and run B wrote (the rest)
     assert shop_rows(read_spark(out, "flags"), "flags") == shop_rows(scenario["flags_before_D"], "flags")
@@ -282,6 +284,12 @@ def test_cli_names_a_missing_input(tmp_path, spark):
                                       "--as-of", "2024-06-01"])
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {tmp_path / 'nope'}: no such folder"
+
+
+def test_out_inside_the_input_is_refused(tmp_path, spark):
+    (tmp_path / "in" / "shop").mkdir(parents=True)
+    with pytest.raises(ShortshipError, match="--out is inside the input folder"):
+        spark_run([tmp_path / "in"], tmp_path / "in" / "out", as_of="2024-06-01", spark=spark)
 
 
 def test_an_export_outside_a_shop_folder_is_refused(tmp_path, spark):
