@@ -114,7 +114,7 @@ def main() -> None:
 
     dbf = WORK / f"run_{n}.duckdb"
     out = WORK / f"out_{n}"
-    cmd = [py, "-m", "pipeline", "run", str(data), "--db", str(dbf), "--out", str(out), "--json"]
+    cmd = [py, "-m", "pipeline", "run", str(data), "--db", str(dbf), "--out", str(out), "--json", "--create"]
     if as_of:
         cmd += ["--as-of", as_of]
     floors, runs, peers = [], [], []

@@ -9,6 +9,10 @@ Counted per kind and per responsibility, overall and separately for each evidenc
 a flag belongs to the evidence class of its order in the truth, or, when the order is clean
 in the truth (a false alarm), to the class its own basis names (explicit and weight →
 explicit, amount → amount_only, text → text_only).
+
+When the truth has a `case` column, every case is also counted: its orders, how many are
+flagged, and how many with the kind the truth expects (for a case whose kind is `none`, a
+phrase that is no shortage, every flag is a false alarm).
 """
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ class EvalReport:
     by_kind: dict[str, dict[str, Score]] = field(default_factory=dict)  # class ('all', ...) -> kind -> Score
     by_resp: dict[str, dict[str, Score]] = field(default_factory=dict)  # class -> responsibility -> Score
     amounts: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # kind -> (tp, qty equal, amount equal)
+    by_case: dict[str, tuple[str, int, int, int]] = field(default_factory=dict)  # case -> (kind, orders, flagged, right)
 
     def lines(self) -> list[str]:
         head = f"{'':<22}{'truth':>8} {'flagged':>8} {'correct':>8} {'prec':>6} {'recall':>6}"
@@ -74,6 +79,11 @@ class EvalReport:
                 s = resps.get(r)
                 if s and s.tp + s.fp + s.fn:
                     out.append(f"  resp {r:<15}" + s.cells())
+        if self.by_case:
+            out.append("")
+            out.append(f"{'by case':<22}{'kind':>13} {'orders':>8} {'flagged':>8} {'right':>8}")
+            for case, (kind, n, flagged, right) in self.by_case.items():
+                out.append(f"  {case:<20}{kind:>13} {n:>8} {flagged:>8} {right:>8}")
         if self.amounts:
             out.append("")
             out.append("goods concerned on correctly flagged orders (same missing_qty / same affected_amount):")
@@ -98,6 +108,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, truth_path: str | Path) -> EvalRepo
     if missing:
         raise ShortshipError(f"{path}: the truth file lacks column(s) {', '.join(sorted(missing))}")
     resp = "responsibility" if "responsibility" in cols else "null"
+    case = '"case"' if "case" in cols else "null"
     evid = "evidence" if "evidence" in cols else "'explicit'"
     qty = "missing_qty" if "missing_qty" in cols else "null"
     amt = "affected_amount" if "affected_amount" in cols else "null"
@@ -106,7 +117,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, truth_path: str | Path) -> EvalRepo
             select order_id::varchar as order_id,
                    case when coalesce(lower(kind::varchar), '') in {CLEAN} then null else kind::varchar end as kind,
                    {resp}::varchar as responsibility, {evid}::varchar as evidence,
-                   {qty}::bigint as missing_qty, {amt}::decimal(18, 2) as affected_amount
+                   {qty}::bigint as missing_qty, {amt}::decimal(18, 2) as affected_amount,
+                   {case}::varchar as "case", coalesce(kind::varchar, '') as truth_kind
             from read_parquet($p)""",
         {"p": path},
     )
@@ -118,6 +130,15 @@ def evaluate(con: duckdb.DuckDBPyConnection, truth_path: str | Path) -> EvalRepo
            from flags f full join t on t.order_id = f.order_id"""
     ).fetchall()
     truth_rows = con.execute("select count(*) from _truth").fetchone()[0]
+    by_case = {
+        c: (k, n, flagged, right)
+        for c, k, n, flagged, right in con.execute(
+            """select t."case", any_value(t.truth_kind), count(*), count(f.order_id),
+                      count(*) filter (where f.kind = t.kind)
+               from _truth t left join flags f using (order_id)
+               where t."case" is not null
+               group by t."case" order by min(t.truth_kind = 'none'), t."case" """).fetchall()
+    }
     con.execute("drop table if exists _truth")
 
     by_kind: dict[str, dict[str, Score]] = {c: {k: Score() for k in FLAG_KINDS} for c in ("all",) + CLASSES}
@@ -153,5 +174,5 @@ def evaluate(con: duckdb.DuckDBPyConnection, truth_path: str | Path) -> EvalRepo
             a[2] += ta is not None and fa == ta
     return EvalReport(
         truth_rows=truth_rows, faulty=faulty, flagged=flagged, by_kind=by_kind, by_resp=by_resp,
-        amounts={k: tuple(v) for k, v in amounts.items() if v[0]},
+        amounts={k: tuple(v) for k, v in amounts.items() if v[0]}, by_case=by_case,
     )

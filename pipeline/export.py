@@ -42,6 +42,7 @@ import duckdb
 from pipeline import db
 from pipeline.errors import ShortshipError
 from pipeline.load import sha256_of
+from pipeline.review import stage_review_csv
 
 PARQUET_FILES = ("flags.parquet", "liabilities.parquet", "payouts.parquet", "summary.parquet", "rejects.parquet")
 STAGING_PREFIX = ".shortship-staging-"
@@ -231,6 +232,7 @@ def output_writers() -> list[tuple[str, Writer]]:
         ("Parquet files", stage_parquet),
         ("payouts.parquet", stage_payouts),
         ("liabilities.xlsx", stage_xlsx),
+        ("review.csv", stage_review_csv),
         ("report.html", stage_report),
     ]
 
@@ -410,15 +412,12 @@ def mark_published(con: duckdb.DuckDBPyConnection, batch_id: str, payout_ids: li
         return
     from pipeline.clock import china_now
 
-    with db.transaction(con):
-        con.execute("create or replace temp table _published (payout_id bigint)")
-        con.executemany("insert into _published values (?)", [[i] for i in payout_ids])
+    with db.transaction(con):  # one statement: the ids travel as one list parameter
         con.execute(
             "insert into payout_publications (batch_id, payout_id, published_at) "
-            "select $batch, payout_id, $at from _published",
-            {"batch": batch_id, "at": china_now()},
+            "select $batch, unnest($ids::bigint[]), $at",
+            {"batch": batch_id, "ids": payout_ids, "at": china_now()},
         )
-        con.execute("drop table _published")
 
 
 def remove_staging(staging: Path) -> None:

@@ -1,12 +1,15 @@
 """Detection: flag short, wrong, empty, lost and unshipped orders, with evidence.
 
-`flag_orders` (re)builds the `flags` table (one row per flagged order) and `buyer_reviews`
-(buyers who claim short shipment on many orders) from the typed tables, for one run clock
-(`as_of`) and one policy. The work is SQL (sql/signals/*.sql, one model per signal, and
-sql/flags/*.sql, which combine them); this module only orders the steps, hands the policy's
-word lists to SQL as the temp table `policy_terms(list, kind, term, norm)` and its numbers as
-bind parameters, and counts the result. Everything happens in one transaction: a failure
-leaves the previous flags in place.
+`flag_orders` (re)builds the `flags` table (one row per flagged order), `notes` (what every
+phrase of the memos, messages and refund descriptions says, and the refunds explained
+otherwise) and `buyer_reviews` (buyers who claim short shipment on many orders) from the typed
+tables, for one run clock (`as_of`: nothing from after it is read) and one policy. The work is
+SQL (sql/flags/text_*.sql read the phrases; sql/signals/*.sql, one model per signal;
+sql/flags/*.sql combine them; sql/review/*.sql apply the people's decisions); this module only
+orders the steps, hands the policy's word lists to SQL as the temp table
+`policy_terms(list, kind, term, norm)` and its numbers as bind parameters, moves decisions for
+orders that are not flagged to `rejects` (pipeline.review), and counts the result. Everything
+happens in one transaction: a failure leaves the previous flags in place.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from pipeline.clock import china_now
 from pipeline.policy import FLAG_KINDS, Policy, normalize_reason
 
 RESPONSIBILITIES = ("merchant", "courier", "buyer", "undetermined")
+# a review decision may also say nobody was at fault: the flag stays, its liability is excluded
+DECISIONS = ("merchant", "courier", "buyer", "no_fault")
 
 # the signal models, in the order they are built (sql/signals/<name>.sql -> temp sig_<name>)
 SIGNALS = (
@@ -30,6 +35,7 @@ SIGNALS = (
     "goods_aftersale",
     "refund_amount",
     "text_words",
+    "text_makeup",
     "shipments",
     "parcel_weight",
     "unshipped",
@@ -43,13 +49,26 @@ RULES: dict[str, tuple[str, str]] = {
     "aftersale_exchange": ("goods_aftersale", "售后类型 换货 (supports wrong)"),
     "goods_not_received": ("goods_aftersale", "货物状态 not received on a shipped order (supports not_received)"),
     "refund_amount": ("refund_amount", "refund = k x unit price of a line with more than k units, or one whole line"),
-    "text_words": ("text_words", "words in 买家留言 / 订单备注 / 买家退款说明 (supporting only)"),
+    "text_words": ("text_words", "订单备注 / 买家退款说明 say units of this order's goods are missing (少发, 漏发, "
+                                 "补发 N 个 X with X on the order), wrong, empty or not received (supporting only)"),
+    "text_makeup": ("text_makeup", "a make-up on the buyer's later order (订单备注 补发 of an item not on it, a 买家留言 "
+                                   "asking to 补, 上次 ...) traced to this order's line: units missing here, re-shipped "
+                                   "with the later order"),
     "ship_shortfall": ("shipments", "shipments file: first parcels hold fewer units than ordered"),
     "ship_reship": ("shipments", "shipments file: a re-shipment (补发) parcel"),
     "ship_wrong_sku": ("shipments", "shipments file: a SKU not ordered shipped while an ordered SKU fell short"),
     "parcel_weight": ("parcel_weight", "parcel weighs clearly less than its SKUs' expected weight"),
     "unshipped_deadline": ("unshipped", "paid, not shipped, ship-by passed at as-of"),
     "closed_out_of_stock": ("unshipped", "closed after payment as 缺货 / 卖家缺货"),
+    # what a phrase or a refund says that raises no flag (the notes table; in a flag's rules when
+    # the order is flagged for another reason they do not appear)
+    "text_gift": ("notes", "a missing free gift (补发赠品): a packing error to count, nothing owed"),
+    "text_damage": ("notes", "damage or quality (坏, 破, 不亮 ...): goods replaced, not a shortage"),
+    "text_checkout": ("notes", "a 买家留言 written at checkout: a warning or a wish, never a report about the parcel"),
+    "text_other_order": ("notes", "a make-up for another order (补发 X with X not on the order, 上次 ...) that no "
+                                  "earlier order of the buyer matches: context"),
+    "refund_explained": ("notes", "a refund explained otherwise: the whole of a line closed inside the order "
+                                  "(交易关闭), or damage said on the order"),
     # responsibility
     "ruling_party": ("responsibility", "责任方 on the refund"),
     "cs_ruling": ("responsibility", "客服介入状态 支持买家 / 支持卖家"),
@@ -57,13 +76,39 @@ RULES: dict[str, tuple[str, str]] = {
     "shipments_record": ("responsibility", "the shop's own shipping record"),
     "order_status": ("responsibility", "the order's own status (paid not shipped, closed 缺货)"),
     "courier_not_received": ("responsibility", "shipped, not received"),
+    "review_decision": ("review", "a person's decision in a filled review.csv (判定): responsibility and units"),
 }
 
+# the steps before the signals: (model, temp table)
+_BEFORE_SIGNALS = (
+    # the whole-table work first (shipments against order lines, parcel weights)
+    ("flags/ship_orders.sql", "fl_ship_orders"),
+    ("signals/parcel_light.sql", "fl_light_parcels"),
+    # the phrases: read, sorted, traced to the order they are about
+    ("flags/phrase_patterns.sql", "fl_patterns"),
+    ("flags/texts.sql", "fl_texts"),
+    ("flags/text_parts.sql", "fl_text_parts"),
+    ("flags/text_spans.sql", "fl_text_spans"),
+    ("flags/text_match.sql", "fl_text_match"),
+    # the orders some signal can fire on, and everything else on those only
+    ("flags/scope.sql", "fl_scope"),
+    ("flags/lines.sql", "fl_lines"),
+    ("flags/order_base.sql", "fl_orders"),
+    ("flags/refund_fit.sql", "fl_refund_fit"),
+    ("flags/refund_line.sql", "fl_refund_line"),
+)
+_AFTER_SIGNALS = (
+    ("flags/evidence.sql", "fl_evidence"),
+    ("flags/kinds.sql", "fl_kinds"),
+    ("flags/responsibility.sql", "fl_responsibility"),
+    ("review/decided.sql", "fl_decided"),
+)
+
 _TEMP_TABLES = (
-    ["policy_terms", "fl_ship_orders", "fl_light_parcels", "fl_scope", "fl_lines", "fl_orders",
-     "fl_refund_fit", "fl_refund_line"]
+    ["policy_terms"]
+    + [t for _, t in _BEFORE_SIGNALS]
     + [f"sig_{s}" for s in SIGNALS]
-    + ["fl_evidence", "fl_kinds", "fl_responsibility"]
+    + [t for _, t in _AFTER_SIGNALS]
 )
 
 
@@ -78,19 +123,24 @@ class FlagSummary:
     by_kind_responsibility: dict[tuple[str, str], int] = field(default_factory=dict)
     by_basis: dict[str, int] = field(default_factory=dict)
     buyers_for_review: int = 0
+    awaiting_review: int = 0          # responsibility undetermined, no decision yet (review.csv)
+    decided: int = 0                  # settled by a person's decision (review_decision)
+    decisions_rejected: int = 0       # decisions for orders this run does not flag (to rejects)
+    notes_by_rule: dict[str, int] = field(default_factory=dict)  # phrases and refunds by what they say
 
     def table(self) -> list[str]:
         """Counts by kind (rows) and responsibility (columns), as printable lines."""
         kinds = [k for k in FLAG_KINDS]
+        resps = RESPONSIBILITIES + (("no_fault",) if self.by_responsibility.get("no_fault") else ())
         w = max(len(k) for k in kinds + ["total"]) + 2
-        head = "kind".ljust(w) + "".join(r.rjust(14) for r in RESPONSIBILITIES) + "total".rjust(9)
+        head = "kind".ljust(w) + "".join(r.rjust(14) for r in resps) + "total".rjust(9)
         out = [head]
         for k in kinds:
-            cells = [self.by_kind_responsibility.get((k, r), 0) for r in RESPONSIBILITIES]
+            cells = [self.by_kind_responsibility.get((k, r), 0) for r in resps]
             out.append(k.ljust(w) + "".join(str(c).rjust(14) for c in cells) + str(self.by_kind.get(k, 0)).rjust(9))
         out.append(
             "total".ljust(w)
-            + "".join(str(self.by_responsibility.get(r, 0)).rjust(14) for r in RESPONSIBILITIES)
+            + "".join(str(self.by_responsibility.get(r, 0)).rjust(14) for r in resps)
             + str(self.flagged).rjust(9)
         )
         return out
@@ -101,7 +151,12 @@ class FlagSummary:
             [f"run {self.run_id}: as of {self.as_of:%Y-%m-%d %H:%M:%S}, policy {self.policy_id}: "
              f"{self.flagged} orders flagged" + (f" ({basis})" if basis else "")]
             + self.table()
-            + [f"buyers for review (many short-shipment claims): {self.buyers_for_review}"]
+            + [f"awaiting review (review.csv): {self.awaiting_review}; decided by review: {self.decided}"
+               + (f"; decisions rejected (order not flagged): {self.decisions_rejected}"
+                  if self.decisions_rejected else ""),
+               "what the words and refunds say (notes): "
+               + (", ".join(f"{r} {n}" for r, n in sorted(self.notes_by_rule.items())) or "nothing"),
+               f"buyers for review (many short-shipment claims): {self.buyers_for_review}"]
         )
 
 
@@ -117,6 +172,7 @@ def policy_terms(policy: Policy) -> list[tuple[str, str, str, str]]:
         ("goods_status", policy.goods_status),
         ("words", policy.words),
         ("rulings", policy.rulings),
+        ("phrases", policy.phrases),
         ("detection", policy.detection_terms),
     ):
         for kind, terms in table.items():
@@ -171,21 +227,24 @@ def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Polic
     """
     params = _params(as_of, policy, run_id)
     db.run_script(con, db.read_sql("flags/macros.sql"))
+    db.run_script(con, db.read_sql("flags/clock.sql"))
     counts = {"policy_terms": load_policy_terms(con, policy)}
-    # the whole-table work first (shipments against order lines, parcel weights), then the
-    # orders some signal can fire on (fl_scope), and everything else on those only
-    steps = [("flags/ship_orders.sql", "fl_ship_orders"), ("signals/parcel_light.sql", "fl_light_parcels"),
-             ("flags/scope.sql", "fl_scope"),
-             ("flags/lines.sql", "fl_lines"), ("flags/order_base.sql", "fl_orders"),
-             ("flags/refund_fit.sql", "fl_refund_fit"), ("flags/refund_line.sql", "fl_refund_line")]
-    steps += [(f"signals/{s}.sql", f"sig_{s}") for s in SIGNALS]
-    steps += [("flags/evidence.sql", "fl_evidence"), ("flags/kinds.sql", "fl_kinds"),
-              ("flags/responsibility.sql", "fl_responsibility")]
+    steps = list(_BEFORE_SIGNALS) + [(f"signals/{s}.sql", f"sig_{s}") for s in SIGNALS] + list(_AFTER_SIGNALS)
     for model, table in steps:
         if progress:
             progress(f"flag: {model}")
         counts[table] = db.materialize(con, model, table, params, temp=True)
+        if table == "fl_patterns":
+            params.update(pattern_params(con))
     return counts
+
+
+def pattern_params(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The phrase patterns (temp table fl_patterns, one row) as bind parameters $re_<column>:
+    a pattern that reaches a regular expression as a constant is compiled once, not per row."""
+    cur = con.execute("select * from fl_patterns")
+    row = cur.fetchone()
+    return {f"re_{d[0]}": v for d, v in zip(cur.description, row)}
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
@@ -206,10 +265,14 @@ def flag_orders(
     With `command` (the standalone `shortship flag`), the run is also recorded in `runs`
     (skipped when the run id is there already); `shortship run` records its own run.
     """
+    from pipeline.review import reject_unflagged_decisions
+
     params = _params(as_of, policy, run_id)
     with db.transaction(con):
         build_signals(con, as_of, policy, run_id, progress)
+        rejected = reject_unflagged_decisions(con, as_of)
         _insert_model(con, "flags/flags.sql", "flags", params)
+        _insert_model(con, "flags/notes.sql", "notes", params)
         _insert_model(con, "flags/buyer_reviews.sql", "buyer_reviews", params)
         if command:
             con.execute(
@@ -220,7 +283,9 @@ def flag_orders(
                  "policy_id": policy.id, "command": command},
             )
         drop_temp(con)
-    return summarize(con, run_id, as_of, policy.id)
+    summary = summarize(con, run_id, as_of, policy.id)
+    summary.decisions_rejected = rejected
+    return summary
 
 
 def summarize(con: duckdb.DuckDBPyConnection, run_id: str, as_of: datetime, policy_id: str) -> FlagSummary:
@@ -235,8 +300,13 @@ def summarize(con: duckdb.DuckDBPyConnection, run_id: str, as_of: datetime, poli
         by_r[r] += n
         by_b[b or "?"] += n
     review = con.execute("select count(*) from buyer_reviews where review").fetchone()[0]
+    awaiting, decided = con.execute(
+        "select count(*) filter (where responsibility = 'undetermined' and decision is null), "
+        "count(*) filter (where decision is not null) from flags").fetchone()
+    notes = dict(con.execute("select rule, count(*) from notes group by rule").fetchall())
     return FlagSummary(
         run_id=run_id, as_of=as_of, policy_id=policy_id, flagged=sum(by_k.values()),
         by_kind=dict(by_k), by_responsibility=dict(by_r), by_kind_responsibility=dict(by_kr),
-        by_basis=dict(by_b), buyers_for_review=review,
+        by_basis=dict(by_b), buyers_for_review=review, awaiting_review=awaiting, decided=decided,
+        notes_by_rule=notes,
     )

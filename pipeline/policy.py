@@ -23,7 +23,7 @@ the key (ShortshipError).
 | freight.shop_bears | default true | true / false |
 | review.min_short_claims | default 3 | 1 ... 1,000 |
 | detection.* numbers | defaults in Policy below | ratios in (0, 1], others within reason |
-| reasons.<kind>, goods_status.*, words.*, rulings.*, detection.<list> | default: empty | lists of strings |
+| reasons.<kind>, goods_status.*, words.*, rulings.*, phrases.*, detection.<list> | default: empty | lists of strings |
 """
 from __future__ import annotations
 
@@ -89,6 +89,8 @@ class Policy:
     weight_noise: Decimal = Decimal("3")            # a light parcel is this many noise widths light
     # word lists of [detection]: explained_reasons, negations, aftersale_reship, aftersale_exchange
     detection_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # [phrases]: what a memo / message / description phrase says (gift, damage, other_order, ...)
+    phrases: dict[str, list[str]] = field(default_factory=dict)
 
     def rule_for(self, kind: str) -> PenaltyRule:
         return self.penalty_by_kind.get(kind, self.penalty)
@@ -213,7 +215,7 @@ class _Reader:
 
 # the schema: tables and the scalar keys each may hold (list tables take any key, see _LIST_TABLES)
 _TOP_KEYS = {"id", "name", "platform", "effective_date", "penalty", "shipping", "freight", "reasons",
-             "goods_status", "words", "rulings", "review", "detection"}
+             "goods_status", "words", "rulings", "review", "detection", "phrases"}
 _PENALTY_KEYS = {"rate", "base_scope", "floor_yuan", "cap_yuan", "cap_scope", "points_per_yuan", "payout_form"}
 _SHIPPING_KEYS = {"window_hours", "reship_cures"}
 _FREIGHT_KEYS = {"per_parcel_yuan", "shop_bears"}
@@ -286,7 +288,7 @@ def parse_policy(data: dict, source: str = "<policy>") -> Policy:
     bad = [k for k in reasons if k not in FLAG_KINDS]
     if bad:
         raise r._err(f"reasons.{bad[0]}", f"is not a kind ({', '.join(FLAG_KINDS)})")
-    lists = {key: r.lists(key) for key in ("goods_status", "words", "rulings")}
+    lists = {key: r.lists(key) for key in ("goods_status", "words", "rulings", "phrases")}
     return Policy(
         id=pid,
         name=r.string("name", pid),

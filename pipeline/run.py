@@ -45,7 +45,7 @@ import duckdb
 from pipeline import db, export, interrupts
 from pipeline.clock import china_now, fmt, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
-from pipeline.liabilities import check_clock
+from pipeline.liabilities import STATUSES, check_clock
 from pipeline.load import FileResult, find_exports, load_paths
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 
@@ -103,6 +103,9 @@ class RunSummary:
     files: list[FileResult] = field(default_factory=list)
     orders: int = 0
     flagged: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)  # liabilities by status (owed ... excluded)
+    awaiting_review: int = 0   # flags no data and no person has decided: the rows of review.csv
+    decided: int = 0           # flags a person's decision settled (review_decision)
     owed_orders: int = 0
     owed_yuan: Decimal = ZERO          # penalty owed now (compensation_yuan of status owed)
     owed_points: int = 0
@@ -134,6 +137,8 @@ class RunSummary:
             + (f" ({sum(f.rows_in for f in loaded)} rows in, {sum(f.loaded for f in loaded)} loaded, "
                f"{sum(f.rejected for f in loaded)} rejected)" if loaded else ""),
             f"orders: {self.orders}; flagged: {self.flagged_total}" + (f" ({kinds})" if kinds else ""),
+            "status: " + ", ".join(f"{k} {self.by_status.get(k, 0)}" for k in STATUSES)
+            + f"; awaiting review {self.awaiting_review} (review.csv), decided by review {self.decided}",
             f"owed: {self.owed_orders} order(s), penalty {self.owed_yuan} yuan ({self.owed_points} points)",
             f"liabilities: {self.total_yuan} yuan in all (penalties, goods to refund, freight)",
         ]
@@ -170,6 +175,8 @@ class RunSummary:
             },
             "orders": self.orders,
             "flagged": {"total": self.flagged_total, **{k: self.flagged.get(k, 0) for k in FLAG_KINDS}},
+            "status": {k: self.by_status.get(k, 0) for k in STATUSES},
+            "review": {"awaiting": self.awaiting_review, "decided": self.decided},
             "owed": {
                 "orders": self.owed_orders,
                 "yuan": str(self.owed_yuan),
@@ -193,6 +200,10 @@ class RunSummary:
 def _fill_from_db(s: RunSummary, con) -> None:
     s.orders = con.execute("select count(*) from orders").fetchone()[0]
     s.flagged = dict(con.execute("select kind, count(*) from flags group by kind").fetchall())
+    s.by_status = dict(con.execute("select status, count(*) from liabilities group by status").fetchall())
+    s.awaiting_review, s.decided = con.execute(
+        "select count(*) filter (where responsibility = 'undetermined' and decision is null), "
+        "count(*) filter (where decision is not null) from flags").fetchone()
     (s.owed_orders, s.owed_yuan, s.owed_points, s.total_yuan, s.curable_orders,
      s.curable_at_risk_yuan, s.nearest_deadline) = con.execute(
         """select count(*) filter (where status = 'owed'),
@@ -295,7 +306,9 @@ def run_pipeline(
             summary.rejects_this_run = sum(f.rejected for f in summary.files if f.status == "loaded")
             _pause("load")
             say("flagging orders")
-            flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
+            flagged = flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
+            # decisions for orders this run does not flag move to rejects during flagging
+            summary.rejects_this_run += getattr(flagged, "decisions_rejected", 0)
             _pause("flag")
             say("computing liabilities")
             compute_liabilities(tx, clock, pol, run_id)

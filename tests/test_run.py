@@ -167,7 +167,7 @@ def done(tmp_path_factory):
 def test_run_writes_every_output_with_the_contract_types(done):
     out = done["out"]
     names = {p.name for p in out.iterdir()}
-    assert names == set(PARQUET) | {"report.html", "manifest.json", "payouts"}, names  # no stray temporary files
+    assert names == set(PARQUET) | {"report.html", "review.csv", "manifest.json", "payouts"}, names  # no stray temporary files
     t = check_contract(out)
     flags = t["flags.parquet"]
     assert flags.num_rows >= 2

@@ -30,9 +30,11 @@ import numpy as np
 
 from pipeline.generate.draft import Draft
 from pipeline.generate.units import DAY, HOUR, MINUTE, NEVER
+from pipeline.generate.values import buyer_hash
 from pipeline.generate.vocab import (
-    CS_FOR_SELLER, DESC_EMPTY, DESC_LOST, DESC_OOS, DESC_SHORT, DESC_WRONG, MEMO_RESHIP, MEMO_SHORT_TEXT,
-    MEMO_UNSHIPPED, NUM_CN, R_CLAIM_OTHER, R_EMPTY, R_LOST, R_OOS, R_SHORT, R_WRONG,
+    CATEGORIES, CHECKOUT_NOTES, CS_FOR_SELLER, DAMAGE_NOTES, DESC_DAMAGE, DESC_EMPTY, DESC_LOST, DESC_OOS, DESC_SHORT,
+    DESC_WRONG, GIFT_NOTES, MEMO_MAKEUP, MEMO_RESHIP, MEMO_SHORT_TEXT, MEMO_UNSHIPPED, MSG_MAKEUP, NUM_CN,
+    R_CLAIM_OTHER, R_EMPTY, R_LOST, R_OOS, R_SHORT, R_WRONG, SHOPS,
 )
 
 ONE, ONE_ANY, SEVERAL, WHOLE = "one", "one_any", "several", "whole"
@@ -241,6 +243,131 @@ def _unshipped(d: Draft, f: Fault) -> None:
         d.memo[f.i] = d.pick(MEMO_UNSHIPPED)
 
 
+# ---- the sorts of issue 14: make-ups for an earlier order, and phrases that are no shortage
+
+
+def _nouns(d: Draft, i: int) -> list[str]:
+    """The item nouns of order i's shop (titles are built from them)."""
+    return CATEGORIES[SHOPS[int(d.shop[i]) % len(SHOPS)][2]][0]
+
+
+def _titles(d: Draft, i: int) -> list[str]:
+    s, m = int(d.line_start[i]), int(d.n_lines[i])
+    return [d.w.prod_title_list[int(p)] for p in d.l_prod[s:s + m]]
+
+
+def _may_match(name: str, titles: list[str]) -> bool:
+    """Whether detection could read `name` as one of these titles (conservatively: its last
+    character or any pair of its characters is in one of them)."""
+    pairs = [name[k:k + 2] for k in range(len(name) - 1)] or [name]
+    return any(name[-1] in t or any(p in t for p in pairs) for t in titles)
+
+
+def _item_name(d: Draft, i: int, li: int) -> str:
+    """How a seller or buyer names line li of order i: its noun when no other line of the order
+    has it, else its 商家编码."""
+    title = d.w.prod_title_list[int(d.l_prod[li])]
+    noun = next((x for x in _nouns(d, i) if x in title), None)
+    others = [t for t in _titles(d, i) if t != title]
+    if noun and not any(noun in t for t in others):
+        return noun
+    return d.w.prod_sku_list[int(d.l_prod[li])]
+
+
+def _fresh_buyer(d: Draft, i: int) -> int:
+    """A buyer no other order has (past the drawn range), with a nick of the tb12345678 form (90
+    million of them; the word + digits nicks are only 12,000 and shared by many buyers): the
+    case's orders are the only ones under that nick."""
+    base = (d.w.n_buyers + int(d.g[i])) * 16
+    for b in range(base, base + 16):
+        if int(buyer_hash(d.w, np.array([b], np.int64))[0]) % 10 < 7:
+            return b
+    return base
+
+
+def _partner(d: Draft, f: Fault, name: str) -> int | None:
+    """A later order of the chunk, created after order f.i was delivered, with no case, no other
+    make-up and no line detection could read as `name`: the buyer's next order."""
+    # orders are drawn in time order (to within one order), so the next orders begin about here
+    first = max(f.i + 1, int(np.searchsorted(d.created, f.t_del, side="right")))
+    start = first + int(d.rng.integers(0, 20))
+    for j in range(start, min(d.n, start + 400)):
+        if (d.is_case[j] or d.unpaid[j] or j in d.partners or d.created[j] <= f.t_del
+                or _may_match(name, _titles(d, j)) or name in {d.w.prod_sku_list[int(p)] for p in
+                                                                d.l_prod[d.line_start[j]:d.line_start[j] + d.n_lines[j]]}):
+            continue
+        return j
+    return None
+
+
+def _makeup_earlier(d: Draft, f: Fault) -> None:
+    """k units of one line missing, the shop's record and the parcel weight say nothing; the
+    make-up is written on the buyer's next order: a seller memo '补发k个X' / 'X补发k个' naming
+    the item (not on that order), or the buyer's checkout message '记得补k个X'. Without a later
+    order in the chunk the memo goes on the order itself (a text_only shortage, same truth)."""
+    s = _short_units(d, f)
+    name = _item_name(d, f.i, s.li)
+    j = _partner(d, f, name)
+    if j is None:
+        d.memo[f.i] = f"'{name}少发{kwords(s.k)}个"
+        return
+    d.partners.add(j)
+    d.buyer[f.i] = d.buyer[j] = _fresh_buyer(d, f.i)
+    if d.rng.random() < 0.6:
+        d.memo[j] = d.pick(MEMO_MAKEUP).format(k=kwords(s.k), item=name)
+    else:
+        d.message[j] = d.pick(MSG_MAKEUP).format(k=kwords(s.k), item=name)
+
+
+def _makeup_untraced(d: Draft, f: Fault) -> None:
+    """A seller memo re-shipping an item that is not on the order and that the buyer (who has no
+    other order) never bought: context, no flag."""
+    titles = _titles(d, f.i)
+    free = [x for x in _nouns(d, f.i) if not _may_match(x, titles)]
+    name = d.pick(free) if free and d.rng.random() < 0.6 else f"ZX{int(d.rng.integers(1000, 9999))}"
+    d.buyer[f.i] = _fresh_buyer(d, f.i)
+    d.memo[f.i] = d.pick(MEMO_MAKEUP[:2]).format(k=kwords(int(d.rng.integers(1, 4))), item=name)
+
+
+def _text_note(d: Draft, f: Fault, where: str, text: str) -> None:
+    if where == "memo":
+        d.memo[f.i] = text
+    else:
+        d.message[f.i] = text
+
+
+def _gift_note(d: Draft, f: Fault) -> None:
+    """A missing free gift (补发赠品): a packing error to count, nothing owed."""
+    _text_note(d, f, *d.pick(GIFT_NOTES))
+
+
+def _damage_note(d: Draft, f: Fault) -> None:
+    """A re-shipment for a broken item (坏, 不亮): a quality matter, not a shortage."""
+    where, text = d.pick(DAMAGE_NOTES)
+    li = f.all_lines[int(d.rng.integers(len(f.all_lines)))]
+    _text_note(d, f, where, text.format(item=_item_name(d, f.i, li)))
+
+
+def _checkout_note(d: Draft, f: Fault) -> None:
+    """The buyer's message at checkout speaks of missing goods (上次少发了…): written before this
+    order's parcel exists, a warning, never a report about it."""
+    d.message[f.i] = d.pick(CHECKOUT_NOTES)
+
+
+def _refund_damage(d: Draft, f: Fault) -> None:
+    """As amount_only (a 仅退款 refund of exactly k units for an ordinary reason on a completed
+    order), but the buyer's refund description says the goods were broken: the refund is
+    explained otherwise (refund_explained), no shortage."""
+    li = f.lines[0]
+    n_u = int(d.l_qty[li])
+    k = 1 if d.rng.random() < 0.7 else int(d.rng.integers(1, n_u))
+    d.confirmed[f.i] = f.t_del + d.uniform(HOUR, 24 * HOUR)
+    ap = int(d.confirmed[f.i]) + d.uniform(HOUR, 24 * HOUR)
+    desc = d.pick(DESC_DAMAGE).format(item=_item_name(d, f.i, li))
+    d.add_refund(f.i, li, d.unit_amount(li, k), d.pick(d.w.amount_only_reasons), "success", ap,
+                 ap + d.uniform(HOUR, 24 * HOUR), desc=desc)
+
+
 # ---- the registry: order matters (case codes, the plan's draws)
 
 REGISTRY: tuple[Case, ...] = (
@@ -285,6 +412,27 @@ REGISTRY: tuple[Case, ...] = (
          "a completed (交易成功) order with a 仅退款 refund for an ordinary reason ({reasons}; never one of the "
          "policy's [detection] explained_reasons) of exactly round_half_up(k x line_paid / n) on a line of n > k "
          "units, no text"),
+    Case("makeup_earlier", "short", "undetermined", "text_only", "disputed", 0.004, ONE, _makeup_earlier,
+         "k of n units missing on one line (no refund, full shipments record and weight); the make-up is "
+         "written on the buyer's next order (the buyer's only other order): a seller memo '补发k个X' / 'X补发k个' / "
+         "'上次少发的X，补发k个' or the buyer's checkout message '记得补k个X', X the line's noun (its 商家编码 when "
+         "another line shares the noun), never on that next order. The truth row is the earlier order (rule "
+         "text_makeup); the next order must not be flagged"),
+    Case("makeup_untraced", "none", "", "text_only", "", 0.002, WHOLE, _makeup_untraced,
+         "a seller memo '补发k个X' for an item X that is not on the order and that the buyer (no other order) "
+         "never bought: context (text_other_order), no flag"),
+    Case("gift_note", "none", "", "text_only", "", 0.002, WHOLE, _gift_note,
+         "a missing free gift: memo '补发赠品' / '赠品漏发了，补发一个' or message '赠品没收到，记得补发哦' "
+         "(text_gift), no flag"),
+    Case("damage_note", "none", "", "text_only", "", 0.002, WHOLE, _damage_note,
+         "a re-shipment for a broken item: memo 'X坏了一个，补发一个' / '客户说X不亮，补寄一个' or message "
+         "'上次的X有一个是坏的，请补发' (text_damage), no flag"),
+    Case("checkout_note", "none", "", "text_only", "", 0.002, WHOLE, _checkout_note,
+         "the buyer's checkout message '上次少发了一个，这次仔细点' / '数量点清楚，少了要补的' / '上回漏发过，这次检查好': "
+         "written before the parcel exists (text_checkout), no flag"),
+    Case("refund_damage", "none", "", "amount_only", "", 0.002, ONE, _refund_damage,
+         "as amount_only, but the refund's 买家退款说明 says the goods were broken ('收到有一个是坏的'): the refund "
+         "is explained otherwise (refund_explained), no flag"),
 )
 
 CASE_NAMES = tuple(c.name for c in REGISTRY)

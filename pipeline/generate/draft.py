@@ -76,6 +76,7 @@ class Draft:
         self.packed: dict[int, int] = {}  # line -> units really in the parcel when the record says more
         self.truth: list[dict] = []  # one per case order, see cases.inject_all
         self.empty_parcel = np.zeros(n, bool)
+        self.partners: set[int] = set()  # orders carrying the make-up of an earlier case order
 
     # ---- drawing helpers
 

@@ -17,6 +17,8 @@ from pipeline.generate.vocab import DESC_CANCEL, DESC_ORDINARY, R_CANCEL, R_CLAI
 def add_ordinary_refunds(d: Draft) -> None:
     u = d.rng.random(d.n)
     ordinary = ~d.is_case & ~d.unpaid
+    if d.partners:  # an order carrying a make-up keeps its words to itself (no ordinary refund text)
+        ordinary[np.fromiter(d.partners, np.int64)] = False
     cancelled = ordinary & (u < 0.025)
     d.ship1[cancelled] = NEVER
     d.confirmed[cancelled] = NEVER

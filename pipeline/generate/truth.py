@@ -20,8 +20,10 @@ TRUTH_COLUMNS: list[tuple[str, str]] = [
     ("shop", "string: 店铺名称 of the order"),
     ("buyer", "string: the buyer's nick (买家会员名 / 买家昵称 / 买家会员名称)"),
     ("case", "string: the injected case (see the case table below)"),
-    ("kind", "string: short | wrong | empty | not_received | unshipped: the flag kind expected"),
-    ("responsibility", "string: merchant | courier | buyer | undetermined"),
+    ("kind", "string: short | wrong | empty | not_received | unshipped: the flag kind expected; none: a "
+             "phrase or a refund that is no shortage (a gift, damage, a checkout note, an untraced make-up, a "
+             "refund explained otherwise): the order must not be flagged"),
+    ("responsibility", "string: merchant | courier | buyer | undetermined (empty when kind is none)"),
     ("evidence", "string: explicit (a refund reason, the shipments file or the order state says so) | "
                  "text_only (only free text) | amount_only (only a refund amount)"),
     ("missing_qty", "int64: units missing (short), sent wrong (wrong), or all units of the order "
@@ -41,7 +43,8 @@ TRUTH_COLUMNS: list[tuple[str, str]] = [
     ("reshipped_at", "timestamp: time of the 补发 parcel (reship=true) for cured_reship / late_reship, "
                      "else NULL"),
     ("order_status", "string: 订单状态 in the final order export"),
-    ("expected_status", "string: owed | curable | cured | courier | disputed | excluded at as_of"),
+    ("expected_status", "string: owed | curable | cured | courier | disputed | excluded at as_of (empty when "
+                        "kind is none)"),
     ("expected_compensation_yuan", "decimal(18,2): penalty under the tmall preset: round_half_up(rate x "
                                    "affected_amount, 0.01), then the floor, then the cap (per order); 0 "
                                    "unless expected_status is owed"),

@@ -85,6 +85,14 @@ DESC_ORDINARY = ["", "", "尺码偏小", "不喜欢", "质量不太好", "有色
 MEMO_SHORT_TEXT = ["'{sku}少发{k}个，已联系买家", "'少发{k}个 待处理", "'补发{k}个", "'客户说少了{k}个"]
 MEMO_RESHIP = ["'补发{k}个", "'{sku}补发{k}个", "'漏发，已补寄"]
 MEMO_UNSHIPPED = ["'缺货，等补货", "'仓库漏单", "'待发"]
+# the sorts of issue 14: what a phrase with a trigger word says besides "units of this order missing"
+MEMO_MAKEUP = ["'补发{k}个{item}", "'{item}补发{k}个", "'上次少发的{item}，补发{k}个"]  # on the buyer's next order
+MSG_MAKEUP = ["记得补{k}个{item}", "麻烦补发{k}个{item}，谢谢"]  # the buyer asks at checkout of the next order
+GIFT_NOTES = [("memo", "'补发赠品"), ("memo", "'赠品漏发了，补发一个"), ("message", "赠品没收到，记得补发哦")]
+DAMAGE_NOTES = [("memo", "'{item}坏了一个，补发一个"), ("message", "上次的{item}有一个是坏的，请补发"),
+                ("memo", "'客户说{item}不亮，补寄一个")]
+CHECKOUT_NOTES = ["上次少发了一个，这次仔细点", "数量点清楚，少了要补的", "上回漏发过，这次检查好"]
+DESC_DAMAGE = ["收到有一个是坏的", "{item}坏了一个", "有一个{item}破了"]
 DESC_CANCEL = ["", "拍错了", "不想要了"]  # buyer cancellations before shipping
 
 # goods status (货物状态) and after-sale type per format

@@ -12,6 +12,7 @@ all_rows as (
     union all by name select * from sig_goods_aftersale
     union all by name select * from sig_refund_amount
     union all by name select * from sig_text_words
+    union all by name select * from sig_text_makeup
     union all by name select * from sig_shipments
     union all by name select * from sig_parcel_weight
     union all by name select * from sig_unshipped
@@ -24,6 +25,7 @@ final as (
         resp, resp_rule, evidence
     from all_rows
     where order_id is not null
+      and explained_by is null    -- refunds explained otherwise (sig_refund_amount) raise no flag
 )
 
 select * from final

@@ -7,8 +7,12 @@
 --   the words; short: k × per-unit paid = round(line_paid × k / quantity, 2); wrong: the
 --   refunded units of the line; empty, not received, unshipped: all the goods of the order.
 --   refunded_amount: money already refunded by the refunds (or refund amounts) it rests on.
+-- A review decision (fl_decided, sql/review/decided.sql) overrides the responsibility and, with
+-- its missing_qty, the units (the goods concerned follow: the line's paid price per unit, else
+-- the detected average per unit); the rule review_decision and the decision (file, line, author,
+-- time) join the rules and the evidence, and `decision` records it.
 -- Grain: one row per flagged order. Inputs: fl_kinds, fl_responsibility, fl_evidence,
--- fl_orders. Params: $as_of, $run_id.
+-- fl_orders, fl_lines, fl_decided. Params: $as_of, $run_id.
 with
 
 kind_rows as not materialized (
@@ -21,7 +25,7 @@ kind_rows as not materialized (
             when e.rule = 'refund_reason' then 3
             when e.rule = 'aftersale_reship' then 4
             when e.rule = 'parcel_weight' then 5
-            when e.rule = 'text_words' then 6
+            when e.rule in ('text_words', 'text_makeup') then 6
             else 9
         end                                                       as value_rank
     from fl_evidence e
@@ -67,6 +71,15 @@ valued as (
     group by v.order_id
 ),
 
+-- the line the evidence names when none of it values the goods (补发小熊公仔: the line, no count)
+named_line as (
+    select order_id, min(line_no) as line_no, min(sku) as sku
+    from kind_rows
+    where line_no is not null
+    group by order_id
+    having count(distinct line_no) = 1
+),
+
 refunded as (
     select order_id, sum(amount) as refunded_amount
     from (
@@ -104,26 +117,66 @@ complaints as (
     group by order_id
 ),
 
+decided as (
+    select
+        d.*,
+        k.kind,
+        v.missing_qty                                             as detected_qty,
+        v.affected_amount                                         as detected_amount,
+        ln.line_paid,
+        ln.quantity                                               as line_qty
+    from fl_decided d
+    join fl_kinds k using (order_id)
+    left join valued v using (order_id)
+    left join fl_orders o using (order_id)
+    left join fl_lines ln
+      on ln.order_id = d.order_id
+     and ln.line_no = coalesce(v.line_no, case when o.line_count = 1 then 1 end)
+),
+
+decided_amounts as (
+    select
+        order_id,
+        decision,
+        responsibility,
+        why,
+        coalesce(missing_qty, detected_qty)                       as missing_qty,
+        case
+            when missing_qty is null or kind not in ('short', 'wrong') then detected_amount
+            when line_paid is not null then fl_share(line_paid, least(missing_qty, line_qty), line_qty)
+            when detected_qty > 0 and detected_amount is not null
+                then fl_share(detected_amount, missing_qty, detected_qty)
+        end                                                       as affected_amount
+    from decided
+),
+
 final as (
     select
         k.order_id,
         o.shop,
         o.buyer,
         k.kind,
-        r.responsibility,
-        round(least(0.99, 1 - (1 - k.score) * (1 - r.resp_confidence)), 3)::double as confidence,
-        case when r.resp_rule is not null
-             then list_sort(list_distinct(list_append(s.rules, r.resp_rule)))
-             else s.rules end                                     as rules,
-        s.evidence || '. Responsibility ' || r.responsibility
-            || coalesce(': ' || r.resp_why, case s.basis
+        coalesce(dd.responsibility, r.responsibility)             as responsibility,
+        case when dd.order_id is not null then 0.99
+             else round(least(0.99, 1 - (1 - k.score) * (1 - r.resp_confidence)), 3) end::double as confidence,
+        list_sort(list_distinct(
+            s.rules
+            || case when r.resp_rule is not null then [r.resp_rule] else [] end
+            || case when dd.order_id is not null then ['review_decision'] else [] end))  as rules,
+        s.evidence || '. Responsibility ' || coalesce(dd.responsibility, r.responsibility)
+            || case
+                 when dd.order_id is not null then ': ' || dd.why || ' (the data: ' || r.responsibility
+                      || coalesce(', ' || r.resp_why, '') || ')'
+                 else coalesce(': ' || r.resp_why, case s.basis
                    when 'text' then ' (nothing beyond the buyer''s or the seller''s words)'
                    when 'amount' then ' (a refund''s amount alone does not say who was at fault)'
                    else ' (no ruling, no refund by the shop and no shipping record says who)' end)
+               end
             || case when not coalesce(c.complaint, false) then '. No complaint from the buyer yet' else '' end
                                                                   as evidence,
-        v.missing_qty::bigint                                     as missing_qty,
-        v.affected_amount::decimal(18, 2)                         as affected_amount,
+        coalesce(dd.missing_qty, v.missing_qty)::bigint           as missing_qty,
+        case when dd.order_id is not null then dd.affected_amount else v.affected_amount end::decimal(18, 2)
+                                                                  as affected_amount,
         o.paid_at,
         o.ship_by,
         s.reshipped_at,
@@ -132,9 +185,10 @@ final as (
         $run_id::varchar                                          as run_id,
         s.basis,
         coalesce(c.complaint, false)                              as complaint,
-        v.line_no::integer                                        as line_no,
-        v.sku,
-        coalesce(s.refund_ids, [])                                as refund_ids
+        case when v.order_id is not null then v.line_no else nl.line_no end::integer as line_no,
+        case when v.order_id is not null then v.sku else nl.sku end  as sku,
+        coalesce(s.refund_ids, [])                                as refund_ids,
+        dd.decision
     from fl_kinds k
     join fl_responsibility r using (order_id)
     join summed s using (order_id)
@@ -142,6 +196,8 @@ final as (
     left join valued v using (order_id)
     left join refunded f using (order_id)
     left join complaints c using (order_id)
+    left join decided_amounts dd using (order_id)
+    left join named_line nl using (order_id)
 )
 
 select * from final

@@ -20,10 +20,67 @@ create or replace temp macro fl_count(text, term) as
 -- timestamps in evidence texts
 create or replace temp macro fl_ts(t) as strftime(t, '%Y-%m-%d %H:%M');
 
--- a short quote of free text for evidence
-create or replace temp macro fl_quote(t) as
-    '"' || case when length(t) > 60 then left(t, 60) || '…' else t end || '"';
 
 -- a literal text as a regular expression (RE2 metacharacters escaped)
 create or replace temp macro fl_re_escape(s) as
     regexp_replace(s, '([.^$*+?()\[\]{}|\\])', '\\\1', 'g');
+
+-- personal data in quoted text (SPEC 6): mobile numbers masked as 136****2067, landlines keep
+-- their area code and last four digits; order ids and other long digit runs are left alone
+create or replace temp macro fl_mask(t) as
+    regexp_replace(
+        regexp_replace(
+            regexp_replace(t, '(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})([^0-9]|$)', '\1\2****\3\4', 'g'),
+            '(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})([^0-9]|$)', '\1\2****\3\4', 'g'),
+        '(^|[^0-9])(0[0-9]{2,3}-)[0-9]{3,4}([0-9]{4})([^0-9]|$)', '\1\2****\3\4', 'g');
+
+-- a Chinese or Arabic numeral as a number: 2, 12, 一 … 九, 两, 十, 十五, 二十, 二十三 (else NULL)
+create or replace temp macro fl_digit(c) as
+    case when c = '两' then 2 else nullif(list_position(['一', '二', '三', '四', '五', '六', '七', '八', '九'], c), 0) end;
+
+create or replace temp macro fl_number(s) as
+    case
+        when s is null or s = '' then null
+        when regexp_full_match(s, '[0-9]{1,4}') then s::bigint
+        when s = '十' then 10
+        when regexp_full_match(s, '十[一二三四五六七八九]') then 10 + fl_digit(right(s, 1))
+        when regexp_full_match(s, '[一二两三四五六七八九]十') then 10 * fl_digit(left(s, 1))
+        when regexp_full_match(s, '[一二两三四五六七八九]十[一二三四五六七八九]') then 10 * fl_digit(left(s, 1)) + fl_digit(right(s, 1))
+        when length(s) = 1 then fl_digit(s)
+    end::bigint;
+
+-- the Han-character pairs of a name (one pair per position), for matching item names to titles
+create or replace temp macro fl_bigrams(s) as
+    case when length(s) >= 2 then list_transform(range(1, length(s)), lambda i: substr(s, i::integer, 2))
+         when length(s) = 1 then [s] else [] end;
+
+-- a short quote of free text for evidence, personal data masked (fl_mask)
+create or replace temp macro fl_quote(t) as
+    list_transform([fl_mask(t)], lambda m: '"' || case when length(m) > 60 then left(m, 60) || '…' else m end || '"')[1];
+
+-- what people wrote (memos, messages, refund descriptions), as quoted into outputs: an address
+-- (a run of text with a province, a city and district, or a building / unit / room number, and
+-- the name written in it) becomes 〔地址〕, a short name right before a phone number 〔姓名〕,
+-- and phone numbers are masked (fl_mask)
+create or replace temp macro fl_mask_text(t) as
+    fl_mask(regexp_replace(regexp_replace(t,
+        '[^\s，,。；;！!？?]*(省|自治区|市[^\s，,。；;]{0,8}[区县]|[0-9]+(栋|幢|单元|号楼|号院|室))[^\s，,。；;！!？?]*',
+        '〔地址〕', 'g'),
+        '(^|[\s，,：:])\p{Han}{2,4}(\s*1[3-9][0-9]{9})', '\1〔姓名〕\2', 'g'));
+
+-- a short quote of what people wrote, personal data masked (fl_mask_text)
+create or replace temp macro fl_say(t) as
+    list_transform([fl_mask_text(t)], lambda m: '"' || case when length(m) > 60 then left(m, 60) || '…' else m end || '"')[1];
+
+-- the same with runs of three characters
+create or replace temp macro fl_trigrams(s) as
+    case when length(s) >= 3 then list_transform(range(1, length(s) - 1), lambda i: substr(s, i::integer, 3))
+         else [] end;
+
+-- the same with runs of three characters
+create or replace temp macro fl_trigrams(s) as
+    case when length(s) >= 3 then list_transform(range(1, length(s) - 1), lambda i: substr(s, i::integer, 3))
+         else [] end;
+
+-- x, at most cap; NULL stays NULL (DuckDB's least() would return cap)
+create or replace temp macro fl_cap(x, cap) as case when x is null then null else least(x, cap) end;

@@ -1,8 +1,11 @@
 -- Every order in scope (fl_scope: the orders a signal can fire on), with what the signals need
--- to know about it.
+-- to know about it, as it stood at the run's clock $as_of: a ship or confirmation time after
+-- $as_of is not known yet (the order was paid, or shipped, then), and an order closed by
+-- refunds that all finished after $as_of was still open (the legacy export gives no close time;
+-- with no refund to date it, the close is taken as it is). status_raw stays as exported.
 -- Grain: one row per order_id of fl_scope.
--- Inputs: fl_scope, orders, refunds, fl_ship_orders, fl_lines (sql/flags/lines.sql).
--- Params: $window_hours (policy [shipping] window_hours).
+-- Inputs: fl_scope, orders, refunds (fl_refunds_at), fl_ship_orders, fl_lines (sql/flags/lines.sql).
+-- Params: $window_hours (policy [shipping] window_hours), $as_of.
 -- ship_by = paid_at + the policy window; delivered = completed or shipped or confirmed.
 with
 
@@ -26,9 +29,11 @@ line_totals as (
 refund_info as (
     select
         order_id,
-        min(paid_at)  as paid_at,
-        max(buyer)    as buyer,
-        count(*)      as refund_rows
+        min(paid_at)                                       as paid_at,
+        max(buyer)                                         as buyer,
+        count(*) filter (where applied_at is null or applied_at <= $as_of) as refund_rows,
+        count(*)                                           as all_refund_rows,
+        count(*) filter (where finished_at is null or finished_at <= $as_of) as finished_rows
     from refunds
     semi join fl_scope using (order_id)
     group by order_id
@@ -44,12 +49,19 @@ joined as (
         i.order_id,
         o.shop,
         coalesce(o.buyer, r.buyer)                          as buyer,
-        o.status,
+        case
+            when o.status in ('shipped', 'completed') and o.shipped_at > $as_of then 'paid'
+            when o.status = 'completed' and o.confirmed_at > $as_of then 'shipped'
+            when o.status = 'closed' and coalesce(r.all_refund_rows, 0) > 0 and coalesce(r.finished_rows, 0) = 0
+                then case when o.shipped_at <= $as_of or (o.shipped_at is null and o.tracking_no is not null)
+                          then 'shipped' else 'paid' end
+            else o.status
+        end                                                 as status,
         o.status_raw,
         coalesce(o.paid_at, r.paid_at)                      as paid_at,
-        o.shipped_at,
-        o.confirmed_at,
-        o.tracking_no,
+        case when o.shipped_at <= $as_of then o.shipped_at end as shipped_at,
+        case when o.confirmed_at <= $as_of then o.confirmed_at end as confirmed_at,
+        case when o.shipped_at > $as_of then null else o.tracking_no end as tracking_no,
         o.close_reason,
         o.buyer_message,
         o.seller_memo,

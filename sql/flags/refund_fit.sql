@@ -19,9 +19,8 @@ refund_events as (
         r.sku                                   as ref_sku,
         r.line_id                               as ref_line_id,
         r.title                                 as ref_title
-    from refunds r
+    from fl_refunds_at($as_of) r
     where r.refund_amount >= 0
-      and (r.applied_at is null or r.applied_at <= $as_of)
 ),
 
 line_events as (

@@ -12,8 +12,8 @@
 --                           saying the goods arrived → courier
 --   otherwise undetermined. Text alone (text_words) never decides.
 -- The latest refund wins among several of one rule.
--- Grain: one row per flagged order. Inputs: fl_kinds, fl_evidence, fl_orders, refunds,
--- policy_terms (rulings, goods_status).
+-- Grain: one row per flagged order. Inputs: fl_kinds, fl_evidence, fl_orders, refunds (as they
+-- stood at $as_of: fl_refunds_at), policy_terms (rulings, goods_status). Params: $as_of.
 with
 
 kind_rows as (
@@ -36,7 +36,7 @@ linked as (
         coalesce(r.finished_at, r.applied_at)                     as at,
         k.rule = 'refund_reason'                                  as by_reason
     from kind_rows k
-    join refunds r on r.refund_id = k.refund_id
+    join fl_refunds_at($as_of) r on r.refund_id = k.refund_id
     where k.rule <> 'text_words'
 ),
 

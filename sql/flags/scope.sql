@@ -2,15 +2,18 @@
 -- orders: paid, shipped complete, no refund, no words) is left out of the per-line work
 -- (line amounts, order facts) that the signals and the flags need.
 -- Grain: one row per order_id.
--- An order is in scope when it has a refund (refunds rows, or a refund amount on the order or
--- on a line), a buyer's message or a seller's memo with one of the policy's words, a close look
--- in the shipments file (fl_ship_orders.candidate) or a light parcel (fl_light_parcels), or it
--- is paid and not shipped, or closed for a reason the policy counts as unshipped.
--- Inputs: orders, order_lines, refunds, fl_ship_orders, fl_light_parcels, policy_terms.
+-- An order is in scope when it has a refund (refunds rows applied by $as_of, or a refund amount
+-- on the order or on a line), a text holding one of the policy's trigger words (fl_texts), a
+-- close look in the shipments file (fl_ship_orders.candidate) or a light parcel
+-- (fl_light_parcels), or it is paid and not shipped, or closed for a reason the policy counts
+-- as unshipped, or a make-up on a later order was traced to it (fl_text_match). An order paid
+-- (else created) after $as_of does not exist yet for this run.
+-- Inputs: orders, order_lines, refunds (fl_refunds_at), fl_texts, fl_text_match, fl_ship_orders,
+-- fl_light_parcels, policy_terms. Params: $as_of.
 with
 
 from_refunds as (
-    select distinct order_id from refunds
+    select distinct order_id from fl_refunds_at($as_of)
 ),
 
 from_orders as (
@@ -23,16 +26,10 @@ from_orders as (
                where t.list = 'reasons' and t.kind = 'unshipped' and t.norm = fl_norm(o.close_reason)))
 ),
 
--- a buyer's message or a seller's memo holding one of the policy's words (signals/text_words.sql
--- looks only at those; refunds' own texts are in scope with their refunds)
-from_words as (
-    select o.order_id
-    from orders o
-    where (o.buyer_message is not null or o.seller_memo is not null)
-      and exists (
-          select 1 from policy_terms w
-          where w.list = 'words' and (contains(o.buyer_message, w.term) or contains(o.seller_memo, w.term))
-      )
+from_texts as (
+    select distinct order_id from fl_texts
+    union
+    select target_order_id from fl_text_match where relation = 'make_up'
 ),
 
 from_lines as (
@@ -45,16 +42,22 @@ from_shipments as (
     select order_id from fl_light_parcels
 ),
 
-final as (
+candidates as (
     select order_id from from_refunds
     union
     select order_id from from_orders
     union
-    select order_id from from_words
+    select order_id from from_texts
     union
     select order_id from from_lines
     union
     select order_id from from_shipments
+),
+
+final as (
+    select order_id
+    from candidates
+    anti join fl_orders_later($as_of) using (order_id)
 )
 
 select * from final

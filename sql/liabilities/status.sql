@@ -8,11 +8,14 @@
 --   the line_amounts view: its window functions would run over every line of every order.)
 -- Parameters: $as_of (the run's clock), $window_hours, $reship_cures.
 -- Status (SPEC section 5):
---   excluded  buyer at fault, or a kind the rules do not cover
+--   excluded  buyer at fault, nobody at fault (a review decision no_fault), or a kind the rules
+--             do not cover
 --   disputed  responsibility undetermined (or a value detection did not map)
 --   courier   lost or damaged in transit: goods owed to the buyer, no penalty, recoverable
 --   cured     merchant at fault, re-shipped by the deadline and the policy lets that cure
---   curable   merchant at fault, not cured, deadline still ahead of the run's clock
+--   curable   merchant at fault, not cured, deadline still ahead of the run's clock, and the
+--             order can still be re-shipped: paid by the run's clock, not closed (交易关闭: a
+--             closed order ships nothing more) and not refunded whole
 --   owed      merchant at fault otherwise
 with
 
@@ -27,7 +30,11 @@ order_goods as (
     select
         f.order_id,
         greatest(coalesce(o.paid_gross, o.paid_amount) - coalesce(o.postage, 0), 0)::decimal(18, 2)
-            as order_goods_paid
+            as order_goods_paid,
+        coalesce(o.status = 'closed', false)
+            or coalesce(greatest(o.refund_amount, f.refunded_amount), 0)
+               >= greatest(coalesce(o.paid_gross, o.paid_amount) - coalesce(o.postage, 0), 0.01)
+            as closed_or_refunded
     from flagged f
     join orders o on o.order_id = f.order_id
 ),
@@ -36,6 +43,7 @@ with_rules as (
     select
         f.*,
         g.order_goods_paid,
+        coalesce(g.closed_or_refunded, false) as closed_or_refunded,
         r.kind is not null as has_rule,
         r.rate, r.base_scope, r.floor_yuan, r.cap_yuan, r.cap_scope, r.points_per_yuan, r.payout_form
     from flagged f
@@ -59,12 +67,13 @@ classified as (
     select
         *,
         case
-            when not has_rule or responsibility = 'buyer' then 'excluded'
+            when not has_rule or responsibility in ('buyer', 'no_fault') then 'excluded'
             when responsibility = 'courier' then 'courier'
             when responsibility is distinct from 'merchant' then 'disputed'
             when $reship_cures and reshipped_at is not null and deadline is not null
                  and reshipped_at <= deadline then 'cured'
-            when $reship_cures and deadline is not null and $as_of::timestamp < deadline then 'curable'
+            when $reship_cures and deadline is not null and $as_of::timestamp < deadline
+                 and paid_at <= $as_of::timestamp and not closed_or_refunded then 'curable'
             else 'owed'
         end as status
     from timed

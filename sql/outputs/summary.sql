@@ -1,14 +1,32 @@
 -- summary.parquet: the daily picture per shop for BI dashboards.
 -- Grain: one row per shop × day. day = the date of the order's paid_at, else of its created_at
 --   (China time, as exported); shop = the order's 店铺名称 (NULL when the export has none).
--- Inputs: orders (every loaded order), flags (one row per flagged order, this run),
---   liabilities (one row per flagged order, this run). A flagged order missing from `orders`
---   takes its shop and day from flags (paid_at).
+-- Inputs: orders (every loaded order that exists at the run's clock), flags (one row per
+--   flagged order, this run), liabilities (one row per flagged order, this run), runs. A flagged
+--   order missing from `orders` takes its shop and day from flags (paid_at).
+-- The run's clock: the as-of the flags (else the liabilities) were built for, else the latest
+--   run's; an order paid (else created) after it does not exist yet for that run and is not
+--   counted (the same rule as detection: sql/flags/clock.sql).
 -- Columns: orders (loaded orders that day), flagged and flagged_<kind> (flagged orders),
 --   owed_orders / curable_orders (liability status), compensation_yuan and points (penalty owed
 --   now), goods_refund_yuan, freight_yuan, total_yuan (as in liabilities), at_risk_yuan (penalty
 --   avoided by re-shipping the curable orders in time). Money DECIMAL(18,2), counts BIGINT.
 with
+
+clock as (
+    select coalesce(
+        (select max(as_of) from flags),
+        (select max(as_of) from liabilities),
+        (select as_of from runs order by started_at desc, run_id desc limit 1),
+        '9999-12-31'::timestamp)                                   as as_of
+),
+
+seen_orders as (
+    select o.*
+    from orders o
+    where coalesce(o.paid_at, o.created_at) is null
+       or coalesce(o.paid_at, o.created_at) <= (select as_of from clock)
+),
 
 -- the shop and day of every loaded order (its own, else its flag's), and of the flagged or
 -- owed orders no orders row has; orders are unique by order_id, flags and liabilities too
@@ -18,7 +36,7 @@ order_day as (
         coalesce(o.shop, f.shop)                                  as shop,
         coalesce(o.paid_at, o.created_at, f.paid_at)::date        as day,
         true                                                      as in_orders
-    from orders o
+    from seen_orders o
     left join flags f using (order_id)
     union all
     select f.order_id, f.shop, f.paid_at::date, false

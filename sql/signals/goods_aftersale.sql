@@ -6,14 +6,13 @@
 --   goods_not_received 货物状态 买家未收到货 / 未收到货 on a shipped order (supports
 --                      not_received; never alone: buyers also refund before delivery)
 -- Grain: one row per refund × rule that applies.
--- Inputs: refunds, fl_orders, fl_refund_line, policy_terms (goods_status, detection.aftersale_*).
+-- Inputs: refunds (as they stood at $as_of: fl_refunds_at), fl_orders, fl_refund_line, policy_terms (goods_status, detection.aftersale_*).
 -- Params: $as_of.
 with
 
 refs as (
     select r.*, fl_norm(r.aftersale_type) as aftersale_norm, fl_norm(r.goods_status) as goods_norm
-    from refunds r
-    where r.applied_at is null or r.applied_at <= $as_of
+    from fl_refunds_at($as_of) r
 ),
 
 hits as (

@@ -5,12 +5,18 @@
 -- Not read this way: a refund whose reason counts as another fault (wrong, not received,
 -- unshipped) or explains it otherwise (policy detection.explained_reasons), one that asks for
 -- the goods back (是否需要退货 / 退货退款), a closed or refused refund, and a full refund.
--- Inputs: fl_refund_fit, refunds, fl_orders, policy_terms. Params: $tolerance.
+-- Explained otherwise (explained_by set; such rows go to the notes table as refund_explained,
+-- never to a flag): the refund is the whole of a line closed inside the order (交易关闭: the line
+-- was refunded whole, before or after shipping, for a reason the exports do not give, so its
+-- amount fitting the line says nothing about missing units), or the order's texts speak of
+-- damage (the money is for broken goods: sql/flags/text_spans.sql).
+-- Inputs: fl_refund_fit, refunds (as they stood at $as_of: fl_refunds_at), fl_orders, fl_text_parts,
+-- policy_terms. Params: $tolerance, $as_of, $re_damage_re, $re_neg_re (sql/flags/phrase_patterns.sql).
 with
 
 refund_norms as (
     select refund_id, fl_norm(reason) as reason_norm, fl_norm(goods_status) as goods_norm
-    from refunds
+    from fl_refunds_at($as_of)
 ),
 
 refund_terms as (
@@ -34,7 +40,7 @@ refund_terms as (
 
 refund_ok as (
     select r.refund_id
-    from refunds r
+    from fl_refunds_at($as_of) r
     left join refund_terms t using (refund_id)
     left join fl_orders o on o.order_id = r.order_id
     where (not coalesce(t.fault_reason, false) or t.short_reason)
@@ -76,6 +82,15 @@ best as (
     where ident or not event_names_line
 ),
 
+-- damage said on the order, not after a negation (the same reading as sql/flags/text_spans.sql)
+damage_orders as (
+    select distinct p.order_id
+    from fl_text_parts p
+    where p.damage
+      and not regexp_matches(p.before || substr(p.part, 1, strpos(p.part, regexp_extract(p.part, $re_damage_re)) - 1),
+                             $re_neg_re)
+),
+
 final as (
     select
         b.order_id,
@@ -99,6 +114,10 @@ final as (
         null::timestamp                                                 as reshipped_at,
         null::varchar                                                   as resp,
         null::varchar                                                   as resp_rule,
+        case
+            when b.variant = 'closed_line' then 'the whole of a line closed inside the order (交易关闭)'
+            when d.order_id is not null then 'damage said on the order'
+        end                                                             as explained_by,
         case b.source
             when 'refund' then '退款 ' || b.refund_id || ' of ' || b.amount::varchar || ' yuan'
                 || coalesce(' (' || fl_quote(r.reason) || ')', '')
@@ -124,7 +143,8 @@ final as (
             || ': likely ' || b.k || ' unit' || case when b.k > 1 then 's' else '' end || ' missing'
                                                                         as evidence
     from best b
-    left join refunds r on r.refund_id = b.refund_id
+    left join fl_refunds_at($as_of) r on r.refund_id = b.refund_id
+    left join damage_orders d on d.order_id = b.order_id
     where b.rn = 1
 )
 

@@ -4,7 +4,7 @@
 -- says: words of one kind in its description, a return or exchange (wrong), a re-ship request
 -- or no return (short), the whole order refunded (empty) or part of it (short); when nothing
 -- splits it, both kinds stay with a lower confidence.
--- Inputs: refunds, fl_orders, fl_lines, fl_refund_line, policy_terms (reasons, words,
+-- Inputs: refunds (as they stood at $as_of: fl_refunds_at), fl_orders, fl_lines, fl_refund_line, policy_terms (reasons, words,
 -- detection.aftersale_*). Params: $as_of, $tolerance.
 -- Reasons match the policy lists after fl_norm (no spaces, '.' and '/' alike), so the legacy
 -- 少件/漏发 and the ERP 少件.漏发 are the same reason.
@@ -15,9 +15,8 @@ refs as (
         r.*,
         fl_norm(r.reason)            as reason_norm,
         fl_norm(r.aftersale_type)    as aftersale_norm
-    from refunds r
+    from fl_refunds_at($as_of) r
     where r.reason is not null
-      and (r.applied_at is null or r.applied_at <= $as_of)
 ),
 
 reason_kinds as (
@@ -151,7 +150,7 @@ final as (
             || coalesce(', 货物状态 ' || goods_status, '')
             || coalesce(', 售后类型 ' || aftersale_type, '')
             || case when return_required then ', 需要退货' when not return_required then ', 不需退货' else '' end
-            || coalesce(', 买家退款说明 ' || fl_quote(description), '')
+            || coalesce(', 买家退款说明 ' || fl_say(description), '')
             || case when kind in ('short', 'wrong') and line_no is not null
                     then ', line ' || line_no || ' ' || fl_quote(line_title)
                          || coalesce(' (SKU ' || line_sku || ')', '') || ' '

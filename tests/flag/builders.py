@@ -78,6 +78,7 @@ class Refund:
     title: str = ""
     aftersale: str | None = None  # 售后类型 (writes the 2025 layout)
     applied: str = "2017-06-06 09:00:00"
+    finished: str = "2017-06-07 12:00:00"  # 退款完结时间 / 完结时间 of a 退款成功 refund
 
 
 @dataclass
@@ -152,12 +153,12 @@ class Shop:
         d = dict.fromkeys(REFUNDS_2025 if new_layout else REFUNDS_2017, "")
         d.update({
             "订单编号": f'="{r.oid}"', "退款编号": f'="{r.rid}"', "订单付款时间": o.paid_at if o else "2017-06-01 10:00:00",
-            "商家编码": r.sku, "退款完结时间": "2017-06-07 12:00:00" if r.status == "退款成功" else "",
+            "商家编码": r.sku, "退款完结时间": r.finished if r.status == "退款成功" else "",
             "买家会员名称": o.buyer if o else "buyer_a", "买家实际支付金额": str(o.goods) if o else "",
             "宝贝标题": r.title, "买家退款金额": r.amount, "手工退款/系统退款": "系统退款",
             "退款的申请时间": r.applied, "退款状态": r.status, "货物状态": r.goods_status, "客服介入状态": r.cs,
             "买家退款原因": r.reason, "买家退款说明": r.desc, "责任方": r.party, "售中或售后": "售后",
-            "完结时间": "2017-06-07 12:00:00" if r.status == "退款成功" else "",
+            "完结时间": r.finished if r.status == "退款成功" else "",
             "部分退款/全部退款": "部分退款",
         })
         if new_layout:

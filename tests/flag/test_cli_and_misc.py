@@ -156,7 +156,7 @@ def test_review_threshold_comes_from_the_policy(tmp_path):
 def test_policy_terms_carry_every_list():
     rows = policy_terms(load_policy("tmall"))
     lists = {r[0] for r in rows}
-    assert lists == {"reasons", "goods_status", "words", "rulings", "detection"}
+    assert lists == {"reasons", "goods_status", "words", "rulings", "phrases", "detection"}
     assert ("reasons", "short", "少件/漏发", "少件/漏发") in rows
 
 
@@ -165,7 +165,7 @@ def test_every_signal_has_a_model_with_a_header_and_final():
         text = (SQL / "signals" / f"{name}.sql").read_text(encoding="utf-8")
         assert text.startswith("-- ") and "Grain:" in text and text.rstrip().endswith("select * from final")
     for rule, (model, _) in RULES.items():
-        assert model in SIGNALS or model == "responsibility", rule
+        assert model in SIGNALS or model in ("responsibility", "notes", "review"), rule
 
 
 def test_summary_table():
@@ -174,3 +174,18 @@ def test_summary_table():
                     {("short", "merchant"): 1, ("short", "undetermined"): 1, ("wrong", "merchant"): 1})
     text = "\n".join(s.lines())
     assert "3 orders flagged" in text and "short" in text and "wrong" in text
+
+
+@pytest.mark.parametrize("name", ["taobao", "jd"])
+def test_preset_phrases_follow_tmall(name):
+    """The [phrases] lists are back-office vocabulary like [words]: every preset carries tmall's."""
+    assert load_policy(name).phrases == load_policy("tmall").phrases
+    assert load_policy(name).words == load_policy("tmall").words
+
+
+def test_a_phrase_list_must_be_strings():
+    base = load_policy("tmall").raw
+    with pytest.raises(Exception, match="phrases.gift"):
+        parse_policy({**base, "phrases": {"gift": ["赠品", 3]}}, "test")
+    with pytest.raises(Exception, match="phrase"):
+        parse_policy({**base, "phrase": {"gift": ["赠品"]}}, "test")  # a table the schema does not know

@@ -51,6 +51,7 @@ AMOUNT_PAID_SHARE = "3000000000000000137"
 TEXT_NEGATED_CLAUSE = "3000000000000000138"
 OOS_TWO_LINES = "3000000000000000139"
 TEXT_NAMES_SKU = "3000000000000000140"
+TEXT_AT_CHECKOUT = "3000000000000000141"
 
 CAR = ("玩具车", "10.00", 3, "CAR")
 BEAR3 = ("小熊", "8.00", 3, "BEAR")
@@ -92,7 +93,8 @@ def build() -> Shop:
     s.refund(PARTY_COURIER, "9000000000000000114", "15.00", "空包裹", party="快递")
     s.order(PARTY_MERCHANT, CAR)
     s.refund(PARTY_MERCHANT, "9000000000000000128", "10.00", "少件/漏发", status="退款关闭", party="卖家")
-    s.order(TEXT_ONLY, BEAR3, message="少发了一个，麻烦处理")
+    s.order(TEXT_ONLY, BEAR3, memo="'客户说少发了一个，麻烦处理")
+    s.order(TEXT_AT_CHECKOUT, BEAR3, message="少发了一个要赔哦")
     s.order(TEXT_NEGATED, BEAR3, message="亲，不要少发哦，谢谢")
     s.order(AMOUNT_ORDER, BEAR3, BLOCK, refund="8.00")
     s.order(AMOUNT_REFUND, BEAR3, BLOCK)
@@ -270,6 +272,10 @@ def test_text_only_is_undetermined(f):
 
 def test_negated_words_do_not_fire(f):
     assert TEXT_NEGATED not in f
+
+
+def test_a_checkout_message_never_reports_on_its_own_parcel(f):
+    assert TEXT_AT_CHECKOUT not in f  # 买家留言 is written before the parcel exists
 
 
 # ---- refund amount ---------------------------------------------------------------------------

@@ -1,0 +1,236 @@
+-- What each phrase says: a trigger part (补发, 少发, 发错 ...; fl_text_parts) with the items it
+-- names, sorted by meaning.
+-- The items of a trigger: its own (补发一个平毛电动狗), then the parts after it that carry a count
+-- (补发2电动鱼 一个平毛狗; the first part after a 补发 with nothing else needs none), up to the next trigger or
+-- break word (送, 加, a courier ...) or a gift word; when the trigger names nothing itself
+-- (6608补发一个, 平博士惯性泡泡枪 1把 补发, 音乐小吉他 粉色拉线车 各补发一) the parts before the
+-- first trigger of the text. A count alone (3个) belongs to the item before it; the trigger's own
+-- count (补发一个) to the item(s) before it (each of them after 各); looked_back marks such items (a
+-- word before a trigger may name nothing: 客户说少了2个).
+-- Sorts (one per phrase, each a rule id in flags.rules or notes.rule):
+--   gift        a gift word with the trigger (补发赠品): a packing error to count, nothing owed
+--   damage      a short / re-ship phrase on an order whose texts speak of damage (坏, 破, 不亮,
+--               not negated): the goods are replaced, nothing was missing
+--   checkout    a 买家留言 saying short / wrong / empty / not received: written at checkout, a
+--               warning or a wish, never a report about this order's parcel
+--   make_up     a re-shipment for an earlier order: a 买家留言 asking to 补 an item, a phrase
+--               naming another order (上次, 之前), or a 订单备注 re-shipment on an order whose
+--               买家留言 asks for one (sql/flags/text_match.sql traces it to the order)
+--   this_order  units of this order's goods (a 订单备注 naming an item not on the order is
+--               traced like a make-up: may_trace)
+-- Grain: one row per trigger part (span) × item it names (item_no 0: the span names no item).
+-- Inputs: fl_text_parts, fl_texts. Params: $re_damage_re, $re_neg_re (sql/flags/phrase_patterns.sql).
+with
+
+texts as (
+    select * from fl_texts
+),
+
+flagged_parts as (
+    select
+        p.*,
+        coalesce(p.lead_kind in ('short', 'wrong', 'empty', 'not_received', 'reship')
+                 and not p.negated and not p.excluded, false)                     as trigger_word,
+        coalesce(p.lead_kind = 'break', false)                                    as break_word
+    from fl_text_parts p
+),
+
+-- the word that last started something before each part: T a trigger, B a break
+preceded as (
+    select
+        *,
+        last_value(case when trigger_word then 'T' when break_word then 'B' end ignore nulls) over (
+            partition by text_id order by seq rows between unbounded preceding and 1 preceding) as before_kind
+    from flagged_parts
+),
+
+parts as (
+    select
+        *,
+        -- a trigger that names nothing right after another (上次少发的X，补发2个; 赠品漏发了，补发一个)
+        -- says more about the same items: it continues that phrase (its count is theirs)
+        trigger_word and not (item = '' and coalesce(before_kind = 'T', false))  as is_trigger,
+        -- a gift word after a trigger starts another instruction (补发… 小礼物一份)
+        (trigger_word and not (item = '' and coalesce(before_kind = 'T', false)))
+        or break_word
+        or (gift and before_kind is not null)                                     as starts_span
+    from preceded
+),
+
+spanned as materialized (
+    select
+        *,
+        sum(starts_span::int) over (partition by text_id order by seq rows unbounded preceding) as span_no
+    from parts
+),
+
+triggers as materialized (
+    select
+        s.*,
+        s.item = ''                                                               as bare,
+        -- the parts before the first trigger of the text, when the trigger names nothing
+        s.item = '' and s.span_no = 1 and exists (
+            select 1 from spanned b where b.text_id = s.text_id and b.span_no = 0 and b.item <> '')
+                                                                                  as looks_back
+    from spanned s
+    where s.is_trigger
+),
+
+forward as (
+    select
+        t.text_id, t.seq as t_seq, p.seq, p.item, p.qty, p.qty_only, p.codes, p.han, p.gift, p.other_order,
+        p.part,
+        -- a part continues the list when it carries a count, or is the first after a trigger
+        -- that says nothing else (补发  3633水枪2个 …; not 少发一个 待处理)
+        p.qty is not null
+        or (t.bare and t.qty is null and not t.looks_back
+            and row_number() over (partition by t.text_id, t.seq order by p.seq) = 1)  as continues
+    from triggers t
+    join spanned p on p.text_id = t.text_id and p.span_no = t.span_no and p.seq > t.seq
+),
+
+forward_kept as (
+    select *
+    from (
+        select *, min(seq) filter (where not continues) over (partition by text_id, t_seq) as stop_seq
+        from forward
+    )
+    where stop_seq is null or seq < stop_seq
+),
+
+back as (
+    select t.text_id, t.seq as t_seq, p.seq, p.item, p.qty, p.qty_only, p.codes, p.han, p.gift, p.other_order, p.part
+    from triggers t
+    join spanned p on p.text_id = t.text_id and p.span_no = 0
+    where t.looks_back
+),
+
+-- every part of a span: the trigger itself, then what it names
+span_parts as materialized (
+    select text_id, seq as t_seq, seq, item, qty, qty_only, codes, han, gift, other_order, part, 'trigger' as role
+    from triggers
+    union all
+    select text_id, t_seq, seq, item, qty, qty_only, codes, han, gift, other_order, part, 'after'
+    from forward_kept
+    union all
+    select text_id, t_seq, seq, item, qty, qty_only, codes, han, gift, other_order, part, 'before'
+    from back
+),
+
+-- items: a part naming something opens one; a count alone joins the item before it
+indexed as materialized (
+    select
+        *,
+        sum((item <> '')::int) over (partition by text_id, t_seq order by seq rows unbounded preceding) as item_no
+    from span_parts
+),
+
+span_info as materialized (
+    select
+        text_id,
+        t_seq,
+        array_to_string(list(part order by seq), ' ')                             as span_text,
+        bool_or(gift) filter (where role in ('trigger', 'before'))                as gift,
+        bool_or(other_order)                                                      as other_order,
+        count(distinct item_no) filter (where item_no > 0)                        as n_items
+    from indexed
+    group by text_id, t_seq
+),
+
+named as (
+    select
+        text_id,
+        t_seq,
+        item_no,
+        max(item) filter (where item <> '')                                       as item,
+        any_value(codes) filter (where item <> '')                                as codes,
+        max(han) filter (where item <> '')                                        as han,
+        coalesce(max(qty) filter (where item <> ''), max(qty) filter (where qty_only and role <> 'trigger'))
+                                                                                  as qty,
+        bool_or(role = 'before' and item <> '')                                   as looked_back
+    from indexed
+    where item_no > 0
+    group by text_id, t_seq, item_no
+),
+
+-- the trigger's own count (补发一个) goes to the items it names before it (each after 各), or
+-- stands for an item the phrase does not name
+items as (
+    select
+        n.text_id, n.t_seq, n.item_no, n.item, n.codes, n.han, n.looked_back,
+        coalesce(n.qty, case when t.bare and (t.each or i.n_items = 1) then t.qty end) as qty
+    from named n
+    join triggers t on t.text_id = n.text_id and t.seq = n.t_seq
+    join span_info i on i.text_id = n.text_id and i.t_seq = n.t_seq
+    union all
+    select t.text_id, t.seq, 0, '', [], '', false, t.qty
+    from triggers t
+    join span_info i on i.text_id = t.text_id and i.t_seq = t.seq
+    where i.n_items = 0
+),
+
+-- damage said anywhere on the order, not after a negation (不要压坏 is a wish)
+damage_orders as (
+    select distinct p.order_id
+    from fl_text_parts p
+    where p.damage
+      and not regexp_matches(p.before || substr(p.part, 1, strpos(p.part, regexp_extract(p.part, $re_damage_re)) - 1),
+                             $re_neg_re)
+),
+
+-- a 买家留言 asking to 补 something: the seller's 补发 on that order is the same make-up
+checkout_requests as (
+    select distinct x.order_id
+    from triggers t
+    join texts x using (text_id)
+    where x.at_checkout and t.lead_kind = 'reship'
+),
+
+sorted as (
+    select
+        x.text_id,
+        x.order_id,
+        x.refund_id,
+        x.source,
+        x.by_buyer,
+        x.at_checkout,
+        x.buyer,
+        x.paid_at,
+        x.text,
+        t.seq                                                                     as span_seq,
+        t.lead                                                                    as trigger,
+        case when t.lead_kind = 'reship' then 'short' else t.lead_kind end        as kind,
+        t.received,
+        si.span_text,
+        case
+            when si.gift then 'gift'
+            when t.lead_kind in ('short', 'reship') and d.order_id is not null then 'damage'
+            when x.at_checkout and t.lead_kind = 'reship' then 'make_up'
+            when x.at_checkout then 'checkout'
+            when x.refund_id is not null then 'this_order'
+            when t.lead_kind in ('short', 'reship') and si.other_order then 'make_up'
+            when t.lead_kind = 'reship' and c.order_id is not null then 'make_up'
+            else 'this_order'
+        end                                                                       as sort,
+        x.refund_id is null and x.source = '订单备注' and t.lead_kind in ('short', 'reship') as may_trace
+    from triggers t
+    join texts x using (text_id)
+    join span_info si on si.text_id = t.text_id and si.t_seq = t.seq
+    left join damage_orders d on d.order_id = x.order_id
+    left join checkout_requests c on c.order_id = x.order_id
+),
+
+final as (
+    select
+        s.*,
+        i.item_no,
+        i.item,
+        i.codes,
+        i.han,
+        i.looked_back,
+        i.qty
+    from sorted s
+    join items i on i.text_id = s.text_id and i.t_seq = s.span_seq
+)
+
+select * from final

@@ -1,0 +1,33 @@
+-- The review loop (SPEC section 5): the people's decisions that settle this run's flags.
+-- A decision (table decisions: a filled review.csv, loaded like an export; the newest per order)
+-- sets the order's responsibility (merchant, courier, buyer; no_fault: nobody, the liability is
+-- excluded) and, when it gives missing_qty, the units: the goods concerned follow from the line
+-- the flag names (or the order's only line) at its paid price per unit; with no such line they
+-- stay as detected. The decision is quoted with its file, line, author and time.
+-- A decision for an order this run does not flag decides nothing: sql/review/decision_rejects.sql.
+-- Grain: one row per flagged order (fl_kinds) with a decision.
+-- Inputs: decisions, fl_kinds.
+with
+
+applied as (
+    select d.*
+    from decisions d
+    semi join fl_kinds k using (order_id)
+),
+
+final as (
+    select
+        order_id,
+        decision,
+        decision                                                                  as responsibility,
+        missing_qty,
+        'review decision ' || fl_quote(coalesce(decision_raw, decision))
+            || coalesce(' by ' || fl_say(decided_by), '')
+            || coalesce(' at ' || fl_ts(decided_at), '')
+            || coalesce(', ' || missing_qty::varchar || ' missing', '')
+            || ' (' || source_file || ', line ' || line || ')'
+            || coalesce(': ' || fl_say(note), '')                                 as why
+    from applied
+)
+
+select * from final

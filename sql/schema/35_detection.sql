@@ -1,0 +1,25 @@
+-- Detection results beside `flags` (issue 14). Rebuilt by each flag run.
+
+-- What the words and the refunds say besides the flags: every phrase detection read, sorted by
+-- what it says, and the refunds whose amount is explained otherwise.
+-- Grain: one row per text phrase × what it says about its items (rule), or per refund
+-- explained otherwise.
+create table if not exists notes (
+    order_id           varchar not null,  -- the order whose text (or refund) it is
+    source             varchar,           -- 买家留言, 订单备注, 买家退款说明, 退款商家备注, or 退款 / 退款金额
+    refund_id          varchar,
+    rule               varchar not null,  -- text_words, text_makeup, text_other_order, text_gift,
+                                          -- text_damage, text_checkout, refund_explained
+    sort               varchar not null,  -- this_order, make_up, untraced, gift, damage, checkout, refund_explained
+    kind               varchar,           -- short, wrong, empty, not_received (what the words say)
+    quote              varchar,           -- the text or the refund, personal data masked
+    missing_qty        bigint,            -- units the phrase gives (NULL: not said)
+    related_order_ids  varchar[],         -- make_up: the earlier order(s) it was traced to
+    flagged            boolean,           -- it raised or supports a flag (this order's, or the traced order's)
+    as_of              timestamp,
+    run_id             varchar
+);
+
+-- the review loop: how a flag was decided (NULL: by the data; else the person's decision:
+-- merchant, courier, buyer, no_fault; see the decisions table and the flag's evidence)
+alter table flags add column if not exists decision varchar;
