@@ -10,7 +10,9 @@ measures on the same files, each in a process of its own (wall time and peak mem
    flag by refund reason, 30 % / floor / cap per order), checked against shortship's
    liabilities on the same data.
 
-Prints a table with the ratios run / floor and peer / run and writes bench/results.md.
+Prints a table with the ratios run / floor and peer / run and writes bench/results.md. Then,
+when pyspark is installed, the many-shops figure (bench/spark_bench.py: 20 shops x 20,000
+orders, single machine against spark-run on local[1] and local[2]; --skip-spark leaves it out).
 With --repeat K the three steps run K times in turn and the median wall time counts (a shared
 machine's timings vary by 10-20 % from one run to the next); the range is shown beside it.
 Usage: python bench/bench.py --orders 1000000 [--repeat 3] [--keep] [--skip-peer]
