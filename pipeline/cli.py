@@ -182,7 +182,10 @@ def load(paths, kind, db_path, create, lock_wait, tmp_dir, keep_raw):
     finally:
         con.close()
     for r in results:
-        click.echo(r.line())
+        if r.status == "not_export":  # found in a folder, not an export: skipped
+            click.echo(f"warning: {r.line()}", err=True)
+        else:
+            click.echo(r.line())
 
 
 @cli.command("flag")
@@ -250,6 +253,8 @@ def run(paths, db_path, create, lock_wait, tmp_dir, out_dir, policy, as_of, lang
         paths, db_path, out_dir, policy=policy, as_of=as_of, xlsx=xlsx, progress=progress_printer(),
         lock_wait=lock_wait, keep_raw=keep_raw, create=create, tmp=tmp_dir, lang=lang,
     )
+    for r in summary.not_exports:  # found in a folder, not an export: skipped
+        click.echo(f"warning: {r.line()}", err=True)
     if as_json:
         click.echo(json.dumps(summary.to_json(), ensure_ascii=False, sort_keys=False))
     else:

@@ -1,18 +1,25 @@
 """Raw -> staging: load export files into DuckDB.
 
-For each file: recognise its kind from the header, stream a numbered UTF-8 copy, let DuckDB
+For each file: recognise its kind from the header, stream a numbered UTF-8 copy (records cut
+by the rule of pipeline/io/records.py; records that break it are rejected there), let DuckDB
 parse it into `_raw_batch` (all text, shaped like `raw_<kind>`; kept in `raw_<kind>` too when
-`keep_raw`), type it with `sql/staging/<kind>.sql`, send rows that do not parse to `rejects`, and merge the rest into the typed table so that the newest export
-of an order, line set, refund or parcel wins. Every file is recorded in `load_manifest`, whose
-counts always satisfy rows_in = loaded + rejected + replaced.
+`keep_raw`), type it with `sql/staging/<kind>.sql`, send rows that do not parse to `rejects`,
+and merge the rest into the typed table so that the newest export of an order, line set,
+refund, parcel row set or decision wins. Every file is recorded in `load_manifest`, and every
+load checks its own counts before it may commit (`_check_counts`): rows_in (the records in the
+file) = loaded + rejected + replaced + ignored, the rejects rows of the load = rejected, each
+with its line.
 
 All files given to one `load_paths` call are loaded in one transaction: a file that cannot be
-loaded leaves the database as it was.
+loaded leaves the database as it was. In a folder, files that are not exports (empty, header
+only, unrecognised, unreadable) are skipped and reported; named on the command line they are
+an error.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 import shutil
 import sys
@@ -28,23 +35,30 @@ import duckdb
 from pipeline import db, tmpspace
 from pipeline.errors import ShortshipError
 from pipeline.io.csvfile import CsvSource, numbered_parts, open_csv
+from pipeline.io.errors import NotAnExport
 from pipeline.io.headers import ALIASES, KINDS, normalize_header
+from pipeline.io.records import MAX_LINE_BYTES, TOO_LONG
 
 EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx"}
 
 # how each typed table is keyed for replacement by a newer export
-#   key: the columns that identify "the same thing seen again"
+#   key: the columns that identify "the same thing seen again" (a newer file's rows for a key
+#        replace all the rows of that key that older files gave)
 #   dedupe: within one file, keep only the last record per key (False: every record is a row)
 #   line_no: number each order's lines in export order (order_lines.line_no)
+#   ignorable: the staging model marks rows that are not records to load (`ignored`)
 MERGE = {
     "orders": {"table": "orders", "key": ["order_id"], "dedupe": True},
     "items": {"table": "order_lines", "key": ["order_id"], "dedupe": False, "line_no": True},
     "refunds": {"table": "refunds", "key": ["refund_id"], "dedupe": True},
+    # a warehouse system writes a row per order line, and two lines of one order often share
+    # one SKU: rows with the same order, tracking number, SKU and time in one file add up
     "shipments": {
         "table": "shipments",
         "key": ["order_id", "tracking_no", "sku", "shipped_at"],
-        "dedupe": True,
+        "dedupe": False,
     },
+    "decisions": {"table": "decisions", "key": ["order_id"], "dedupe": True, "ignorable": True},
 }
 
 _EXPORT_TIME = re.compile(r"(20\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?")
@@ -54,48 +68,79 @@ _EXPORT_TIME = re.compile(r"(20\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?")
 class FileResult:
     path: str
     kind: str
-    status: str  # loaded, skipped
+    status: str  # loaded; skipped (already loaded); not_export (found in a folder, not loaded)
     rows_in: int = 0
     loaded: int = 0
     rejected: int = 0
     replaced: int = 0
     superseded: int = 0  # rows of earlier loads this file replaced
-    message: str = ""
+    message: str = ""  # skipped: why; not_export: the reason (e.g. "the file is empty")
     sheet: str | None = None
+    ignored: int = 0  # decisions: rows left undecided (no 判定), not loaded and not rejected
 
     def line(self) -> str:
         name = self.path + (f" [{self.sheet}]" if self.sheet else "")
+        if self.status == "not_export":
+            return f"{name}: skipped, not an export ({self.message})"
         if self.status == "skipped":
             return f"{name}: {self.kind}, {self.message}"
         s = (
             f"{name}: {self.kind}, {self.rows_in} rows in = {self.loaded} loaded"
             f" + {self.rejected} rejected + {self.replaced} replaced"
         )
+        if self.ignored:
+            s += f" + {self.ignored} ignored (no decision)"
         if self.superseded:
             s += f" ({self.superseded} older rows superseded)"
         return s
 
 
-def find_exports(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand folders into the export files under them (sorted); files are taken as given."""
-    out: list[Path] = []
+@dataclass
+class Found:
+    """A file to load: named on the command line (it must be an export) or found in a folder
+    (skipped with a warning when it is not)."""
+
+    path: Path
+    named: bool
+
+
+def find_exports(paths: Iterable[str | Path]) -> tuple[list[Found], list[FileResult]]:
+    """Expand folders into the export files under them (sorted; hidden files and Excel lock
+    files `~$...` aside); files are taken as given. Returns the files and the subfolders that
+    could not be read (as not_export results). A path that does not exist is an error."""
+    out: list[Found] = []
+    unreadable: list[FileResult] = []
+    empty_folders: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file() and f.suffix.lower() in EXPORT_SUFFIXES and not f.name.startswith((".", "~$"))
-            )
+            found: list[Path] = []
+
+            def cannot(e: OSError) -> None:
+                unreadable.append(FileResult(path=str(e.filename or p), kind="", status="not_export",
+                                             message=f"cannot read the folder ({e.strerror or e})"))
+
+            for top, dirs, files in os.walk(p, onerror=cannot):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(
+                    Path(top) / f for f in files
+                    if Path(f).suffix.lower() in EXPORT_SUFFIXES and not f.startswith((".", "~$"))
+                    and (Path(top) / f).is_file()
+                )
             if not found:
-                raise ShortshipError(f"{p}: no export files (.csv, .tsv, .txt, .xlsx) in this folder")
-            out.extend(found)
+                empty_folders.append(p)
+            out.extend(Found(f, named=False) for f in sorted(found))
         elif p.is_file():
-            out.append(p)
+            out.append(Found(p, named=True))
         elif p.exists():
             raise ShortshipError(f"{p}: not a regular file")
         else:
             raise ShortshipError(f"{p}: no such file or folder")
-    return out
+    if not out:
+        raise ShortshipError(
+            f"{empty_folders[0] if empty_folders else 'no paths'}: no export files (.csv, .tsv, .txt, .xlsx) "
+            f"in this folder" + (f" ({unreadable[0].path}: {unreadable[0].message})" if unreadable else "")
+        )
+    return out, unreadable
 
 
 def export_time_of(path: Path) -> datetime:
@@ -174,7 +219,7 @@ def _csv_raw_select(src: CsvSource, parts: list[Path], load_id: int, extras: boo
     read = (
         "read_csv($path, auto_detect=false, header=false, all_varchar=true, delim=$delim, "
         "quote='\"', escape='\"', columns=$columns, store_rejects=true, "
-        f"rejects_table='{rejects_table}', rejects_scan='{scan_table}', max_line_size=10000000)"
+        f"rejects_table='{rejects_table}', rejects_scan='{scan_table}', max_line_size={MAX_LINE_BYTES + 64})"
     )
     return f"select {', '.join(select)} from {read}", params, rejects_table, scan_table
 
@@ -199,8 +244,8 @@ def _parse_reason(reason: str) -> str:
     if m:
         exp, found = int(m.group(1)) - 1, int(m.group(2)) - 1
         return f"row has {found} fields, the header has {exp} (truncated or malformed row)"
-    if "unterminated quote" in r.lower():
-        return "unterminated quoted field (truncated row)"
+    if "maximum line size" in r.lower() or "line size over" in r.lower():
+        return TOO_LONG
     return f"cannot parse row: {r}"
 
 
@@ -214,7 +259,11 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
     table, key = spec["table"], spec["key"]
     keycols = ", ".join(key)
     join = " and ".join(f"n.{k} is not distinct from o.{k}" for k in key)
-    good = "select * exclude (reject_reason) from _stage where reject_reason is null"
+    if spec.get("ignorable"):  # rows the staging model marks `ignored` are neither loaded nor rejected
+        keep, drop = "reject_reason is null and not ignored", "reject_reason, ignored"
+    else:
+        keep, drop = "reject_reason is null", "reject_reason"
+    good = f"select * exclude ({drop}) from _stage where {keep}"
     if spec.get("line_no"):
         # the window runs over (order_id, line) alone and is joined back on line (unique within
         # a load): a window over the whole staged rows would sort all their columns
@@ -227,10 +276,10 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
         # distinct hashes of the key: a collision only sends the rows through the dedupe below
         # (same result, slower); a repeated key always shows
         staged, distinct = con.execute(
-            f"select count(*), count(distinct hash({keycols})) from _stage where reject_reason is null"
+            f"select count(*), count(distinct hash({keycols})) from _stage where {keep}"
         ).fetchone()
     else:  # every record is a row: no need to count distinct keys
-        staged = distinct = con.execute("select count(*) from _stage where reject_reason is null").fetchone()[0]
+        staged = distinct = con.execute(f"select count(*) from _stage where {keep}").fetchone()[0]
     dedupe = spec["dedupe"] and distinct < staged  # the same key twice in one file: the last line wins
     target_empty = not con.execute(f"select exists (select 1 from {table})").fetchone()[0]
     if target_empty and not dedupe:  # the first load of this kind: nothing to compare or replace
@@ -379,6 +428,8 @@ def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transco
         if isinstance(src, CsvSource):
             parts, tr, part_dir = transcoded()
             rows_in = tr.records
+            refused = tr.rejects  # broken quoting, NUL bytes: these never reach DuckDB
+            passed = tr.written  # the records DuckDB parses
             raw_sql, raw_params, rej_t, scan_t = _csv_raw_select(src, parts, load_id, extras=keep_raw)
             try:
                 if keep_raw:
@@ -390,22 +441,32 @@ def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transco
                     con.execute(stage, params)
             except duckdb.Error as e:
                 raise ShortshipError(f"{path}: cannot parse as CSV ({db._first_line(e)})") from None
-            parse_rejects = _csv_parse_rejects(con, rej_t, scan_t)
+            unparsed = _csv_parse_rejects(con, rej_t, scan_t)
             shutil.rmtree(part_dir, ignore_errors=True)
         else:
             con.execute(f"create or replace temp table _raw_batch as select * from raw_{kind} limit 0")
-            rows_in, _, parse_rejects = src.insert_raw(con, load_id, target="_raw_batch")
+            rows_in, passed, refused = src.insert_raw(con, load_id, target="_raw_batch")
+            unparsed = []
         if keep_raw or not isinstance(src, CsvSource):
             if keep_raw:
                 con.execute(f"insert into raw_{kind} select * from _raw_batch")
             con.execute(stage, params)
     finally:
         con.execute("drop table if exists _raw_batch")
-    inserted = con.execute("select count(*) from _stage").fetchone()[0]
-    parse_rejected = max(rows_in - inserted, 0)
-    unaccounted = parse_rejected - len(parse_rejects)
-    if unaccounted > 0:
-        parse_rejects.append((None, f"{unaccounted} records could not be parsed (malformed quoting)"))
+    staged, typed_rejects, ignored = con.execute(
+        "select count(*), count(reject_reason), "
+        + ("count(*) filter (where ignored and reject_reason is null)" if MERGE[kind].get("ignorable") else "0")
+        + " from _stage"
+    ).fetchone()
+    # every record of the file: refused by the reader, or passed on and then parsed into a
+    # staged row or refused by the parser
+    if rows_in != passed + len(refused) or passed != staged + len(unparsed):
+        raise ShortshipError(
+            f"{path}: the load's own counts disagree ({rows_in} records in the file, {len(refused)} refused by "
+            f"the reader, {passed} passed to the parser, {staged} parsed + {len(unparsed)} unparsable): "
+            "nothing was loaded"
+        )
+    parse_rejects = sorted(refused + unparsed, key=lambda r: (r[0] is None, r[0] or 0))
     if parse_rejects:
         con.executemany(
             "insert into rejects values (?, ?, ?, ?)",
@@ -415,18 +476,45 @@ def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transco
         "insert into rejects select load_id, source_file, line, reject_reason from _stage "
         "where reject_reason is not null order by line"
     )
-    typed_rejects = con.execute("select count(*) from _stage where reject_reason is not null").fetchone()[0]
     loaded, replaced, superseded = _merge(con, kind, load_id, export_time)
     con.execute("drop table if exists _stage")
-    rejected = parse_rejected + typed_rejects
+    rejected = len(parse_rejects) + typed_rejects
     con.execute(
-        "update load_manifest set rows_in = ?, loaded = ?, rejected = ?, replaced = ? where load_id = ?",
-        [rows_in, loaded, rejected, replaced, load_id],
+        "update load_manifest set rows_in = ?, loaded = ?, rejected = ?, replaced = ?, ignored = ? where load_id = ?",
+        [rows_in, loaded, rejected, replaced, ignored, load_id],
     )
+    _check_counts(con, kind, load_id, path, rows_in)
     return FileResult(
         path=str(path), kind=kind, status="loaded", rows_in=rows_in, loaded=loaded,
-        rejected=rejected, replaced=replaced, superseded=superseded, sheet=src.sheet,
+        rejected=rejected, replaced=replaced, superseded=superseded, sheet=src.sheet, ignored=ignored,
     )
+
+
+def _check_counts(con, kind: str, load_id: int, path: Path, rows_in: int) -> None:
+    """The invariants of a load, checked against the database before the load may commit:
+    the records in the file all accounted for (rows_in = loaded + rejected + replaced +
+    ignored), the rows of the load in its typed table = loaded, its rejects rows = rejected,
+    each with a line number. A load whose counts disagree raises (the transaction rolls back)."""
+    table = MERGE[kind]["table"]
+    m_in, loaded, rejected, replaced, ignored = con.execute(
+        "select rows_in, loaded, rejected, replaced, ignored from load_manifest where load_id = ?", [load_id]
+    ).fetchone()
+    in_table = con.execute(f"select count(*) from {table} where load_id = ?", [load_id]).fetchone()[0]
+    rej_rows, rej_no_line = con.execute(
+        "select count(*), count(*) filter (where line is null) from rejects where load_id = ?", [load_id]
+    ).fetchone()
+    problems = []
+    if m_in != rows_in or rows_in != loaded + rejected + replaced + ignored:
+        problems.append(f"{rows_in} rows in but {loaded} loaded + {rejected} rejected + {replaced} replaced"
+                        f" + {ignored} ignored")
+    if in_table != loaded:
+        problems.append(f"{loaded} loaded but {in_table} rows in {table}")
+    if rej_rows != rejected:
+        problems.append(f"{rejected} rejected but {rej_rows} rows in rejects")
+    if rej_no_line:
+        problems.append(f"{rej_no_line} rejects without a line number")
+    if problems:
+        raise ShortshipError(f"{path}: the load's own counts disagree ({'; '.join(problems)}): nothing was loaded")
 
 
 def load_paths(
@@ -436,31 +524,51 @@ def load_paths(
     progress: Callable[[str], None] | None = None,
     keep_raw: bool = False,
 ) -> list[FileResult]:
-    """Load export files and folders in one transaction. Returns one result per file/sheet.
+    """Load export files and folders in one transaction. Returns one result per file/sheet
+    loaded or already loaded, and one (status `not_export`, the reason in `message`) per file or
+    subfolder found in a folder that is not an export and was skipped.
 
     With `keep_raw`, every record is also kept as exported (all text, unknown columns in the
     `extra` map) in `raw_<kind>`; without it those tables stay empty: the typed tables keep
     each row's source file and line, and the export files themselves are the raw record.
 
     Every file is opened and its header checked before anything is written, so a bad file
-    stops the load with a ShortshipError and the database unchanged.
+    stops the load with a ShortshipError and the database unchanged; so does a load whose own
+    counts disagree (`_check_counts`).
     """
     if kind is not None and kind not in KINDS:
         raise ShortshipError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-    files = find_exports(paths)
-    if not files:
-        raise ShortshipError("no files to load")
+    files, not_exports = find_exports(paths)
     # the SHA-256 of each file is computed by a thread while the files before it load (hashlib
     # releases the GIL), rather than by one more read of every file before the first loads
     hasher = ThreadPoolExecutor(1, thread_name_prefix="sha256")
     try:
         plan = []
-        for path in files:
-            sources = open_source(path, kind)
-            plan.append((path, sources, path.stat().st_size, hasher.submit(sha256_of, path)))
-        return _load_plan(con, _smallest_kind_first(plan), keep_raw, progress)
+        for f in files:
+            try:
+                sources = open_source(f.path, kind)
+            except NotAnExport as e:
+                if f.named:
+                    raise
+                not_exports.append(FileResult(path=str(f.path), kind="", status="not_export",
+                                              message=_reason(e, f.path)))
+                continue
+            plan.append((f.path, sources, f.path.stat().st_size, hasher.submit(sha256_of, f.path)))
+        if not plan:
+            first = not_exports[0]
+            raise ShortshipError(
+                f"nothing to load: {len(not_exports)} file(s) or folder(s) skipped, none is an export "
+                f"({first.path}: {first.message})"
+            )
+        return not_exports + _load_plan(con, _smallest_kind_first(plan), keep_raw, progress)
     finally:
         hasher.shutdown(wait=True, cancel_futures=True)
+
+
+def _reason(e: ShortshipError, path: Path) -> str:
+    """The message of an error about `path` without the path in front."""
+    msg = str(e)
+    return msg[len(str(path)) + 2:] if msg.startswith(f"{path}: ") else msg
 
 
 def _smallest_kind_first(plan: list) -> list:

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterable
 import duckdb
 
 from pipeline import db, export, interrupts
-from pipeline.clock import china_now, fmt, parse_as_of
+from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
 from pipeline.liabilities import STATUSES, check_clock
 from pipeline.load import FileResult, find_exports, load_paths
@@ -120,6 +120,7 @@ class RunSummary:
     payout_points: int = 0
     published_lines: int = 0  # ledger lines this run published (its own and any left unpublished)
     outputs: list[str] = field(default_factory=list)
+    data_problems: int = 0  # rows of sql/outputs/data_problems.sql (e.g. a refund above what was paid)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
@@ -127,9 +128,14 @@ class RunSummary:
     def flagged_total(self) -> int:
         return sum(self.flagged.values())
 
+    @property
+    def not_exports(self) -> list[FileResult]:
+        """Files (and folders) found in the given folders that are not exports: skipped."""
+        return [f for f in self.files if f.status == "not_export"]
+
     def lines(self) -> list[str]:
         loaded = [f for f in self.files if f.status == "loaded"]
-        skipped = len(self.files) - len(loaded)
+        skipped = sum(1 for f in self.files if f.status == "skipped")
         kinds = ", ".join(f"{k} {self.flagged[k]}" for k in FLAG_KINDS if self.flagged.get(k))
         out = [
             f"run {self.run_id}: as of {self.as_of:%Y-%m-%d %H:%M:%S}, policy {self.policy_id}, {self.seconds:.1f} s",
@@ -154,6 +160,10 @@ class RunSummary:
         out.append(f"published: {self.published_lines} ledger line(s) in payouts.parquet"
                    + (f" ({earlier} left unpublished by an earlier run)" if earlier > 0 else ""))
         out.append(f"rejects: {self.rejects_this_run} this run, {self.rejects_total} in the database")
+        if self.not_exports:
+            out.append("skipped, not exports: " + "; ".join(f"{f.path} ({f.message})" for f in self.not_exports))
+        if self.data_problems:
+            out.append(f"data problems: {self.data_problems} (e.g. refunds above what was paid; they raise nothing owed)")
         out.append(f"outputs: {', '.join(self.outputs)}")
         return out
 
@@ -168,7 +178,7 @@ class RunSummary:
             "out": self.out_dir,
             "files": {
                 "loaded": len(loaded),
-                "skipped": len(self.files) - len(loaded),
+                "skipped": sum(1 for f in self.files if f.status == "skipped"),
                 "rows_in": sum(f.rows_in for f in loaded),
                 "rows_loaded": sum(f.loaded for f in loaded),
                 "rows_rejected": sum(f.rejected for f in loaded),
@@ -191,6 +201,8 @@ class RunSummary:
             "ledger": {"lines": self.payout_lines, "yuan": str(self.payout_yuan), "points": self.payout_points,
                        "published": self.published_lines},
             "rejects": {"this_run": self.rejects_this_run, "total": self.rejects_total},
+            "skipped": [{"path": f.path, "reason": f.message} for f in self.not_exports],
+            "data_problems": self.data_problems,
             "outputs": self.outputs,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -221,6 +233,7 @@ def _fill_from_db(s: RunSummary, con) -> None:
         [s.run_id],
     ).fetchone()
     s.rejects_total = con.execute("select count(*) from rejects").fetchone()[0]
+    s.data_problems = con.execute(f"select count(*) from ({db.model_sql('outputs/data_problems.sql')})").fetchone()[0]
 
 
 def _progress_kw(fn, progress: Progress) -> dict:

@@ -295,7 +295,6 @@ def test_each_broken_policy_is_one_line_naming_the_file_and_key(shop, tmp_path, 
 
 # --- system errors --------------------------------------------------------------------------
 
-@pytest.mark.xfail(reason="the loader names the file on a read error once issue 13's loader lands", strict=False)
 def test_a_read_error_in_an_input_file_is_one_line(tmp_path):
     r = invoke("load", "/proc/self/mem", "--db", str(tmp_path / "m.duckdb"), "--create")
     line = one_error_line(r)

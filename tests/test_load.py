@@ -25,7 +25,7 @@ def test_fixture_exports_load_with_counts_and_rejects(con):
     results = {os.path.basename(r.path): r for r in load_paths(con, [EXPORTS])}
     expected = {  # rows_in, loaded, rejected
         "ExportOrderList201705311200.csv": (7, 4, 3),
-        "ExportOrderDetailList201705311200.csv": (6, 5, 1),
+        "ExportOrderDetailList201705311200.csv": (6, 4, 2),
         "ExportRefundList201706031200.csv": (3, 2, 1),
         "refunds_2022.csv": (2, 2, 0),
         "refunds_2026.csv": (1, 1, 0),
@@ -45,7 +45,11 @@ def test_fixture_exports_load_with_counts_and_rejects(con):
     assert "scientific notation" in by_file["ExportOrderList201705311200.csv"][0][1]
     assert "paid_amount: abc" in by_file["ExportOrderList201705311200.csv"][1][1]
     assert "created_at" in by_file["ExportOrderList201705311200.csv"][2][1]
-    assert by_file["ExportOrderDetailList201705311200.csv"] == [(7, "bad or missing quantity: x")]
+    # quantity 0 is outside the quantity range (1 to 1,000,000); x is no number
+    assert by_file["ExportOrderDetailList201705311200.csv"] == [
+        (3, "bad quantity: 0 (a whole number from 1 to 1000000)"),
+        (7, "bad quantity: x (a whole number from 1 to 1000000)"),
+    ]
     assert "refund id" in by_file["ExportRefundList201706031200.csv"][0][1]
     assert "shipped_at: bad-date" in by_file["shipments_20170603.csv"][0][1]
 
@@ -69,7 +73,7 @@ def test_values_are_typed_and_cleaned(con):
     # legacy items: trailing comma, apostrophe, attributes
     assert con.execute("select attributes from order_lines where order_id = '35153131473293580'").fetchone()[0] == "粉色"
     lines = con.execute("select line_no, sku, quantity, price from order_lines where order_id = '35153131473293579' order by line_no").fetchall()
-    assert lines == [(1, "XB-01", 3, Decimal("99.00")), (2, "JM-02", 0, Decimal("0.00"))]
+    assert lines == [(1, "XB-01", 3, Decimal("99.00"))]  # the JM-02 line of 0 units is rejected
     # current items: sub-order id, 没有申请退款 placeholder
     assert con.execute("select line_id, refund_status from order_lines where order_id = '45153131473293579'").fetchone() == ("4515313147329358", None)
     # refunds: 2022 '.' spelling kept as exported; 2026 amount = to buyer + to platform; 售后类型 仅退款 -> no return
@@ -162,7 +166,7 @@ def test_export_time_from_name_else_mtime(tmp_path):
         ("not_text.csv", "unknown encoding"),
         ("wrong_encoding.csv", "unknown encoding"),
         ("no_header.csv", "no recognisable export header"),
-        ("missing_column.csv", "lacks required column 买家实际支付金额"),
+        ("missing_column.csv", "orders export lacks 买家实际支付金额 (paid_amount), a required column"),
     ],
 )
 def test_bad_files_fail_with_one_line_and_leave_the_database_unchanged(con, name, message):
@@ -178,7 +182,7 @@ def test_bad_files_fail_with_one_line_and_leave_the_database_unchanged(con, name
 def test_truncated_last_line_and_mangled_ids_are_rejected_not_fatal(con):
     r = load_paths(con, [BAD / "truncated_items.csv"])[0]
     assert (r.rows_in, r.loaded, r.rejected) == (3, 2, 1)
-    assert con.execute("select line, reason from rejects").fetchall() == [(4, "unterminated quoted field (truncated row)")]
+    assert con.execute("select line, reason from rejects").fetchall() == [(4, "unclosed quote")]
     r = load_paths(con, [BAD / "mangled_id.csv"])[0]
     assert (r.rows_in, r.loaded, r.rejected) == (3, 1, 2)
     # the id that lost digits in Excel but kept its form loads (trailing space trimmed)
@@ -208,7 +212,7 @@ def test_explicit_kind_overrides_detection(con, tmp_path):
     assert load_paths(con, [p], kind="shipments")[0].kind == "shipments"
     q = tmp_path / "s2.csv"
     q.write_text("order_id,shipped_at\n2,2017-05-31 10:00:00\n", encoding="utf-8")
-    with pytest.raises(ShortshipError, match="lacks required column"):
+    with pytest.raises(ShortshipError, match="no recognisable refunds export header"):
         load_paths(con, [q], kind="refunds")
 
 
@@ -264,21 +268,50 @@ def test_unknown_columns_with_the_same_name_are_all_kept(con, tmp_path):
     assert sorted(extra.values()) == ["a", "b"]
 
 
-def test_a_key_twice_in_one_file_keeps_the_last_line(con, tmp_path):
-    """The same parcel row twice and another refund id once more in one export: the later line
-    wins and the earlier is counted as replaced (the repeated-key check may not miss it)."""
-    ship = tmp_path / "shipments_20170604.csv"
-    ship.write_text(
-        "order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship\n"
-        "35153131473293579,XB-01,2,2017-05-31 10:00:00,3330622150731,0.800,false\n"
-        "35153131473293580,DC-5,1,2017-05-31 11:00:00,3330622150732,0.300,false\n"
-        "35153131473293579,XB-01,2,2017-05-31 10:00:00,3330622150731,0.750,false\n",
+def test_a_refund_twice_in_one_file_keeps_the_last_line(con, tmp_path):
+    """The same refund id twice in one export: the later line wins and the earlier is counted
+    as replaced (the repeated-key check may not miss it)."""
+    f = tmp_path / "refunds.csv"
+    f.write_text(
+        "订单编号,退款编号,买家退款金额,退款状态\n"
+        "35153131473293579,12345678901234567,10.00,退款成功\n"
+        "35153131473293580,12345678901234568,20.00,退款成功\n"
+        "35153131473293579,12345678901234567,15.00,退款成功\n",
         encoding="utf-8",
     )
-    [res] = load_paths(con, [ship])
+    [res] = load_paths(con, [f])
     assert (res.rows_in, res.loaded, res.rejected, res.replaced) == (3, 2, 0, 1)
-    rows = con.execute("select order_id, weight_kg, line from shipments order by order_id").fetchall()
-    assert rows == [("35153131473293579", Decimal("0.750"), 4), ("35153131473293580", Decimal("0.300"), 3)]
+    rows = con.execute("select refund_id, refund_amount, line from refunds order by refund_id").fetchall()
+    assert rows == [("12345678901234567", Decimal("15.00"), 4), ("12345678901234568", Decimal("20.00"), 3)]
+
+
+SHIP_HEADER = "order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship\n"
+
+
+def test_shipment_rows_of_one_parcel_add_up_within_a_file_and_a_later_file_replaces_them(con, tmp_path):
+    """A warehouse writes a row per order line; two lines of one order share a SKU: both rows
+    (same order, tracking number, SKU and time) are kept, and count together. A later file's
+    rows for that key replace all of them."""
+    first = tmp_path / "shipments_20170604.csv"
+    first.write_text(
+        SHIP_HEADER
+        + "35153131473293579,XB-01,2,2017-05-31 10:00:00,3330622150731,0.800,false\n"
+        + "35153131473293580,DC-5,1,2017-05-31 11:00:00,3330622150732,0.300,false\n"
+        + "35153131473293579,XB-01,1,2017-05-31 10:00:00,3330622150731,0.800,false\n",
+        encoding="utf-8",
+    )
+    [res] = load_paths(con, [first])
+    assert (res.rows_in, res.loaded, res.rejected, res.replaced) == (3, 3, 0, 0)
+    assert con.execute("select sum(quantity) from shipments where order_id = '35153131473293579'").fetchone()[0] == 3
+    later = tmp_path / "shipments_20170605.csv"
+    later.write_text(SHIP_HEADER + "35153131473293579,XB-01,3,2017-05-31 10:00:00,3330622150731,0.800,false\n",
+                     encoding="utf-8")
+    [res2] = load_paths(con, [later])
+    assert (res2.loaded, res2.superseded) == (1, 2)
+    rows = con.execute("select order_id, quantity, line from shipments order by order_id").fetchall()
+    assert rows == [("35153131473293579", 3, 2), ("35153131473293580", 1, 3)]
+    for row in con.execute("select rows_in, loaded, rejected, replaced from load_manifest").fetchall():
+        assert row[0] == row[1] + row[2] + row[3]
 
 
 def test_files_cut_into_ranges_load_exactly_like_whole_files(tmp_path, monkeypatch):

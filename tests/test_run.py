@@ -308,7 +308,9 @@ def test_bad_file_in_the_inputs_leaves_database_and_outputs_unchanged(tmp_path, 
     (bad_dir / "shipments201903120000.csv").write_text(
         "order_id,sku,quantity,shipped_at\n1001000000000000004,SKU-PUZZLE,1,2019-03-11 10:00:00\n", encoding="utf-8"
     )
-    (bad_dir / "junk.csv").write_text("a,b,c\n1,2,3\n", encoding="utf-8")
+    # a refund export without 退款编号: an export that cannot be loaded (a file that is no export
+    # at all is skipped in a folder: tests/test_bad_inputs.py)
+    (bad_dir / "junk.csv").write_text("订单编号,买家退款金额,退款状态\n1,2.00,退款成功\n", encoding="utf-8")
     r = run_cli(str(SAMPLE), str(bad_dir), "--db", str(db_path), "--out", str(out), "--as-of", LATER)
     assert r.exit_code != 0
     assert r.stderr.strip().startswith("Error: ") and "junk.csv" in r.stderr

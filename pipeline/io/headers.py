@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-KINDS = ("orders", "items", "refunds", "shipments")
+KINDS = ("orders", "items", "refunds", "shipments", "decisions")
 
 # canonical name -> aliases, in order of preference. Aliases are written as they appear in
 # exports; they are normalised the same way as the headers before matching.
@@ -123,6 +123,15 @@ ALIASES: dict[str, dict[str, list[str]]] = {
         "weight_kg": ["weight_kg"],
         "reship": ["reship"],
     },
+    # a filled review.csv (SPEC sections 3 and 5): the run writes the Chinese headings
+    "decisions": {
+        "order_id": ["订单编号", "order_id"],
+        "decision": ["判定", "decision"],
+        "missing_qty": ["缺件数量", "missing_qty"],
+        "note": ["备注", "note"],
+        "decided_by": ["判定人", "decided_by"],
+        "decided_at": ["判定时间", "decided_at"],
+    },
 }
 
 # Required canonical columns per kind; a tuple means "any one of these".
@@ -131,14 +140,8 @@ REQUIRED: dict[str, list[str | tuple[str, ...]]] = {
     "items": ["order_id", "quantity", "price"],
     "refunds": ["order_id", "refund_id", ("refund_amount", "refund_to_buyer")],
     "shipments": ["order_id", "shipped_at"],
+    "decisions": ["order_id", "decision"],
 }
-
-# Headers that say which kind a file is, strongest first.
-_MARKERS: list[tuple[str, str]] = [
-    ("refund_id", "refunds"),
-    ("quantity", "items"),
-    ("line_id", "items"),
-]
 
 _BRACKETS = str.maketrans({"（": "(", "）": ")", "／": "/", "\ufeff": None})
 _SPACE = re.compile(r"\s+")
@@ -174,6 +177,18 @@ class HeaderMap:
                 missing.append(" or ".join(_alias_label(self.kind, o) for o in options))
         return missing
 
+    def duplicate_problem(self) -> str | None:
+        """A name the alias table knows, twice in the header: which column is meant cannot be
+        told (unknown names may repeat: they are kept as extras)."""
+        seen: dict[str, int] = {}
+        for pos, name in enumerate(self.names):
+            if name in _NORMALIZED[self.kind]:
+                if name in seen:
+                    return (f"the header has {name} twice (columns {seen[name] + 1} and {pos + 1}): "
+                            "which one to read cannot be told")
+                seen[name] = pos
+        return None
+
 
 def _alias_label(kind: str, canon: str) -> str:
     return f"{ALIASES[kind][canon][0]} ({canon})"
@@ -197,26 +212,48 @@ def map_header(kind: str, header: list[str]) -> HeaderMap:
     return HeaderMap(kind=kind, columns=columns, names=names)
 
 
+# Signature names: the header names (aliases, normalised) that only one kind has, e.g. 退款编号,
+# 买家退款金额 or 货物状态 for refunds, 购买数量 or 价格 for items, 总金额 or 收货地址 for orders,
+# weight_kg or reship for shipments, 判定 for decisions. A name two kinds share (订单编号,
+# 订单状态, 退款金额, 商家编码 ...) says nothing about the kind, nor do the English words our own
+# files use for other things (review.csv has `shop` and `buyer` columns).
+_GENERIC = frozenset({"buyer", "shop"})
+SIGNATURES: dict[str, frozenset[str]] = {
+    kind: frozenset(_NORMALIZED[kind]).difference(_GENERIC, *(_NORMALIZED[k] for k in KINDS if k != kind))
+    for kind in KINDS
+}
+
+
+def signature_hits(kind: str, header: list[str]) -> int:
+    """How many of the header's names only `kind` has."""
+    return len({normalize_header(h) for h in header} & SIGNATURES[kind])
+
+
 def detect_kind(header: list[str]) -> str | None:
-    """The export kind a header row belongs to, or None when it is not a known header."""
+    """The kind a header row resembles most: the one with the most signature names, then the
+    one whose required columns are all there, then the one that maps the most names. A row
+    without any signature name is taken only as the one kind whose required columns it holds
+    (a minimal `订单编号, 买家实付金额` export is an orders export). None when the row is not an
+    export header or two kinds resemble it equally. The kind found may lack a required column
+    (see `lacks`): a file is never taken for another kind instead."""
     names = {normalize_header(h) for h in header}
-    for canon, kind in _MARKERS:
-        if names & {normalize_header(a) for a in ALIASES[kind][canon]}:
-            if not map_header(kind, header).missing_required():
-                return kind
-    best, best_score = None, 0
-    for kind in KINDS:
-        hm = map_header(kind, header)
-        if hm.missing_required():
-            continue
-        score = sum(1 for c in hm.columns if c)
-        if score > best_score:
-            best, best_score = kind, score
+    scored = []
+    for k in KINDS:
+        hm = map_header(k, header)
+        scored.append((len(names & SIGNATURES[k]), not hm.missing_required(), sum(1 for c in hm.columns if c), k))
+    scored.sort(reverse=True)
+    (hits, complete, mapped, best), second = scored[0], scored[1]
+    if (hits, complete, mapped) == second[:3]:
+        return None
+    if hits == 0 and not (complete and not second[1]):
+        return None
     return best
 
 
-def looks_like_header(header: list[str]) -> bool:
-    """Loosely: does this row hold at least two names the alias table knows (any kind)?"""
-    names = {normalize_header(h) for h in header}
-    known = set().union(*(_NORMALIZED[k].keys() for k in KINDS))
-    return len(names & known) >= 2
+def lacks(hm: HeaderMap) -> str | None:
+    """`refunds export lacks 退款编号 (refund_id), a required column`, or None."""
+    missing = hm.missing_required()
+    if not missing:
+        return None
+    what = "a required column" if len(missing) == 1 else "required columns"
+    return f"{hm.kind} export lacks {' and '.join(missing)}, {what}"

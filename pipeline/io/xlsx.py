@@ -2,10 +2,12 @@
 
 A workbook is read with python-calamine (a Rust reader). Every worksheet is searched for an
 export header among its first `HEADER_SEARCH_ROWS` non-blank rows (title rows above the header
-are skipped); a sheet whose header is recognised becomes a source of its kind, a sheet with
-nothing recognisable (a summary, an empty `Sheet2`) is passed over. A workbook with no
-recognised sheet, or a recognised sheet that lacks a required column, is a ShortshipError
-naming the file (and the sheet and column).
+are skipped): the first row that holds a signature name of some kind (pipeline/io/headers.py).
+A sheet whose header is recognised becomes a source of its kind, a sheet with nothing
+recognisable (a summary, an empty `Sheet2`) is passed over. A workbook that cannot be read or
+has no recognised sheet is NotAnExport (skipped in a folder, an error when named); a
+recognised sheet that lacks a required column is a ShortshipError naming the file, the sheet
+and the column.
 
 `XlsxSource.insert_raw` turns every cell into the text the CSV path would have seen for the
 same export and bulk-inserts it into `raw_<kind>` through pyarrow tables registered in DuckDB,
@@ -42,7 +44,8 @@ import pyarrow as pa
 import python_calamine as pc
 
 from pipeline.errors import ShortshipError
-from pipeline.io.headers import KINDS, HeaderMap, detect_kind, looks_like_header, map_header
+from pipeline.io.errors import NotAnExport
+from pipeline.io.headers import KINDS, HeaderMap, detect_kind, lacks, map_header, signature_hits
 
 HEADER_SEARCH_ROWS = 20
 CHUNK_ROWS = 50_000
@@ -295,11 +298,13 @@ class _SheetHead:
     name: str
     row: int | None = None  # 1-based row of the header, None when none was found
     header: list[str] | None = None
-    kind: str | None = None  # decided kind (all required columns present), or forced kind
+    kind: str | None = None  # the kind the header resembles most, or the kind given
     other_kind: str | None = None  # with a kind given: the sheet is an export of another kind
 
 
 def _find_header(sheet, name: str, kind: str | None) -> _SheetHead:
+    """The first of the sheet's first HEADER_SEARCH_ROWS non-blank rows that holds a signature
+    name (pipeline/io/headers.py): of any kind, or of `kind` when it is given."""
     head = _SheetHead(name)
     seen = 0
     for lineno, row in enumerate(sheet.iter_rows(), start=1):
@@ -313,7 +318,7 @@ def _find_header(sheet, name: str, kind: str | None) -> _SheetHead:
             names.pop()
         detected = detect_kind(names)
         if kind is not None:
-            if detected == kind or (detected is None and looks_like_header(names)):
+            if (signature_hits(kind, names) or detected == kind) and detected in (None, kind):
                 head.row, head.header, head.kind = lineno, names, kind
                 return head
             if detected is not None:
@@ -322,9 +327,6 @@ def _find_header(sheet, name: str, kind: str | None) -> _SheetHead:
             continue
         if detected is not None:
             head.row, head.header, head.kind = lineno, names, detected
-            return head
-        if looks_like_header(names):  # known names, but no kind has all its required columns
-            head.row, head.header = lineno, names
             return head
     return head
 
@@ -342,7 +344,7 @@ def open_workbook(path: Path, kind: str | None = None) -> list[XlsxSource]:
         wb = pc.CalamineWorkbook.from_path(str(path))
         names = [m.name for m in wb.sheets_metadata if m.typ == pc.SheetTypeEnum.WorkSheet]
     except Exception as e:
-        raise ShortshipError(f"{path}: cannot read as an xlsx workbook ({_one_line(e)})") from None
+        raise NotAnExport(f"{path}: cannot read as an xlsx workbook ({_one_line(e)})") from None
 
     sources: list[XlsxSource] = []
     keep: dict = {}
@@ -358,26 +360,16 @@ def open_workbook(path: Path, kind: str | None = None) -> list[XlsxSource]:
         if head.other_kind is not None:
             others.append(f"{name!r} is a {head.other_kind} export")
             continue
-        header = head.header
-        if head.kind is None:
-            # export-like names but no kind complete: name what the closest kind lacks
-            hm = max(
-                (map_header(k, header) for k in ("orders", "items", "refunds", "shipments")),
-                key=lambda m: sum(1 for c in m.columns if c),
-            )
-        else:
-            hm = map_header(head.kind, header)
-        missing = hm.missing_required()
-        if missing:
-            raise ShortshipError(
-                f"{path}: sheet {name!r}: {hm.kind} export lacks required column {', '.join(missing)}"
-            )
-        sources.append(XlsxSource(path=path, sheet=name, header=header, header_row=head.row, header_map=hm))
+        hm = map_header(head.kind, head.header)
+        problem = lacks(hm) or hm.duplicate_problem()
+        if problem:
+            raise ShortshipError(f"{path}: sheet {name!r}: {problem}")
+        sources.append(XlsxSource(path=path, sheet=name, header=head.header, header_row=head.row, header_map=hm))
         keep[name] = sheet
     if not sources:
         what = f"{kind} " if kind else ""
         detail = f" ({'; '.join(others)})" if others else ""
-        raise ShortshipError(f"{path}: no sheet with a recognisable {what}export header{detail}")
+        raise NotAnExport(f"{path}: no sheet with a recognisable {what}export header{detail}")
     _parsed["key"] = _file_key(path)
     _parsed["sheets"] = keep
     return sources

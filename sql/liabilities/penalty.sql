@@ -17,7 +17,9 @@ with recursive
 merchant as (
     select
         *,
-        round(rate * coalesce(base_amount, 0), 2)::decimal(18, 2) as raw_yuan
+        -- DECIMAL(18,10) × DECIMAL(18,2) is multiplied in 64 bits: widen the rate so that any
+        -- base that loads (amounts up to 99,999,999.99, summed over refunds) cannot overflow
+        round(rate::decimal(38, 10) * coalesce(base_amount, 0), 2)::decimal(18, 2) as raw_yuan
     from _liab_status
 ),
 

@@ -31,28 +31,67 @@ create or replace macro ss_null(s) as
     case when strlen(s) <= 18 and (s in ('', 'null', 'NULL', '=""') or s in ('订单未关闭', '无退款申请', '没有申请退款', '-'))
          then null else s end;
 
--- an id: digits (and letters) only; quotes, = signs, apostrophes and white space removed
-create or replace macro ss_id(t) as
-    nullif(regexp_replace(t, '[\s="'']', '', 'g'), '');
+-- Values are read strictly (README "Loading exports"): what does not fit is rejected with its
+-- line, never guessed. Each macro returns NULL for text that does not fit; the ss_bad_* macros
+-- give the reject reason.
+
+-- an id (order, sub-order, refund): digits only, kept as text. Excel's ="…" wrapper, a leading
+-- apostrophe and white space at the ends are gone by now (ss_trim, ss_unwrap); white space
+-- inside (`2017 9398 626`) is not squeezed out: such an id is malformed
+create or replace macro ss_id(t) as t;
 
 -- why an id cannot be used (NULL when it can); takes the output of ss_id
 create or replace macro ss_id_problem(id) as
     case
         when id is null then 'missing id'
+        when regexp_full_match(id, '[0-9]+') then null
         when regexp_full_match(id, '[0-9]+(\.[0-9]*)?[eE][+-]?[0-9]+')
             then 'id in scientific notation (digits lost in Excel, cannot be repaired): ' || id
-        when not regexp_full_match(id, '[0-9A-Za-z_\-]+') then 'malformed id: ' || id
+        else 'malformed id (digits only): ' || id
     end;
 
--- money: 元, ¥, ￥, thousands commas and spaces removed, DECIMAL(18,2)
+-- money, DECIMAL(18,2): 0 to 99,999,999.99; digits with thousands separators only in groups of
+-- three, at most two decimals (further zeros allowed: 12.500), no exponent, no sign; ¥ / ￥ in
+-- front and 元 behind allowed. The ceiling keeps every later computation inside DECIMAL(18,2)
+-- and BIGINT points (price × quantity ≤ 10^14, sums over an order's lines far below 10^16).
 create or replace macro ss_money(t) as
-    try_cast(regexp_replace(t, '[元¥￥,\s]', '', 'g') as decimal(18, 2));
-
--- whole numbers (quantities): "12", "1,200" or "12.0", never "12.5"
-create or replace macro ss_int(t) as
-    case when regexp_full_match(t, '[0-9][0-9,]*(\.0*)?')
-         then try_cast(regexp_replace(t, '[,]|\.0*$', '', 'g') as bigint)
+    case
+        when regexp_full_match(t, '[0-9]{1,8}(\.[0-9]{1,2})?') then t::decimal(18, 2)
+        when regexp_full_match(t, '[¥￥]? ?([0-9]{1,8}|[0-9]{1,2},[0-9]{3},[0-9]{3}|[0-9]{1,3},[0-9]{3})(\.[0-9]{1,2}0*)? ?元?')
+            then regexp_replace(t, '[^0-9.]', '', 'g')::decimal(18, 2)
     end;
+
+-- why text is not an amount (for a reject reason)
+create or replace macro ss_money_why(t) as
+    case
+        when regexp_matches(t, '^[¥￥]? ?[-−]') then 'negative'
+        when regexp_matches(t, '[0-9][eE][+-]?[0-9]') then 'exponent'
+        when regexp_matches(t, '\.[0-9]{2}[0-9]*[1-9][0-9]*( ?元)?$') then 'more than two decimals'
+        when regexp_full_match(t, '[¥￥]? ?([0-9]+|[0-9]{1,3}(,[0-9]{3})+)(\.[0-9]+)? ?元?') then 'over 99,999,999.99'
+        when regexp_full_match(t, '[¥￥]? ?[0-9,]+(\.[0-9]+)? ?元?') then 'thousands separators out of place'
+        else 'not an amount'
+    end;
+
+create or replace macro ss_bad_money(text_value, typed_value, what) as
+    case when text_value is not null and typed_value is null
+         then 'bad amount in ' || what || ': ' || text_value || ' (' || ss_money_why(text_value) || ')' end;
+
+-- whole numbers (quantities): "12", "1,200" or "12.0" (Excel), at most 10 digits; each column
+-- then checks its own range (ss_bad_qty)
+create or replace macro ss_int(t) as
+    case
+        when regexp_full_match(t, '[0-9]{1,10}') then t::bigint
+        when regexp_full_match(t, '([0-9]{1,10}|[0-9]{1,3}(,[0-9]{3}){1,3})(\.0+)?')
+            then regexp_replace(t, ',|\.0+$', '', 'g')::bigint
+    end;
+
+create or replace macro ss_bad_qty(text_value, typed_value, what, lo, hi) as
+    case when text_value is not null and (typed_value is null or typed_value < lo or typed_value > hi)
+         then 'bad ' || what || ': ' || text_value || ' (a whole number from ' || lo || ' to ' || hi || ')' end;
+
+-- weights in kg: 0 to 999,999.999, at most three decimals
+create or replace macro ss_weight(t) as
+    case when regexp_full_match(t, '[0-9]{1,6}(\.[0-9]{1,3})?') then t::decimal(12, 3) end;
 
 -- timestamps, China time without zone: 2017-07-08 00:42:32, 2017/5/30 23:18, Excel serials
 create or replace macro ss_ts(t) as
@@ -101,3 +140,11 @@ create or replace macro ss_refund_status(t) as
 -- "bad value" message when text is present but did not type
 create or replace macro ss_bad(text_value, typed_value, what) as
     case when text_value is not null and typed_value is null then what || ': ' || text_value end;
+
+-- a date that did not type, or lies outside 2000-01-01 .. 2099-12-31 (a year 1900 or 2200 is a
+-- typing or conversion error, and Excel serials of 5 digits reach both)
+create or replace macro ss_bad_ts(text_value, typed_value, what) as
+    case when text_value is not null
+          and (typed_value is null or typed_value < timestamp '2000-01-01' or typed_value >= timestamp '2100-01-01')
+         then 'bad date in ' || what || ': ' || text_value
+              || case when typed_value is not null then ' (outside 2000 to 2099)' else '' end end;

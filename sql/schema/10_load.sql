@@ -20,8 +20,13 @@ create table if not exists load_manifest (
     loaded        bigint not null,    -- records now in the typed table
     rejected      bigint not null,    -- records in rejects
     replaced      bigint not null,    -- records superseded by a newer copy of the same key
-    header        varchar[]           -- the header as exported
+    header        varchar[],          -- the header as exported
+    ignored       bigint not null default 0  -- decisions left undecided (no 判定): not loaded, not rejected
 );
+-- rows_in = loaded + rejected + replaced + ignored, checked by every load before it commits
+
+-- databases made before the column existed
+alter table load_manifest add column if not exists ignored bigint default 0;
 
 create table if not exists rejects (
     load_id     integer not null,

@@ -41,12 +41,14 @@ checked as (
         nullif(concat_ws('; ',
             ss_id_problem(v_order_id),
             case when line_id is not null then 'sub-order id: ' || ss_id_problem(v_line_id) end,
-            case when v_price is null then 'bad or missing amount in price: ' || coalesce(price, 'empty') end,
-            case when v_quantity is null then 'bad or missing quantity: ' || coalesce(quantity, 'empty') end,
-            ss_bad(refund_amount, v_refund_amount, 'bad amount in refund_amount'),
-            ss_bad(paid_amount, v_paid_amount, 'bad amount in paid_amount'),
-            ss_bad(shipped_at, v_shipped_at, 'bad date in shipped_at'),
-            ss_bad(ship_by, v_ship_by, 'bad date in ship_by')
+            case when price is null then 'missing amount in price' end,
+            ss_bad_money(price, v_price, 'price'),
+            case when quantity is null then 'missing quantity' end,
+            ss_bad_qty(quantity, v_quantity, 'quantity', 1, 1000000),
+            ss_bad_money(refund_amount, v_refund_amount, 'refund_amount'),
+            ss_bad_money(paid_amount, v_paid_amount, 'paid_amount'),
+            ss_bad_ts(shipped_at, v_shipped_at, 'shipped_at'),
+            ss_bad_ts(ship_by, v_ship_by, 'ship_by')
         ), '') as reject_reason
     from typed
 ),

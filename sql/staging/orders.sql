@@ -43,16 +43,17 @@ checked as (
         *,
         nullif(concat_ws('; ',
             ss_id_problem(v_order_id),
-            case when v_paid_amount is null then 'bad or missing amount in paid_amount: ' || coalesce(paid_amount, 'empty') end,
-            ss_bad(goods_amount, v_goods_amount, 'bad amount in goods_amount'),
-            ss_bad(postage, v_postage, 'bad amount in postage'),
-            ss_bad(total_amount, v_total_amount, 'bad amount in total_amount'),
-            ss_bad(refund_amount, v_refund_amount, 'bad amount in refund_amount'),
-            ss_bad(created_at, v_created_at, 'bad date in created_at'),
-            ss_bad(paid_at, v_paid_at, 'bad date in paid_at'),
-            ss_bad(shipped_at, v_shipped_at, 'bad date in shipped_at'),
-            ss_bad(confirmed_at, v_confirmed_at, 'bad date in confirmed_at'),
-            ss_bad(item_count, v_item_count, 'bad number in item_count')
+            case when paid_amount is null then 'missing amount in paid_amount' end,
+            ss_bad_money(paid_amount, v_paid_amount, 'paid_amount'),
+            ss_bad_money(goods_amount, v_goods_amount, 'goods_amount'),
+            ss_bad_money(postage, v_postage, 'postage'),
+            ss_bad_money(total_amount, v_total_amount, 'total_amount'),
+            ss_bad_money(refund_amount, v_refund_amount, 'refund_amount'),
+            ss_bad_ts(created_at, v_created_at, 'created_at'),
+            ss_bad_ts(paid_at, v_paid_at, 'paid_at'),
+            ss_bad_ts(shipped_at, v_shipped_at, 'shipped_at'),
+            ss_bad_ts(confirmed_at, v_confirmed_at, 'confirmed_at'),
+            ss_bad_qty(item_count, v_item_count, 'item_count', 0, 1000000000)
         ), '') as reject_reason
     from typed
 ),

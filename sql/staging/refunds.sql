@@ -46,16 +46,18 @@ checked as (
         nullif(concat_ws('; ',
             ss_id_problem(v_order_id),
             case when ss_id_problem(v_refund_id) is not null then 'refund id: ' || ss_id_problem(v_refund_id) end,
-            case when coalesce(v_refund_amount, v_refund_to_buyer) is null
-                 then 'bad or missing refund amount: ' || coalesce(refund_amount, refund_to_buyer, 'empty') end,
-            ss_bad(refund_to_platform, v_refund_to_platform, 'bad amount in refund_to_platform'),
-            ss_bad(order_paid_amount, v_order_paid_amount, 'bad amount in order_paid_amount'),
-            ss_bad(paid_at, v_paid_at, 'bad date in paid_at'),
-            ss_bad(applied_at, v_applied_at, 'bad date in applied_at'),
-            ss_bad(finished_at, v_finished_at, 'bad date in finished_at'),
-            ss_bad(completed_at, v_completed_at, 'bad date in completed_at'),
-            ss_bad(timeout_at, v_timeout_at, 'bad date in timeout_at'),
-            ss_bad(returned_at, v_returned_at, 'bad date in returned_at')
+            case when line_id is not null then 'sub-order id: ' || ss_id_problem(v_line_id) end,
+            case when refund_amount is null and refund_to_buyer is null then 'missing refund amount' end,
+            ss_bad_money(refund_amount, v_refund_amount, 'refund_amount'),
+            ss_bad_money(refund_to_buyer, v_refund_to_buyer, 'refund_to_buyer'),
+            ss_bad_money(refund_to_platform, v_refund_to_platform, 'refund_to_platform'),
+            ss_bad_money(order_paid_amount, v_order_paid_amount, 'order_paid_amount'),
+            ss_bad_ts(paid_at, v_paid_at, 'paid_at'),
+            ss_bad_ts(applied_at, v_applied_at, 'applied_at'),
+            ss_bad_ts(finished_at, v_finished_at, 'finished_at'),
+            ss_bad_ts(completed_at, v_completed_at, 'completed_at'),
+            ss_bad_ts(timeout_at, v_timeout_at, 'timeout_at'),
+            ss_bad_ts(returned_at, v_returned_at, 'returned_at')
         ), '') as reject_reason
     from typed
 ),

@@ -1,6 +1,8 @@
 -- Typed shipments from one load.
 -- Grain: one row per record of load $load_id (_raw_batch: this load's raw_shipments rows) (one SKU in one parcel).
 -- Inputs: _raw_batch (as raw_shipments), load_manifest. quantity NULL means unknown; reship defaults to false.
+-- Rows with the same order, tracking number, SKU and time are all kept (they add up: a row per
+-- order line, two lines of one order may share a SKU); the merge replaces them by key.
 with
 
 raw as (
@@ -25,7 +27,7 @@ typed as (
         ss_id(order_id)                          as v_order_id,
         ss_int(quantity)                         as v_quantity,
         ss_ts(shipped_at)                        as v_shipped_at,
-        try_cast(weight_kg as decimal(12, 3))    as v_weight_kg,
+        ss_weight(weight_kg)                     as v_weight_kg,
         ss_bool(reship)                          as v_reship
     from cleaned c
 ),
@@ -35,9 +37,10 @@ checked as (
         *,
         nullif(concat_ws('; ',
             ss_id_problem(v_order_id),
-            case when v_shipped_at is null then 'bad or missing date in shipped_at: ' || coalesce(shipped_at, 'empty') end,
-            ss_bad(quantity, v_quantity, 'bad quantity'),
-            ss_bad(weight_kg, v_weight_kg, 'bad weight_kg'),
+            case when shipped_at is null then 'missing date in shipped_at' end,
+            ss_bad_ts(shipped_at, v_shipped_at, 'shipped_at'),
+            ss_bad_qty(quantity, v_quantity, 'quantity', 0, 1000000),
+            ss_bad(weight_kg, v_weight_kg, 'bad weight_kg (0 to 999999.999 kg, at most three decimals)'),
             ss_bad(reship, v_reship, 'bad reship flag')
         ), '') as reject_reason
     from typed

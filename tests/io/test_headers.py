@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.io.headers import ALIASES, detect_kind, map_header, normalize_header
+from pipeline.io.headers import ALIASES, KINDS, SIGNATURES, detect_kind, lacks, map_header, normalize_header
 
 LEGACY_ORDERS = ("订单编号,买家会员名,买家支付宝账号,买家应付货款,买家应付邮费,买家支付积分,总金额,返点积分,买家实际支付金额,"
                  "买家实际支付积分,订单状态,买家留言,收货人姓名,收货地址 ,运送方式,联系电话 ,联系手机,订单创建时间,订单付款时间 ,"
@@ -20,6 +20,9 @@ REFUNDS_2017 = ("订单编号, 退款编号, 支付宝交易号, 订单付款时
 REFUNDS_2026 = ["订单编号", "退款编号", "支付单号", "退给买家金额", "退给平台金额", "售后类型", "部分退款/全额退款", "商品 id", "买家退款原因"]
 TMALL_2020 = ["订单编号", "总金额", "买家实际支付金额", "收货地址 ", "订单创建时间", "订单付款时间 ", "退款金额"]
 SHIPMENTS = "order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship".split(",")
+# the review.csv a run writes, filled: its other columns (买家实付金额 too) do not make it orders
+REVIEW_CSV = ["订单编号", "店铺", "买家", "类型", "证据", "规则", "缺件数量", "涉及金额", "商品明细", "买家实付金额", "判定", "备注",
+              "判定人", "判定时间"]
 
 
 @pytest.mark.parametrize(
@@ -35,6 +38,9 @@ SHIPMENTS = "order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship".spli
         (REFUNDS_2026, "refunds"),
         (SHIPMENTS, "shipments"),
         (["order_id", "shipped_at"], "shipments"),
+        (["订单编号", "买家实付金额"], "orders"),  # no signature name: the one kind it fits
+        (REVIEW_CSV, "decisions"),
+        (["order_id", "shop", "buyer", "decision"], "decisions"),
     ],
 )
 def test_every_header_family_is_recognised(header, kind):
@@ -43,7 +49,32 @@ def test_every_header_family_is_recognised(header, kind):
 
 def test_unrecognised_headers():
     assert detect_kind(["a", "b"]) is None
-    assert detect_kind(["订单编号", "订单状态"]) is None  # no paid amount: not a usable order export
+    assert detect_kind(["订单编号", "订单状态"]) is None  # no signature name, no kind complete
+
+
+def test_a_file_is_the_kind_whose_signature_it_has_even_when_it_lacks_a_required_column():
+    """A refund export without 退款编号 has 订单编号 and 买家实际支付金额 (all an orders export
+    needs) but refund columns only a refund export has: it is a refund export that lacks
+    退款编号, never an orders export."""
+    header = [h for h in REFUNDS_2017 if h != "退款编号"]
+    assert detect_kind(header) == "refunds"
+    assert lacks(map_header("refunds", header)) == "refunds export lacks 退款编号 (refund_id), a required column"
+    assert lacks(map_header("orders", header)) is None  # it would have passed as orders
+    items = [h for h in LEGACY_ITEMS if h != "购买数量"]
+    assert detect_kind(items) == "items" and "购买数量" in lacks(map_header("items", items))
+
+
+def test_signature_names_belong_to_one_kind_only():
+    for kind in KINDS:
+        assert SIGNATURES[kind], kind
+        for other in KINDS:
+            if other != kind:
+                assert not SIGNATURES[kind] & {normalize_header(a) for al in ALIASES[other].values() for a in al}
+
+
+def test_a_known_name_twice_is_a_problem_unknown_names_may_repeat():
+    assert "订单编号 twice" in map_header("orders", ["订单编号", "买家实付金额", "订单编号"]).duplicate_problem()
+    assert map_header("orders", ["订单编号", "买家实付金额", "备注标签", "备注标签"]).duplicate_problem() is None
 
 
 def test_normalisation_of_spaces_brackets_and_slashes():
@@ -70,6 +101,7 @@ def test_renamed_columns_map_to_one_name():
 def test_missing_required_names_the_column():
     hm = map_header("refunds", ["订单编号", "退款编号"])
     assert hm.missing_required() == ["买家退款金额 (refund_amount) or 退给买家金额 (refund_to_buyer)"]
+    assert lacks(map_header("decisions", ["订单编号", "判定人"])) == "decisions export lacks 判定 (decision), a required column"
 
 
 def test_alias_table_has_no_alias_twice_within_a_kind():

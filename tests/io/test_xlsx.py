@@ -241,7 +241,7 @@ def test_title_rows_above_the_header_and_blank_rows(con, tmp_path):
     assert (r.rows_in, r.loaded, r.rejected) == (3, 2, 1)
     assert con.execute("select order_id, line from orders order by line").fetchall() == [
         ("3515313147329357912", 5), ("3515313147329357913", 7)]
-    assert rejects(con) == [(8, "bad or missing amount in paid_amount: 待定")]
+    assert rejects(con) == [(8, "bad amount in paid_amount: 待定 (not an amount)")]
 
 
 def test_excel_rounded_ids_are_rejected_with_their_row(con, tmp_path):

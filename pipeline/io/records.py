@@ -1,0 +1,291 @@
+"""Where a CSV record starts and ends: the one rule that the transcoder (pipeline/io/encoding.py,
+serial and parallel) and the header reader (pipeline/io/csvfile.py) both apply, so that they, and
+DuckDB after them, cannot disagree about where records start.
+
+The rule (RFC 4180, read strictly, as DuckDB reads it):
+
+* Lines are physical lines: a line break is LF, CRLF or a lone CR (old Excel), each one break.
+* A field is either quoted (`"..."`, a quote inside written as `""`; it may hold delimiters and
+  line breaks) or unquoted (no quote at all). A record is fields separated by the delimiter,
+  ending at a line break outside quotes.
+* A record may span several physical lines (a buyer message with line breaks), but at most
+  MAX_RECORD_LINES lines and MAX_RECORD_CHARS characters: far more than any real message. A
+  record that spans lines must also have the header's number of fields, and none of the lines
+  it runs on over may look like a record itself (in an export of four or more columns: as many
+  delimiters before its first quote as a record has), so two stray quotes cannot fold the rows
+  between them into one.
+* A record whose quoting is broken is refused at its FIRST line, and the next record is looked
+  for on the NEXT line, so a broken quote costs only the line it is on:
+    - `unclosed quote`: a quoted field that does not end with a quote followed by the delimiter
+      or the line end (its closing quote is missing), within the cap;
+    - `stray quote in an unquoted field`: a `"` inside a field that does not start with one
+      (`9999300000000001,TV-55",1`).
+* A line holding a NUL character is refused the same way. (A line longer than MAX_LINE_BYTES
+  in UTF-8 is refused by DuckDB's reader, with its line: see pipeline/load.py.)
+* Blank lines (empty, white space, or only delimiters) are not records.
+
+Only records that follow the rule reach DuckDB, numbered with the physical line they start on,
+so its CSV reader splits them exactly where this module did. Most lines are checked by a couple
+of string counts (the fast path); only lines with quotes in other places are scanned field by
+field.
+"""
+from __future__ import annotations
+
+from itertools import chain
+from typing import Callable, Iterator
+
+MAX_RECORD_LINES = 200
+MAX_RECORD_CHARS = 200_000
+
+UNCLOSED = "unclosed quote"
+STRAY = "stray quote in an unquoted field"
+MAX_LINE_BYTES = 4 * MAX_RECORD_CHARS  # DuckDB's max_line_size for the numbered copy
+NUL = "NUL byte in the row (binary data in a text export)"
+TOO_LONG = f"row longer than {MAX_LINE_BYTES:,} bytes"
+
+# a line the chunk reader found to hold a NUL is handed to the splitter with this prefix, which
+# sends it off the fast path (it starts with a character that is not a quote and holds a quote)
+MARK = '\x00"'
+
+_CLOSED, _OPEN, _STRAY, _UNCLOSED = 0, 1, 2, 3
+
+
+def scan(text: str, d: str, pos: int = 0, nfields: int = 0) -> tuple[int, int, int]:
+    """Scan the fields of `text` (one record's text so far) from field start `pos`.
+
+    Returns (state, position, fields): _CLOSED with the number of fields when `text` is a whole
+    record; _OPEN with the start of the quoted field that runs past the end of `text` (scan on
+    from there once the next line is appended) and the fields before it; _STRAY or _UNCLOSED
+    when the quoting is broken."""
+    n = len(text)
+    find = text.find
+    while True:
+        nfields += 1
+        if pos < n and text[pos] == '"':
+            start = pos
+            p = pos + 1
+            while True:
+                q = find('"', p)
+                if q < 0:
+                    return _OPEN, start, nfields - 1
+                if q + 1 < n and text[q + 1] == '"':
+                    p = q + 2  # a doubled quote inside the field
+                    continue
+                break
+            pos = q + 1
+            if pos == n:
+                return _CLOSED, pos, nfields
+            if text[pos] != d:
+                return _UNCLOSED, pos, nfields
+            pos += 1
+        else:
+            e = find(d, pos)
+            if e < 0:
+                e = n
+            if find('"', pos, e) >= 0:
+                return _STRAY, pos, nfields
+            if e == n:
+                return _CLOSED, n, nfields
+            pos = e + 1
+
+
+def split_fields(record: str, d: str) -> list[str]:
+    """The field values of one record that follows the rule (quotes removed, `""` -> `"`)."""
+    out: list[str] = []
+    n = len(record)
+    pos = 0
+    while True:
+        if pos < n and record[pos] == '"':
+            p = pos + 1
+            parts = []
+            while True:
+                q = record.find('"', p)
+                if q < 0:  # not a record that follows the rule: keep the rest as it is
+                    parts.append(record[p:])
+                    return out + ["".join(parts)]
+                if q + 1 < n and record[q + 1] == '"':
+                    parts.append(record[p:q + 1])
+                    p = q + 2
+                    continue
+                parts.append(record[p:q])
+                break
+            out.append("".join(parts))
+            pos = q + 1
+            e = record.find(d, pos)
+            if e < 0:
+                return out
+            pos = e + 1
+        else:
+            e = record.find(d, pos)
+            if e < 0:
+                out.append(record[pos:])
+                return out
+            out.append(record[pos:e])
+            pos = e + 1
+
+
+def is_blank(line: str, d: str) -> bool:
+    """Empty, white space only, or only delimiters and white space: not a record."""
+    return not line or line.isspace() or (line[0] == d or line[0].isspace()) and not line.strip(d + " \t\u3000")
+
+
+class RecordSplitter:
+    """Splits physical lines into records by the rule above and writes each record that follows
+    it to `out` as `<line><delimiter><record>\\n` (the numbered copy DuckDB parses).
+
+    Feed it an iterator of physical lines (line breaks removed) with `feed`; `lineno` is the
+    number of the line before the first one fed. Records refused go to `rejects` as (line,
+    reason). `fields`: the field counts a record spanning several lines may have (None: any).
+    `beyond(i)`: the i-th line after the end of what is fed (None past the end of the file), for
+    a worker that owns a byte range of a file: a record starting in its range may end after it;
+    `beyond_lines` is then how many of those lines the last record took.
+    """
+
+    def __init__(self, delimiter: str, lineno: int = 0, fields: set[int] | None = None,
+                 beyond: Callable[[int], str | None] | None = None):
+        self.d = delimiter
+        self.qdq = '"' + delimiter + '"'
+        self.lineno = lineno
+        self.records = 0  # records written to out
+        self.out: list[str] = []
+        self.rejects: list[tuple[int, str]] = []
+        self.fields = fields
+        self.beyond = beyond
+        self.beyond_lines = 0
+
+    def take_output(self) -> str:
+        text = "".join(self.out)
+        self.out.clear()
+        return text
+
+    def feed(self, lines: Iterator[str]) -> None:
+        it: Iterator[str] | None = iter(lines)
+        while it is not None:
+            it = self._fast(it)
+
+    def _fast(self, it: Iterator[str]) -> Iterator[str] | None:
+        """The common case: a line without quotes, or whose fields are all quoted (doubled
+        quotes inside allowed, a trailing delimiter allowed), is a whole record. Any other line
+        goes to _slow, which returns the iterator to go on with."""
+        d = self.d
+        qdq = self.qdq
+        out = self.out
+        append = out.append
+        before = len(out)
+        lineno = self.lineno
+        for lineno, line in enumerate(it, lineno + 1):
+            if '"' in line:
+                # all fields quoted: "a","b","c" (or "a","b",): every quote but the first and
+                # the last is in a `","` between two fields (the guards keep those two out of one)
+                if (line.count('"') == 2 * line.count(qdq) + 2 and line[0] == '"' and line[1] != d and (
+                        (line[-1] == '"' and line[-2] != d)
+                        or (line[-1] == d and line[-2] == '"' and line[-3] != d))) or _quoted_ok(line, d, qdq):
+                    append(f"{lineno}{d}{line}\n")
+                    continue
+                self.lineno = lineno
+                self.records += len(out) - before
+                return self._slow(line, it)
+            if not line or line.isspace() or (line[0] == d or line[0].isspace()) and is_blank(line, d):
+                continue
+            append(f"{lineno}{d}{line}\n")
+        self.lineno = lineno
+        self.records += len(out) - before
+        return None
+
+    def _slow(self, line: str, it: Iterator[str]) -> Iterator[str]:
+        """A line that starts a record but needs a closer look (self.lineno is its number)."""
+        d = self.d
+        first = self.lineno
+        bad = None
+        if line.startswith(MARK):
+            line = line[len(MARK):]
+            bad = NUL
+        state, pos, nf = scan(line, d)
+        if state == _CLOSED:
+            if bad:
+                self.rejects.append((first, bad))
+            elif not is_blank(line, d):
+                self.records += 1
+                self.out.append(f"{first}{d}{line}\n")
+            return it
+        if state != _OPEN:
+            self.rejects.append((first, bad or (STRAY if state == _STRAY else UNCLOSED)))
+            return it
+        # a quoted field runs on to the next line: take lines until the record closes
+        taken: list[str] = []  # lines taken from `it`
+        extra = 0  # lines taken from beyond the end of `it`
+        # a line holding as many delimiters as a whole record is a record, not message text
+        row_like = min(self.fields) - 1 if self.fields and min(self.fields) >= 4 else None
+        parts = [line]
+        size = len(line)
+        text = line
+        while True:
+            if 1 + len(taken) + extra >= MAX_RECORD_LINES:
+                break
+            nxt = next(it, None)
+            if nxt is not None:
+                taken.append(nxt)
+            elif self.beyond is not None and (nxt := self.beyond(extra)) is not None:
+                extra += 1
+            else:
+                break  # the end of the file inside quotes
+            if nxt.startswith(MARK):
+                nxt = nxt[len(MARK):]
+                bad = NUL
+            size += 1 + len(nxt)
+            if size > MAX_RECORD_CHARS:
+                break
+            if row_like is not None and nxt.count(d, 0, nxt.find('"') % (len(nxt) + 1)) >= row_like:
+                break  # the part of the line inside the open field looks like a record
+            parts.append(nxt)
+            text = "\n".join(parts)
+            state, pos, nf = scan(text, d, pos, nf)
+            if state == _OPEN:
+                continue
+            if state == _CLOSED and (self.fields is None or nf in self.fields):
+                self.lineno += len(taken) + extra
+                self.beyond_lines = extra
+                if bad:
+                    self.rejects.append((first, bad))
+                else:
+                    self.records += 1
+                    self.out.append(f"{first}{d}{text}\n")
+                return it
+            break
+        # no proper end within the cap: refuse the first line, look for a record on the next
+        self.rejects.append((first, UNCLOSED))
+        return chain(taken, it) if taken else it
+
+
+def _quoted_ok(line: str, d: str, qdq: str) -> bool:
+    """All fields quoted, doubled quotes inside allowed, a trailing delimiter allowed: are all
+    quotes between the first and the last `","` separators once doubled quotes are set aside
+    (left to right, as a reader pairs them inside a quoted field)?"""
+    end = len(line) - 1
+    if line[end] == d and end > 0:
+        end -= 1
+    if end <= 0 or line[0] != '"' or line[end] != '"':
+        return False
+    inner = line[1:end]
+    if '""' in inner:
+        inner = inner.replace('""', "")
+    return inner.count('"') == 2 * inner.count(qdq)
+
+
+def number_lines(lines: Iterator[str], delimiter: str, lineno: int = 0,
+                 fields: set[int] | None = None) -> RecordSplitter:
+    """Split `lines` into records (a convenience for small texts: the header reader, tests)."""
+    s = RecordSplitter(delimiter, lineno, fields)
+    s.feed(lines)
+    return s
+
+
+def physical_lines(text: str) -> list[str]:
+    """`text` cut into physical lines (LF, CRLF and lone CR each end one), as the transcoder
+    cuts files. A last line without a line break is kept."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
