@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-installed
 
-.PHONY: run test bench clean venv locale
+.PHONY: run test bench bench-spark spark clean venv locale
 
 venv: $(STAMP)
 
@@ -13,6 +14,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# the [spark] extra (pyspark; Spark also needs Java 17+): without it the Spark tests are skipped
+spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,spark]'
+	touch $(SPARK_STAMP)
 
 run: $(STAMP)
 	$(PY) -m pipeline run data/sample --db data/shortship.duckdb --out out --create
@@ -27,6 +35,10 @@ bench: $(STAMP)
 # compile the .mo files (commit all three; tests/act/test_locale.py checks they agree)
 locale: $(STAMP)
 	$(PY) -m pipeline.locale.catalog
+
+# the many-shops figure alone: SHOPS shops x ORDERS orders, single machine vs spark-run
+bench-spark: $(SPARK_STAMP)
+	$(PY) bench/spark_bench.py --shops $${SHOPS:-20} --orders $${ORDERS:-20000}
 
 clean:
 	rm -rf $(VENV) out data/shortship.duckdb*

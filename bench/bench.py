@@ -10,7 +10,9 @@ measures on the same files, each in a process of its own (wall time and peak mem
    flag by refund reason, 30 % / floor / cap per order), checked against shortship's
    liabilities on the same data.
 
-Prints a table with the ratios run / floor and peer / run and writes bench/results.md.
+Prints a table with the ratios run / floor and peer / run and writes bench/results.md. Then,
+when pyspark is installed, the many-shops figure (bench/spark_bench.py: 20 shops x 20,000
+orders, single machine against spark-run on local[1] and local[2]; --skip-spark leaves it out).
 With --repeat K the three steps run K times in turn and the median wall time counts (a shared
 machine's timings vary by 10-20 % from one run to the next); the range is shown beside it.
 Usage: python bench/bench.py --orders 1000000 [--repeat 3] [--keep] [--skip-peer]
@@ -88,6 +90,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep generated files and databases")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--skip-spark", action="store_true", help="no many-shops figure (bench/spark_bench.py)")
     ap.add_argument("--repeat", type=int, default=None,
                     help="run each step K times, report the median (default 3 up to 2M orders, else 1)")
     args = ap.parse_args()
@@ -163,6 +166,18 @@ def main() -> None:
     res.write_text(text + ("\n# " + "\n\n# ".join(b.lstrip("# ") for b in kept) if kept else ""))
     if not args.keep:
         shutil.rmtree(out, ignore_errors=True)
+    spark_figure(args)
+
+
+def spark_figure(args) -> None:
+    """The many-shops figure (bench/spark_bench.py, its own defaults) when pyspark is installed."""
+    import importlib.util
+
+    if args.skip_spark or importlib.util.find_spec("pyspark") is None:
+        print("many-shops figure skipped (pyspark not installed: make spark; or --skip-spark given)")
+        return
+    subprocess.run([sys.executable, str(HERE / "spark_bench.py")] + (["--keep"] if args.keep else []),
+                   check=True, cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -377,6 +377,36 @@ def evidence_cmd(order_ids, db_path, lock_wait, out_dir, lang):
         click.echo(str(p))
 
 
+@cli.command("spark-run")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", "out_dir", required=True,
+              help="Output folder: a path or a URI Spark writes (hdfs://..., s3a://...).")
+@as_of_option
+@policy_option
+@click.option("--master", default=None,
+              help="Spark master URL, e.g. local[2], yarn, spark://host:7077 (default: spark-submit's, else local[*]).")
+@click.option("--partitions", type=click.IntRange(min=1), default=None,
+              help="Tasks the shops are spread over (default: one per shop, at most 10000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for schedulers).")
+def spark_run_cmd(inputs, out_dir, as_of, policy, master, partitions, as_json):
+    """Run many shops on Apache Spark: INPUT holds one folder per shop (needs shortship[spark])."""
+    import json
+
+    from pipeline.spark.job import spark_run
+
+    summary = spark_run(inputs, out_dir, as_of=as_of, policy=policy, master=master, partitions=partitions,
+                        progress=progress_printer())
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), ensure_ascii=False))
+    else:
+        for text in summary.lines():
+            click.echo(text)
+    if summary.failed:
+        first = summary.failed[0]
+        raise ShortshipError(f"{len(summary.failed)} shop(s) failed and were left as they were "
+                             f"(first: shop {first.shop}: {first.error})")
+
+
 def main():
     from pipeline import interrupts
 

@@ -19,3 +19,11 @@ def con(tmp_path):
 @pytest.fixture
 def fixtures():
     return FIXTURES
+
+
+def pytest_configure(config):
+    """The Spark tests (tests/spark) share one Spark session: under xdist they are one
+    `xdist_group`, which only the `loadgroup` distribution honours (it spreads every other test
+    like `load`)."""
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"

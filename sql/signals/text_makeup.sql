@@ -55,7 +55,8 @@ per_line as (
         p.target_line_no                                                          as line_no,
         case when bool_and(p.qty is not null) then max(p.qty) end                 as units,
         bool_or(p.by_buyer)                                                       as by_buyer,
-        string_agg(distinct p.source || ' ' || fl_say(p.text), '; ')              as quotes,
+        string_agg(distinct p.source || ' ' || fl_say(p.text), '; '
+                   order by p.source || ' ' || fl_say(p.text))                    as quotes,
         -- the first later order re-shipped them
         arg_min(p.later_id, p.later_paid_at)                                      as later_id
     from per_phrase p

@@ -70,7 +70,7 @@ grouped as (
         any_value(d.line_paid)                                                    as line_paid,
         case when bool_and(d.units is not null) then sum(d.units) end             as units,
         min(d.text)                                                               as text,
-        string_agg(distinct d.trigger, ', ')                                      as triggers,
+        string_agg(distinct d.trigger, ', ' order by d.trigger)                  as triggers,
         string_agg(d.reading, ', ' order by d.span_seq, d.item_no)                as readings
     from described d
     group by d.order_id, d.kind, d.source, d.line_no

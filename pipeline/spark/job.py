@@ -1,0 +1,521 @@
+"""`shortship spark-run`: the single-machine run for many shops at once, on Apache Spark.
+
+The input is one or more folders of shop folders (`INPUT/<shop>/...exports...`); the shop is the
+folder's name. Every run reads every export of each shop folder, as the shop's own database
+would hold them, so a shop folder plays the part of the shop's database.
+
+How the work is spread (design (a) of issue 16, see the README for the measurements):
+
+1. the export files are read in parallel by Spark's `binaryFile` source (any file system Spark
+   reads: local, HDFS, S3 ...), one row per file with its bytes;
+2. the earlier ledger lines of the shops (`OUT/ledger/shop=*/batch=*`) are read beside them;
+3. both are grouped by shop (`cogroup(...).applyInArrow`): one shop goes wholly to one task, which
+   runs the single-machine library on it (`shop.run_shop`: load_paths, flag_orders,
+   compute_liabilities, append_ledger in a DuckDB of its own) and returns its outputs as Arrow;
+4. the results are kept (persisted) and written: the shop's new ledger lines are APPENDED as a new
+   partition `ledger/shop=<shop>/batch=<batch>/` (never rewriting one; Spark's job commit makes a
+   batch appear whole or not at all), then `flags/`, `liabilities/`, `summary/`, `rejects/` replace
+   the partitions of the shops of this run (`shop=<shop>/`; other shops' partitions stay).
+
+A shop whose files the user must fix (the single-machine run would stop with `Error: ...`) is
+reported and skipped: its outputs and its ledger are left as they were; the other shops go on.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from pipeline.clock import china_now, parse_as_of
+from pipeline.errors import ShortshipError
+from pipeline.load import EXPORT_SUFFIXES
+from pipeline.policy import FLAG_KINDS, Policy, load_policy
+from pipeline.spark.shop import OUTPUTS, ZERO, ShopStats, empty_outputs, run_shop
+
+REBUILT = ("flags", "liabilities", "summary", "rejects")  # replaced per shop at each run
+LEDGER = "ledger"  # appended: one partition per shop and batch
+STATE = "state"  # each shop's database (replaced per shop at each run)
+BATCH_TIME = "%Y%m%dT%H%M%S"
+
+Progress = Callable[[str], None] | None
+
+
+def _require_pyspark():
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ShortshipError(
+            "spark-run needs pyspark: pip install 'shortship[spark]' (pyspark >= 4, Java 17 or later)"
+        ) from None
+
+
+@dataclass
+class SparkRunSummary:
+    run_id: str
+    batch: str
+    as_of: datetime
+    policy_id: str
+    out_dir: str
+    master: str
+    shops: list[ShopStats] = field(default_factory=list)
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    @property
+    def ok(self) -> list[ShopStats]:
+        return [s for s in self.shops if not s.error]
+
+    @property
+    def failed(self) -> list[ShopStats]:
+        return [s for s in self.shops if s.error]
+
+    def total(self, name: str) -> Any:
+        return sum((getattr(s, name) for s in self.ok), ZERO if isinstance(getattr(ShopStats(""), name), Decimal) else 0)
+
+    def flagged(self) -> dict[str, int]:
+        return {k: sum(s.flagged.get(k, 0) for s in self.ok) for k in FLAG_KINDS}
+
+    def lines(self) -> list[str]:
+        flagged = self.flagged()
+        kinds = ", ".join(f"{k} {n}" for k, n in flagged.items() if n)
+        deadlines = [s.nearest_deadline for s in self.ok if s.nearest_deadline]
+        ledger_shops = sum(1 for s in self.ok if s.payout_lines)
+        out = [
+            f"spark-run {self.run_id}: as of {self.as_of:%Y-%m-%d %H:%M:%S}, policy {self.policy_id}, "
+            f"{len(self.shops)} shop(s) on {self.master}, {self.seconds:.1f} s",
+            f"files: {self.total('files_loaded')} loaded ({self.total('rows_in')} rows in, "
+            f"{self.total('rows_loaded')} loaded, {self.total('rows_rejected')} rejected)",
+            f"orders: {self.total('orders')}; flagged: {sum(flagged.values())}" + (f" ({kinds})" if kinds else ""),
+            f"owed: {self.total('owed_orders')} order(s), penalty {self.total('owed_yuan')} yuan "
+            f"({self.total('owed_points')} points)",
+            f"liabilities: {self.total('total_yuan')} yuan in all (penalties, goods to refund, freight)",
+            (f"curable: {self.total('curable_orders')} order(s), re-ship to avoid {self.total('curable_at_risk_yuan')} "
+             f"yuan; nearest deadline {min(deadlines):%Y-%m-%d %H:%M:%S}") if deadlines else "curable: none",
+            f"ledger: batch {self.batch}: {self.total('payout_lines')} new line(s) in {ledger_shops} shop(s), "
+            f"{self.total('payout_yuan')} yuan ({self.total('payout_points')} points)",
+            f"rejects: {self.total('rejects')}",
+            f"outputs: {', '.join(self.outputs)}",
+        ]
+        for s in self.failed:
+            out.append(f"failed: shop {s.shop}: {s.error}")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        def shop_json(s: ShopStats) -> dict[str, Any]:
+            d = {k: (str(v) if isinstance(v, Decimal) else v.isoformat(sep=" ") if isinstance(v, datetime) else v)
+                 for k, v in s.__dict__.items()}
+            d["seconds"] = round(s.seconds, 3)
+            return d
+
+        return {
+            "run_id": self.run_id,
+            "batch": self.batch,
+            "as_of": self.as_of.isoformat(sep=" "),
+            "policy": self.policy_id,
+            "out": self.out_dir,
+            "master": self.master,
+            "shops": len(self.shops),
+            "failed": {s.shop: s.error for s in self.failed},
+            "orders": self.total("orders"),
+            "flagged": {"total": sum(self.flagged().values()), **self.flagged()},
+            "owed": {"orders": self.total("owed_orders"), "yuan": str(self.total("owed_yuan")),
+                     "points": self.total("owed_points")},
+            "total_yuan": str(self.total("total_yuan")),
+            "ledger": {"lines": self.total("payout_lines"), "yuan": str(self.total("payout_yuan")),
+                       "points": self.total("payout_points")},
+            "rejects": self.total("rejects"),
+            "outputs": self.outputs,
+            "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "per_shop": [shop_json(s) for s in self.shops],
+        }
+
+
+# --- the session -------------------------------------------------------------------------
+
+_PANDAS_WARNING = "PySpark does not yet fully support pandas"
+
+
+def spark_session(master: str | None = None, app_name: str = "shortship"):
+    """A SparkSession: `master` when given, else spark-submit's, else local[*]. The Python
+    workers run this interpreter unless PYSPARK_PYTHON says otherwise."""
+    _require_pyspark()
+    import warnings
+
+    warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    conf = SparkConf()  # picks up spark-submit's settings
+    builder = (SparkSession.builder.appName(app_name)
+               .config("spark.ui.showConsoleProgress", "false")
+               # pyspark warns about pandas >= 3 on import although spark-run uses Arrow only
+               .config("spark.executorEnv.PYTHONWARNINGS", f"ignore:{_PANDAS_WARNING}:FutureWarning"))
+    if master:
+        builder = builder.master(master)
+    elif not conf.contains("spark.master"):
+        builder = builder.master("local[*]")
+    try:
+        spark = builder.getOrCreate()
+    except Exception as e:  # no Java, a bad master URL ...
+        raise ShortshipError(f"cannot start Spark ({_first_line(e)}); is Java 17+ installed and --master right?") from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Traceback", "File ", "at ")):
+            return line[:300]
+    return type(e).__name__
+
+
+# --- the file system (Hadoop's, so that any URI Spark reads works) -----------------------
+
+class _FS:
+    def __init__(self, spark):
+        self.jvm = spark._jvm
+        self.conf = spark._jsc.hadoopConfiguration()
+
+    def path(self, uri: str):
+        p = self.jvm.org.apache.hadoop.fs.Path(uri)
+        fs = p.getFileSystem(self.conf)
+        return fs, fs.makeQualified(p)
+
+    def escape(self, value: str) -> str:
+        return self.jvm.org.apache.spark.sql.catalyst.catalog.ExternalCatalogUtils.escapePathName(value)
+
+    def unescape(self, value: str) -> str:
+        return self.jvm.org.apache.spark.sql.catalyst.catalog.ExternalCatalogUtils.unescapePathName(value)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith((".", "_"))  # what Spark's file sources skip
+
+
+def list_shops(fs: _FS, inputs: Iterable[str], out: str) -> tuple[dict[str, str], list[str]]:
+    """({shop: qualified URI of its folder}, [qualified URI of each input]) over the input folders
+    (each a folder of shop folders)."""
+    shops: dict[str, str] = {}
+    roots: list[str] = []
+    for root in inputs:
+        try:
+            rfs, rpath = fs.path(str(root))
+            exists = rfs.exists(rpath)
+        except Exception as e:
+            raise ShortshipError(f"{root}: cannot read ({_first_line(e)})") from None
+        if not exists:
+            raise ShortshipError(f"{root}: no such folder")
+        if not rfs.getFileStatus(rpath).isDirectory():
+            raise ShortshipError(f"{root}: not a folder (spark-run takes folders with one folder per shop)")
+        if out == rpath.toString() or out.startswith(rpath.toString().rstrip("/") + "/"):
+            raise ShortshipError(f"{out}: --out is inside the input folder {root}; give a folder outside it")
+        roots.append(rpath.toString())
+        for st in rfs.listStatus(rpath):
+            name = st.getPath().getName()
+            if _hidden(name):
+                continue
+            if st.isDirectory():
+                if name in shops:
+                    raise ShortshipError(f"shop {name} is in two inputs: {shops[name]} and {st.getPath().toString()}")
+                shops[name] = st.getPath().toString()
+            elif Path(name).suffix.lower() in EXPORT_SUFFIXES:
+                raise ShortshipError(
+                    f"{st.getPath().toString()}: an export outside any shop folder "
+                    f"(spark-run takes folders with one folder per shop)")
+    if not shops:
+        raise ShortshipError(f"{', '.join(map(str, inputs))}: no shop folders")
+    return shops, roots
+
+
+def ledger_batches(fs: _FS, out: str) -> dict[str, list[str]]:
+    """{shop: [batch, ...]} of the ledger under `out` (from the folder names alone)."""
+    lfs, lpath = fs.path(f"{out}/{LEDGER}")
+    if not lfs.exists(lpath):
+        return {}
+    found: dict[str, list[str]] = {}
+    for st in lfs.globStatus(fs.jvm.org.apache.hadoop.fs.Path(lpath, "shop=*/batch=*")) or []:
+        batch_dir = st.getPath()
+        shop = fs.unescape(batch_dir.getParent().getName()[len("shop="):])
+        found.setdefault(shop, []).append(fs.unescape(batch_dir.getName()[len("batch="):]))
+    return found
+
+
+def batch_as_of(batch: str) -> datetime | None:
+    try:
+        return datetime.strptime(batch.split("-", 1)[0], BATCH_TIME)
+    except ValueError:
+        return None
+
+
+def check_clock(batches: dict[str, list[str]], shops: Iterable[str], clock: datetime, ledger_uri: str) -> None:
+    """The ledger's clock only moves forward: refuse an as-of earlier than a shop's latest batch."""
+    latest = None
+    for shop in shops:
+        times = [t for t in map(batch_as_of, batches.get(shop, ())) if t]
+        if times and max(times) > clock and (latest is None or max(times) > latest[1]):
+            latest = (shop, max(times))
+    if latest:
+        shop, when = latest
+        raise ShortshipError(
+            f"--as-of {clock:%Y-%m-%d %H:%M:%S} is earlier than {when:%Y-%m-%d %H:%M:%S}, the latest as-of in the "
+            f"ledger of shop {shop} ({ledger_uri}); the ledger's clock only moves forward")
+
+
+# --- Arrow <-> bytes ---------------------------------------------------------------------
+
+def _to_ipc(table) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _from_ipc(data: bytes):
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_all()
+
+
+# --- the job -----------------------------------------------------------------------------
+
+def spark_run(
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    as_of: datetime | str | None = None,
+    policy: Policy | str | None = None,
+    master: str | None = None,
+    partitions: int | None = None,
+    spark=None,
+    progress: Progress = None,
+    _fail_once: tuple[str, str] | None = None,
+) -> SparkRunSummary:
+    """Run every shop folder under `inputs` on Spark and write the datasets under `out`
+    (see the module doc). `spark`: an existing session (tests); else one is started with
+    `master`. `_fail_once` (tests: shop, folder): the task of that shop fails on its first
+    attempt, and so does the writer of its ledger lines half way (each leaves a file in the
+    folder), to show that Spark's retries leave the results whole."""
+    t0 = time.monotonic()
+    inputs = [str(p) for p in inputs]
+    if not inputs:
+        raise ShortshipError("no input folders given")
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    clock = parse_as_of(as_of)
+    if partitions is not None and partitions < 1:
+        raise ShortshipError(f"--partitions {partitions}: must be at least 1")
+    user_tell = progress or (lambda msg: None)
+    marks: list[tuple[str, float]] = []
+
+    def tell(msg: str) -> None:  # a stage begins: tell the terminal, time the one before
+        marks.append((msg, time.monotonic()))
+        user_tell(msg)
+
+    _require_pyspark()
+    if spark is None:
+        tell("starting Spark")
+        spark = spark_session(master)
+    from pyspark.errors import PySparkException
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        summary = _run(spark, inputs, str(out), clock, pol, partitions, tell, t0, _fail_once)
+    except (PySparkException, Py4JJavaError) as e:
+        raise ShortshipError(f"{out}: Spark job failed ({_first_line(e)})") from None
+    marks.append(("end", time.monotonic()))
+    summary.timings = {name: b - a for (name, a), (_, b) in zip(marks, marks[1:])}
+    summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> SparkRunSummary:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from pipeline.liabilities import new_run_id
+
+    fs = _FS(spark)
+    ofs, opath = fs.path(out)
+    out = opath.toString()
+    if ofs.exists(opath) and not ofs.getFileStatus(opath).isDirectory():
+        raise ShortshipError(f"{out}: --out is not a folder")
+    tell("listing shop folders")
+    shops, roots = list_shops(fs, inputs, out)
+    batches = ledger_batches(fs, out)
+    check_clock(batches, shops, clock, f"{out}/{LEDGER}")
+
+    started = china_now()
+    run_id = new_run_id(started)
+    batch = f"{clock:{BATCH_TIME}}-{run_id.rsplit('-', 1)[-1]}"
+    summary = SparkRunSummary(run_id=run_id, batch=batch, as_of=clock, policy_id=pol.id, out_dir=out,
+                              master=spark.sparkContext.master)
+
+    schemas = {name: t.schema for name, t in empty_outputs().items()}
+    spark_schemas = {name: from_arrow_schema(s, prefer_timestamp_ntz=True) for name, s in schemas.items()}
+    ledger_arrow = schemas[LEDGER]
+
+    n_parts = partitions or min(len(shops), 10_000)
+    spark.conf.set("spark.sql.shuffle.partitions", str(n_parts))
+    # a few shops' bytes must not be merged into one task: one task per partition of shops
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    threads = int(spark.conf.get("spark.task.cpus", "1"))
+
+    # 1. the export files, one row per file, with the shop and the path inside the shop folder
+    inside = None  # the path below its input folder: <shop>/<name>
+    for root in roots:
+        prefix = root.rstrip("/") + "/"
+        below = F.substring(F.col("path"), len(prefix) + 1, 1 << 30)
+        cond = F.col("path").startswith(prefix)
+        inside = F.when(cond, below) if inside is None else inside.when(cond, below)
+    suffix = F.lower(F.col("path"))
+    is_export = None
+    for s in sorted(EXPORT_SUFFIXES):
+        c = suffix.endswith(s)
+        is_export = c if is_export is None else (is_export | c)
+    files = (
+        spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(roots)
+        .where(is_export)
+        .select(inside.alias("inside"), "modificationTime", "content")
+        .select(F.regexp_extract("inside", r"^([^/]+)/", 1).alias("shop"), F.lit("file").alias("kind"),
+                F.regexp_extract("inside", r"^[^/]+/(.+)$", 1).alias("name"),
+                F.unix_millis(F.col("modificationTime")).alias("mtime"), F.col("content"))
+        .where(F.col("shop").isin(list(shops)) & (F.col("name") != ""))
+    )
+    # and each shop's database as its previous run left it
+    if ofs.exists(fs.path(f"{out}/{STATE}")[1]):
+        state = (spark.read.schema("chunk int, data binary, shop string").parquet(f"{out}/{STATE}")
+                 .where(F.col("shop").isin(list(shops)))
+                 .select("shop", F.lit("state").alias("kind"), F.col("chunk").cast("string").alias("name"),
+                         F.lit(None).cast("long").alias("mtime"), F.col("data").alias("content")))
+        files = files.unionByName(state)
+
+    # 2. the shops' earlier ledger lines
+    ledger_full = from_arrow_schema(
+        ledger_arrow.remove(ledger_arrow.get_field_index("shop")), prefer_timestamp_ntz=True
+    ).add("shop", "string").add("batch", "string")
+    if batches:
+        earlier = (spark.read.schema(ledger_full).parquet(f"{out}/{LEDGER}")
+                   .where(F.col("shop").isin(list(shops))))
+    else:
+        earlier = spark.createDataFrame([], ledger_full)
+
+    # 3. one shop per group, the library inside
+    task = _shop_task(clock, pol, run_id, started, shops, threads, fail_once)
+    # The results are kept by a local checkpoint, not a cache: writing ledger/ and state/, which
+    # this plan reads, would drop a cache of it and run every shop again.
+    tell(f"running {len(shops)} shop(s) in {n_parts} partition(s)")
+    results = (
+        files.groupBy("shop").cogroup(earlier.groupBy("shop"))
+        .applyInArrow(task, "shop string, output string, part int, data binary")
+        .localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
+    )
+    stats_rows = results.where(F.col("output") == "stats").select("data").collect()
+    found = {s.shop: s for s in (pickle.loads(r.data) for r in stats_rows)}
+    for shop, uri in shops.items():  # a shop folder with no export file (as `shortship run` says)
+        found.setdefault(shop, ShopStats(
+            shop=shop, error=f"{uri}: no export files (.csv, .tsv, .txt, .xlsx) in this folder"))
+    summary.shops = sorted(found.values(), key=lambda s: s.shop)
+    # writing is light: as many tasks as cores (each writes the partitions of several shops)
+    results = results.coalesce(max(1, min(n_parts, spark.sparkContext.defaultParallelism)))
+
+    # 4. the ledger first: a new partition per shop, appended
+    tell(f"appending ledger batch {batch}")
+    _decoded(results, LEDGER, spark_schemas[LEDGER], fail_once).withColumn("batch", F.lit(batch)) \
+        .write.mode("append").option("compression", "zstd").partitionBy("shop", "batch").parquet(f"{out}/{LEDGER}")
+    summary.outputs.append(f"{out}/{LEDGER}")
+    tell("keeping each shop's database")
+    results.where(F.col("output") == STATE).select("shop", F.col("part").alias("chunk"), "data") \
+        .write.mode("overwrite").option("partitionOverwriteMode", "dynamic") \
+        .partitionBy("shop").parquet(f"{out}/{STATE}")
+    for name in REBUILT:
+        tell(f"writing {name}")
+        _decoded(results, name, spark_schemas[name], None) \
+            .write.mode("overwrite").option("partitionOverwriteMode", "dynamic").option("compression", "zstd") \
+            .partitionBy("shop").parquet(f"{out}/{name}")
+        summary.outputs.append(f"{out}/{name}")
+        # a shop of this run with no rows now must not keep the rows of an earlier run
+        for s in summary.ok:
+            if s.rows.get(name, 0) == 0:
+                dfs, dpath = fs.path(f"{out}/{name}/shop={fs.escape(s.shop)}")
+                if dfs.exists(dpath):
+                    dfs.delete(dpath, True)
+    return summary
+
+
+def _decoded(results, name: str, schema, fail_once):
+    """The rows of output `name` of every shop, as a DataFrame with `schema`."""
+    from pyspark.sql import functions as F
+
+    def decode(batches):
+        for b in batches:
+            for data in b.column("data").to_pylist():
+                table = _from_ipc(data)
+                if fail_once and table.num_rows > 1 and table.column("shop")[0].as_py() == fail_once[0]:
+                    from pyspark import TaskContext
+
+                    if TaskContext.get().attemptNumber() == 0:
+                        Path(fail_once[1], f"{name}-writer-failed").touch()
+                        yield table.slice(0, 1).to_batches()[0]  # half written, then the task dies
+                        raise RuntimeError(f"test: the {name} writer of shop {fail_once[0]} fails once")
+                for rb in table.to_batches(max_chunksize=65_536):
+                    yield rb
+
+    return results.where(F.col("output") == name).select("data").mapInArrow(decode, schema)
+
+
+def _shop_task(clock, pol, run_id, started, shops, threads, fail_once):
+    """The function each group (one shop) runs, with the run's settings in its closure."""
+
+    def task(left, earlier):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        empty = pa.table({"shop": pa.array([], pa.string()), "output": pa.array([], pa.string()),
+                          "part": pa.array([], pa.int32()), "data": pa.array([], pa.binary())})
+        if left.num_rows == 0:  # a shop with ledger lines but not in this run
+            return empty
+        shop = left.column("shop")[0].as_py()
+        if fail_once and fail_once[0] == shop:
+            from pyspark import TaskContext
+
+            if TaskContext.get().attemptNumber() == 0:
+                Path(fail_once[1], "task-failed").touch()
+                raise RuntimeError(f"test: the task of shop {shop} fails once")
+        # the bytes stay in Arrow's buffers (no Python copy of every file)
+        files = left.filter(pc.equal(left.column("kind"), "file"))
+        content = files.column("content")
+        rows = sorted((name, mtime, content[i].as_buffer()) for i, (name, mtime) in enumerate(
+            zip(files.column("name").to_pylist(), files.column("mtime").to_pylist())))
+        pieces = left.filter(pc.equal(left.column("kind"), "state"))
+        chunks = pieces.column("content")
+        state = [chunks[i].as_buffer() for i in sorted(range(pieces.num_rows),
+                                                        key=lambda i: int(pieces.column("name")[i].as_py()))]
+        prior = earlier.drop_columns(["shop"]) if earlier.num_rows else None
+        local = os.environ.get("SPARK_LOCAL_DIRS", "").split(",")[0] or None
+        tables, stats, new_state = run_shop(
+            shop, rows, prior, clock, pol, run_id, created_at=started, state=state or None,
+            shop_uri=shops.get(shop, shop), threads=threads, tmp_root=local)
+        out = [("stats", 0, pickle.dumps(stats))]
+        out += [(name, 0, _to_ipc(t)) for name, t in (tables or {}).items()]
+        out += [(STATE, i, piece) for i, piece in enumerate(new_state or ())]
+        return pa.table({"shop": pa.array([shop] * len(out), pa.string()),
+                         "output": pa.array([o for o, _, _ in out], pa.string()),
+                         "part": pa.array([p for _, p, _ in out], pa.int32()),
+                         "data": pa.array([d for _, _, d in out], pa.binary())})
+
+    return task
