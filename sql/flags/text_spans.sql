@@ -143,7 +143,7 @@ named as (
         t_seq,
         item_no,
         max(item) filter (where item <> '')                                       as item,
-        any_value(codes) filter (where item <> '')                                as codes,
+        min(codes) filter (where item <> '')                                      as codes,
         max(han) filter (where item <> '')                                        as han,
         coalesce(max(qty) filter (where item <> ''), max(qty) filter (where qty_only and role <> 'trigger'))
                                                                                   as qty,

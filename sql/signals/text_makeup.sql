@@ -58,7 +58,7 @@ per_line as (
         string_agg(distinct p.source || ' ' || fl_say(p.text), '; '
                    order by p.source || ' ' || fl_say(p.text))                    as quotes,
         -- the first later order re-shipped them
-        arg_min(p.later_id, p.later_paid_at)                                      as later_id
+        arg_min(p.later_id, struct_pack(t := p.later_paid_at, id := p.later_id)) as later_id
     from per_phrase p
     group by p.target_order_id, p.target_line_no
 ),

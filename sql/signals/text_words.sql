@@ -71,7 +71,8 @@ grouped as (
         case when bool_and(d.units is not null) then sum(d.units) end             as units,
         min(d.text)                                                               as text,
         string_agg(distinct d.trigger, ', ' order by d.trigger)                  as triggers,
-        string_agg(d.reading, ', ' order by d.span_seq, d.item_no)                as readings
+        string_agg(d.reading, ', ' order by coalesce(d.refund_id, ''), d.span_seq, d.item_no, d.reading)
+                                                                                  as readings
     from described d
     group by d.order_id, d.kind, d.source, d.line_no
 ),
