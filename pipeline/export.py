@@ -192,13 +192,19 @@ PENDING_PAYOUTS = """
 """
 
 
+def pending_payouts_select(con: duckdb.DuckDBPyConnection) -> str:
+    """The SELECT of the ledger lines not yet published (the temp table `_pending`, made from
+    PENDING_PAYOUTS), with the columns and types of payouts.parquet, in payout_id order."""
+    return _select(con, "_pending", PAYOUT_COLUMNS, order="payout_id")
+
+
 def stage_payouts(con: duckdb.DuckDBPyConnection, staging: Path, ctx: OutputContext) -> list[Path]:
     """The outbox: every ledger line not yet published, this run's and any an interrupted run
     left behind, as payouts.parquet and (when there is any) payouts/<batch>.parquet."""
     con.execute(f"create or replace temp table _pending as {PENDING_PAYOUTS}")
     try:
         path = staging / "payouts.parquet"
-        _copy(con, _select(con, "_pending", PAYOUT_COLUMNS, order="payout_id"), path)
+        _copy(con, pending_payouts_select(con), path)
         staged = [path]
         if con.execute("select count(*) from _pending").fetchone()[0]:
             batch = staging / BATCH_DIR / f"{ctx.batch_id}.parquet"

@@ -284,6 +284,50 @@ def _steps():
     return flag_orders, compute_liabilities, append_ledger, new_run_id, record_run
 
 
+@dataclass
+class StepsResult:
+    files: list[FileResult]  # one per file or sheet: loaded, skipped, or not an export
+    rejected: int            # rows this run rejected: by its loads, and decisions its flagging refused
+    flags: Any               # pipeline.flag.FlagSummary
+
+
+def run_steps(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[Path],
+    clock: datetime,
+    pol: Policy,
+    run_id: str,
+    command: str,
+    progress: Progress = None,
+    keep_raw: bool = False,
+    say: Callable[[str], None] = lambda msg: None,
+) -> StepsResult:
+    """Everything a run writes to the database, in order, inside the caller's open transaction:
+    the ledger's clock checked, the exports loaded, the orders flagged, the liabilities
+    computed, the ledger appended (new / top_up / reversal), the run recorded. `shortship run`
+    and a Spark task (pipeline/spark/shop.py) both run exactly this; a new step goes here."""
+    flag_orders, compute_liabilities, append_ledger, _, record_run = _steps()
+    check_clock(con, clock)
+    tx = _JoinedTransaction(con)
+    say("loading exports")
+    files = load_paths(tx, paths, progress=progress, keep_raw=keep_raw)
+    rejected = sum(f.rejected for f in files if f.status == "loaded")
+    _pause("load")
+    say("flagging orders")
+    flagged = flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
+    # decisions for orders this run does not flag move to rejects during flagging
+    rejected += getattr(flagged, "decisions_rejected", 0)
+    _pause("flag")
+    say("computing liabilities")
+    compute_liabilities(tx, clock, pol, run_id)
+    _pause("liabilities")
+    say("appending the payout ledger")
+    append_ledger(tx, run_id, pol)
+    record_run(con, run_id, clock, pol, command)
+    _pause("ledger")
+    return StepsResult(files=files, rejected=rejected, flags=flagged)
+
+
 def run_pipeline(
     paths: Iterable[str | Path],
     db_path: str | Path,
@@ -313,7 +357,7 @@ def run_pipeline(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ShortshipError(f"{out_dir}: --out is a file, not a folder")
-    flag_orders, compute_liabilities, append_ledger, new_run_id, record_run = _steps()
+    new_run_id = _steps()[3]
     if progress is not None:
         user_progress = progress
 
@@ -342,24 +386,8 @@ def run_pipeline(
         staging = export.new_staging_dir(out_dir, run_id)
         con.execute("BEGIN TRANSACTION")
         try:
-            check_clock(con, clock)
-            tx = _JoinedTransaction(con)
-            say("loading exports")
-            summary.files = load_paths(tx, paths, progress=progress, keep_raw=keep_raw)
-            summary.rejects_this_run = sum(f.rejected for f in summary.files if f.status == "loaded")
-            _pause("load")
-            say("flagging orders")
-            flagged = flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
-            # decisions for orders this run does not flag move to rejects during flagging
-            summary.rejects_this_run += getattr(flagged, "decisions_rejected", 0)
-            _pause("flag")
-            say("computing liabilities")
-            compute_liabilities(tx, clock, pol, run_id)
-            _pause("liabilities")
-            say("appending the payout ledger")
-            append_ledger(tx, run_id, pol)
-            record_run(con, run_id, clock, pol, command)
-            _pause("ledger")
+            steps = run_steps(con, paths, clock, pol, run_id, command, progress, keep_raw, say)
+            summary.files, summary.rejects_this_run = steps.files, steps.rejected
             say("writing outputs")
             export.stage_outputs(con, staging, ctx, progress)
             _fill_from_db(summary, con)

@@ -11,10 +11,11 @@ holds) and returns Arrow tables and the database after the run:
 2. `payouts` is made to hold the shop's ledger lines as the ledger dataset has them, each
    marked published in its batch (the ledger dataset is the payout system's outbox), and the
    payout id sequence continues after them; the ledger's clock is checked;
-3. the library runs the steps of `shortship run`, in its order: `load_paths` (the same header
-   aliases, value rules and rejects; a file already loaded by an earlier run is skipped by its
-   SHA-256, as on one machine), `flag_orders` (sql/signals, sql/flags), `compute_liabilities`
-   and `append_ledger` (sql/liabilities: new / top_up / reversal against every earlier line);
+3. the library runs the database work of `shortship run` (`pipeline.run.run_steps`, in one
+   transaction): the ledger's clock, `load_paths` (the same header aliases, value rules and
+   rejects; a file already loaded by an earlier run is skipped by its SHA-256, as on one
+   machine), `flag_orders` (sql/signals, sql/flags), `compute_liabilities` and `append_ledger`
+   (sql/liabilities: new / top_up / reversal against every earlier line);
 4. the outputs are read with the single-machine output queries (`export.output_queries`: the
    same columns, types and order as flags.parquet, liabilities.parquet, payouts.parquet,
    summary.parquet and rejects.parquet), and shaped for a dataset partitioned by shop: the
@@ -121,7 +122,7 @@ def output_tables(con, shop: str, file_names: dict[str, str] | None = None) -> d
     doc); the ledger's are this run's lines (those not yet published, as payouts.parquet)."""
     queries = export.output_queries(con)
     con.execute(f"create or replace temp table _pending as {export.PENDING_PAYOUTS}")
-    queries["payouts.parquet"] = (export._select(con, "_pending", export.PAYOUT_COLUMNS, order="payout_id"), {})
+    queries["payouts.parquet"] = (export.pending_payouts_select(con), {})
     out = {}
     for name, file in OUTPUTS.items():
         query, params = queries[file]
@@ -228,9 +229,7 @@ def run_shop(
     stats with its temporary paths named as `shop_uri/relative path`: the shop stays as it was."""
     from time import monotonic
 
-    from pipeline.flag import flag_orders
-    from pipeline.liabilities import append_ledger, check_clock, compute_liabilities, record_run
-    from pipeline.load import load_paths
+    from pipeline.run import run_steps
 
     t0 = monotonic()
     shop_uri = shop_uri or shop
@@ -245,13 +244,10 @@ def run_shop(
                         f.write(piece)
             con = connect(db_file, threads)
             try:
-                seed_ledger(con, earlier)
-                check_clock(con, as_of)
-                loads = load_paths(con, [folder])
-                flag_orders(con, as_of, policy, run_id)
-                compute_liabilities(con, as_of, policy, run_id)
-                append_ledger(con, run_id, policy)
-                record_run(con, run_id, as_of, policy, f"spark-run {shop}")
+                with db.transaction(con):
+                    seed_ledger(con, earlier)
+                    # the database work of `shortship run`, step for step (pipeline.run.run_steps)
+                    loads = run_steps(con, [folder], as_of, policy, run_id, f"spark-run {shop}").files
                 originals = {p: f"{shop_uri}/{rel}" for p, rel in names.items()}
                 tables = output_tables(con, shop, originals)
             finally:

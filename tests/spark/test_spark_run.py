@@ -5,21 +5,27 @@ UTF-8, Excel-wrapped ids, a BOM, header spaces, ids mangled into scientific nota
 daily exports, a shop folder named in Chinese with a space), run on Spark in local mode and,
 shop by shop, by `shortship run` on a database of its own:
 
-A. the early exports (some kinds not yet exported), as of 2024-05-06 12:00, tmall;
-B. every export, as of 2024-06-06, tmall; the task of one shop fails once and so does the
-   writer of its ledger lines, half way (Spark tries again);
+A. six shops' early exports (some kinds not yet exported), as of 2024-05-06 12:00, tmall;
+B. every export of the 20 shops, as of 2024-06-06, tmall (the six shops of A continue their
+   ledger: top-ups and reversals; the others start theirs); the task of one shop fails once
+   and so does the writer of its ledger lines, half way (Spark tries again);
 C. four shops only, the jd policy (its payouts are beans: the points are reversed);
 D. C again, beside a shop folder holding a broken file and an empty one.
 
 Compared for every shop after A, B, C: flags, liabilities, summary, rejects and the run's
 ledger lines (payout_id included); after D: nothing new. What necessarily differs and is left
 out: run_id, the ledger lines' created_at, rejects.load_id (numbered per load call) and the
-folder part of rejects.source_file. The flags' evidence is compared as the multiset of its pieces
-(see shop_rows: some detection aggregates have no total order yet).
+folder part of rejects.source_file.
+
+The single-machine side runs `shortship run` itself (`run_pipeline`, every output written) for
+one shop of each run, and for the others the same database work (`pipeline.run.run_steps`, which
+`run_pipeline` runs) with the rows read by the queries that write flags.parquet,
+liabilities.parquet, summary.parquet, rejects.parquet and payouts.parquet (export.output_queries,
+export.pending_payouts_select): the report, the evidence pages and the workbook are not what is
+compared, and writing them for every shop would triple the test's time.
 """
 from __future__ import annotations
 
-import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -50,6 +56,8 @@ AS_OF_A = "2024-05-06 12:00:00"
 AS_OF_B = "2024-06-06 00:00:00"
 FAILING = "shop02"
 PART = ["shop01", "shop02", "童趣 玩具店", "shop08"]  # run C and D
+EARLY = ["shop01", "shop02", "shop03", "童趣 玩具店", "shop07", "shop08"]  # run A (shop07: split daily exports)
+FULL_RUN = "shop01"  # the shop whose single-machine side is a whole `shortship run` in every run
 FILES = {"flags": "flags", "liabilities": "liabilities", "summary": "summary", "rejects": "rejects",
          "ledger": "payouts"}
 KEYS = {"flags": ["order_id"], "liabilities": ["order_id"], "summary": ["shop_name", "day"],
@@ -87,6 +95,8 @@ def early_copy(full: Path, early: Path) -> None:
     """What had been exported by run A: refunds and (for some shops) shipments come later; the
     daily exports up to May 3rd."""
     for i in range(N_SHOPS):
+        if shop_name(i) not in EARLY:
+            continue
         src, dst = full / shop_name(i), early / shop_name(i)
         dst.mkdir(parents=True)
         for f in sorted(src.iterdir()):
@@ -111,12 +121,6 @@ def shop_rows(t: pa.Table, name: str, shop_col: str | None = None) -> list[dict]
         r = {k: v for k, v in r.items() if k not in DROP[name] and k not in ("shop", "batch")}
         if name == "rejects":
             r["source_file"] = Path(r["source_file"]).name
-        if name == "flags":
-            # Some detection models aggregate text pieces without a total order (the order follows
-            # DuckDB's threads: one on a task, all cores on one machine), so two runs of the same
-            # data may word the evidence in another order. Until every aggregate is ordered, the
-            # evidence is compared as the multiset of its pieces; every other column exactly.
-            r["evidence"] = sorted(re.split(r"[;,()]\s*", r["evidence"] or ""))
         rows.append(r)
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in KEYS[name]))
 
@@ -145,11 +149,38 @@ def spark_snapshot(out: Path, shops, batch: str) -> dict:
 
 
 def single_run(root: Path, shops, work: Path, as_of: str, policy: str) -> dict:
+    """Each shop on one machine, on a database of its own that carries over from run to run."""
+    from pipeline import db, export
+    from pipeline.clock import parse_as_of
+    from pipeline.liabilities import new_run_id
+    from pipeline.policy import load_policy
+    from pipeline.run import run_steps
+
     snap = {}
     for s in shops:
-        out = work / s / "out"
-        run_pipeline([root / s], work / s / "shop.duckdb", out, policy=policy, as_of=as_of, create=True)
-        snap[s] = {name: single_rows(out, name) for name in FILES}
+        out, db_path = work / s / "out", work / s / "shop.duckdb"
+        if s == FULL_RUN:
+            run_pipeline([root / s], db_path, out, policy=policy, as_of=as_of, create=True)
+            snap[s] = {name: single_rows(out, name) for name in FILES}
+            continue
+        con = db.connect(db_path, create=True)
+        try:
+            with db.transaction(con):
+                run_steps(con, [root / s], parse_as_of(as_of), load_policy(policy), new_run_id(), "test")
+            queries = export.output_queries(con)
+            con.execute(f"create or replace temp table _pending as {export.PENDING_PAYOUTS}")
+            queries["payouts.parquet"] = (export.pending_payouts_select(con), {})
+            tables = {}
+            for name, file in FILES.items():
+                t = con.sql(queries[f"{file}.parquet"][0]).to_arrow_table()
+                if "shop" in t.column_names:
+                    t = t.rename_columns(["shop_name" if c == "shop" else c for c in t.column_names])
+                tables[name] = t
+            # published, as `shortship run` marks them, so the next run's lines are its own
+            export.mark_published(con, "test", tables["ledger"].column("payout_id").to_pylist())
+            snap[s] = {name: shop_rows(t, name) for name, t in tables.items()}
+        finally:
+            con.close()
     return snap
 
 
@@ -175,7 +206,7 @@ def scenario(spark, tmp_path_factory):
             "shops": shops,
         }
 
-    both("A", early, all_shops, AS_OF_A, "tmall")
+    both("A", early, EARLY, AS_OF_A, "tmall")
     both("B", full, all_shops, AS_OF_B, "tmall", _fail_once=(FAILING, str(marks)))
     both("C", part, PART, AS_OF_B, "jd")
     res["single_dir"] = single
