@@ -26,7 +26,7 @@ run: $(STAMP)
 	$(PY) -m pipeline run data/sample --db data/shortship.duckdb --out out --create
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) bench/bench.py --orders $${N:-1000000} $${REPEAT:+--repeat $$REPEAT}

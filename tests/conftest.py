@@ -22,8 +22,9 @@ def fixtures():
 
 
 def pytest_configure(config):
-    """The Spark tests (tests/spark) share one Spark session: under xdist they are one
-    `xdist_group`, which only the `loadgroup` distribution honours (it spreads every other test
-    like `load`)."""
+    """The tests of one file run on one xdist worker (`--dist loadfile`): a file's module
+    fixtures (the Spark scenario, the fault cases' first run) are built once, not once per
+    worker. (`xdist_group` with `loadgroup` would do it per mark, but pytest-xdist 3.8 renames
+    node ids in a way pytest 9.2 ignores, so the group is silently spread over the workers.)"""
     if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
+        config.option.dist = "loadfile"
