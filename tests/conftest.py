@@ -28,3 +28,10 @@ def pytest_configure(config):
     node ids in a way pytest 9.2 ignores, so the group is silently spread over the workers.)"""
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadfile"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The Spark tests first: their file is the longest unit of work (one scenario of four
+    Spark runs), so under xdist it starts at once on one worker while the others take the rest."""
+    spark = Path(__file__).resolve().parent / "spark"
+    items.sort(key=lambda item: not Path(str(item.fspath)).is_relative_to(spark))
