@@ -45,7 +45,9 @@ import duckdb
 from pipeline import db, export, interrupts
 from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
-from pipeline.liabilities import STATUSES, check_clock
+from pipeline.flag import FlagSummary, flag_orders
+from pipeline.liabilities import (STATUSES, append_ledger, check_clock, compute_liabilities, new_run_id,
+                                  record_run)
 from pipeline.load import FileResult, find_exports, load_paths
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 
@@ -264,31 +266,11 @@ def _fill_from_db(s: RunSummary, con) -> None:
     s.data_problems = con.execute(f"select count(*) from ({db.model_sql('outputs/data_problems.sql')})").fetchone()[0]
 
 
-def _progress_kw(fn, progress: Progress) -> dict:
-    """{'progress': progress} when `fn` takes a progress callback."""
-    import inspect
-
-    try:
-        return {"progress": progress} if progress and "progress" in inspect.signature(fn).parameters else {}
-    except (TypeError, ValueError):
-        return {}
-
-
-def _steps():
-    """The other helpers' library functions, imported when a run needs them."""
-    try:
-        from pipeline.flag import flag_orders
-        from pipeline.liabilities import append_ledger, compute_liabilities, new_run_id, record_run
-    except ImportError as e:  # pragma: no cover - only while the package is being assembled
-        raise ShortshipError(f"this installation lacks a pipeline step ({e})") from None
-    return flag_orders, compute_liabilities, append_ledger, new_run_id, record_run
-
-
 @dataclass
 class StepsResult:
     files: list[FileResult]  # one per file or sheet: loaded, skipped, or not an export
     rejected: int            # rows this run rejected: by its loads, and decisions its flagging refused
-    flags: Any               # pipeline.flag.FlagSummary
+    flags: FlagSummary
 
 
 def run_steps(
@@ -306,7 +288,6 @@ def run_steps(
     the ledger's clock checked, the exports loaded, the orders flagged, the liabilities
     computed, the ledger appended (new / top_up / reversal), the run recorded. `shortship run`
     and a Spark task (pipeline/spark/shop.py) both run exactly this; a new step goes here."""
-    flag_orders, compute_liabilities, append_ledger, _, record_run = _steps()
     check_clock(con, clock)
     tx = _JoinedTransaction(con)
     say("loading exports")
@@ -314,9 +295,9 @@ def run_steps(
     rejected = sum(f.rejected for f in files if f.status == "loaded")
     _pause("load")
     say("flagging orders")
-    flagged = flag_orders(tx, clock, pol, run_id, **_progress_kw(flag_orders, progress))
+    flagged = flag_orders(tx, clock, pol, run_id, progress=progress)
     # decisions for orders this run does not flag move to rejects during flagging
-    rejected += getattr(flagged, "decisions_rejected", 0)
+    rejected += flagged.decisions_rejected
     _pause("flag")
     say("computing liabilities")
     compute_liabilities(tx, clock, pol, run_id)
@@ -357,7 +338,6 @@ def run_pipeline(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ShortshipError(f"{out_dir}: --out is a file, not a folder")
-    new_run_id = _steps()[3]
     if progress is not None:
         user_progress = progress
 
