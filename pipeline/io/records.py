@@ -6,8 +6,14 @@ The rule (RFC 4180, read strictly, as DuckDB reads it):
 
 * Lines are physical lines: a line break is LF, CRLF or a lone CR (old Excel), each one break.
 * A field is either quoted (`"..."`, a quote inside written as `""`; it may hold delimiters and
-  line breaks) or unquoted (no quote at all). A record is fields separated by the delimiter,
-  ending at a line break outside quotes.
+  line breaks), a bare Excel formula (`="..."`: an `=` and then a quoted field, as the seller
+  back office writes ids: `="35153131473293579","tb6125470",...`, an empty one `=""`), or
+  unquoted (no quote at all). A record is fields separated by the delimiter, ending at a line
+  break outside quotes. A formula field reads as its text (`35153131473293579`): the copy
+  handed to DuckDB writes it as a quoted field (`"35153131473293579"`). The re-saved variant,
+  a quoted field holding the formula (`"=""35153131473293579""\"`), is an ordinary quoted
+  field whose text is `="35153131473293579"`; the value rules unwrap it
+  (sql/schema/00_macros.sql, ss_unwrap).
 * A record may span several physical lines (a buyer message with line breaks), but at most
   MAX_RECORD_LINES lines and MAX_RECORD_CHARS characters: far more than any real message. A
   record that spans lines must also have the header's number of fields, and none of the lines
@@ -61,6 +67,11 @@ def scan(text: str, d: str, pos: int = 0, nfields: int = 0) -> tuple[int, int, i
     find = text.find
     while True:
         nfields += 1
+        if pos + 1 < n and text[pos] == "=" and text[pos + 1] == '"':
+            pos += 1  # a bare formula ="...": the quoted field after the `=`
+            formula = True
+        else:
+            formula = False
         if pos < n and text[pos] == '"':
             start = pos
             p = pos + 1
@@ -76,7 +87,9 @@ def scan(text: str, d: str, pos: int = 0, nfields: int = 0) -> tuple[int, int, i
             if pos == n:
                 return _CLOSED, pos, nfields
             if text[pos] != d:
-                return _UNCLOSED, pos, nfields
+                # `"ab"c` is a quoted field left unclosed; `="ab"c` was never a formula field,
+                # but an unquoted one holding quotes
+                return (_STRAY if formula else _UNCLOSED), pos, nfields
             pos += 1
         else:
             e = find(d, pos)
@@ -95,6 +108,8 @@ def split_fields(record: str, d: str) -> list[str]:
     n = len(record)
     pos = 0
     while True:
+        if pos + 1 < n and record[pos] == "=" and record[pos + 1] == '"':
+            pos += 1  # a bare formula ="...": its text is the quoted field's
         if pos < n and record[pos] == '"':
             p = pos + 1
             parts = []
@@ -145,6 +160,7 @@ class RecordSplitter:
                  beyond: Callable[[int], str | None] | None = None):
         self.d = delimiter
         self.qdq = '"' + delimiter + '"'
+        self.qdf = '"' + delimiter + '="'  # a field boundary before a bare formula
         self.lineno = lineno
         self.records = 0  # records written to out
         self.out: list[str] = []
@@ -169,17 +185,24 @@ class RecordSplitter:
         goes to _slow, which returns the iterator to go on with."""
         d = self.d
         qdq = self.qdq
+        qdf = self.qdf
         out = self.out
         append = out.append
         before = len(out)
         lineno = self.lineno
         for lineno, line in enumerate(it, lineno + 1):
             if '"' in line:
+                if line[0] == "=" or qdf in line:
+                    # bare formulas (="123","a",="",...): written as plain quoted fields, the
+                    # line is whole if then every quote is at a field boundary (no quote inside
+                    # a field: each `","` of the rewritten line was a `","` or a `",="`)
+                    rec = (line[1:] if line[0] == "=" and line[1] == '"' else line).replace(qdf, qdq)
+                    if _plain_quoted(rec, d, qdq):
+                        append(f"{lineno}{d}{rec}\n")
+                        continue
                 # all fields quoted: "a","b","c" (or "a","b",): every quote but the first and
                 # the last is in a `","` between two fields (the guards keep those two out of one)
-                if (line.count('"') == 2 * line.count(qdq) + 2 and line[0] == '"' and line[1] != d and (
-                        (line[-1] == '"' and line[-2] != d)
-                        or (line[-1] == d and line[-2] == '"' and line[-3] != d))) or _quoted_ok(line, d, qdq):
+                elif _plain_quoted(line, d, qdq) or _quoted_ok(line, d, qdq):
                     append(f"{lineno}{d}{line}\n")
                     continue
                 self.lineno = lineno
@@ -206,7 +229,7 @@ class RecordSplitter:
                 self.rejects.append((first, bad))
             elif not is_blank(line, d):
                 self.records += 1
-                self.out.append(f"{first}{d}{line}\n")
+                self.out.append(f"{first}{d}{plain_formulas(line, d)}\n")
             return it
         if state != _OPEN:
             self.rejects.append((first, bad or (STRAY if state == _STRAY else UNCLOSED)))
@@ -249,12 +272,53 @@ class RecordSplitter:
                     self.rejects.append((first, bad))
                 else:
                     self.records += 1
-                    self.out.append(f"{first}{d}{text}\n")
+                    self.out.append(f"{first}{d}{plain_formulas(text, d)}\n")
                 return it
             break
         # no proper end within the cap: refuse the first line, look for a record on the next
         self.rejects.append((first, UNCLOSED))
         return chain(taken, it) if taken else it
+
+
+def _plain_quoted(line: str, d: str, qdq: str) -> bool:
+    """All fields quoted and no quote inside a field ("a","b","c", or "a","b",): every quote but
+    the first and the last is in a `","` between two fields (the guards keep those two out of
+    one)."""
+    return (line.count('"') == 2 * line.count(qdq) + 2 and line[0] == '"' and len(line) > 1 and line[1] != d and (
+        (line[-1] == '"' and line[-2] != d) or (line[-1] == d and line[-2] == '"' and line[-3] != d)))
+
+
+def plain_formulas(record: str, d: str) -> str:
+    """`record` (one that follows the rule) with each bare formula field `="..."` written as the
+    quoted field `"..."`: the same field values, in the CSV that DuckDB reads."""
+    if '="' not in record:
+        return record
+    cut: list[int] = []  # positions of the `=` of formula fields
+    n = len(record)
+    pos = 0
+    while pos <= n:
+        if pos + 1 < n and record[pos] == "=" and record[pos + 1] == '"':
+            cut.append(pos)
+            pos += 1
+        if pos < n and record[pos] == '"':
+            p = pos + 1
+            while True:
+                q = record.find('"', p)
+                if q < 0:
+                    return record  # not a record that follows the rule: left as it is
+                if q + 1 < n and record[q + 1] == '"':
+                    p = q + 2
+                    continue
+                break
+            pos = q + 1
+        e = record.find(d, pos)
+        if e < 0:
+            break
+        pos = e + 1
+    if not cut:
+        return record
+    bounds = [0] + cut
+    return "".join(record[a + (i > 0):b] for i, (a, b) in enumerate(zip(bounds, cut + [n])))
 
 
 def _quoted_ok(line: str, d: str, qdq: str) -> bool:

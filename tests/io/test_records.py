@@ -3,6 +3,7 @@ the header reader and DuckDB alike."""
 import csv
 import itertools
 import random
+import re
 
 import duckdb
 import pytest
@@ -41,6 +42,71 @@ def test_the_fast_path_only_takes_whole_well_formed_records():
                 taken += 1
                 assert R.split_fields(line, ",") == next(csv.reader([line], strict=True)), line
     assert taken > 1000
+
+
+# the record grammar with bare formulas, as a regular expression: a reference to check the
+# splitter against (a field is quoted, a formula ="..." or unquoted; the three cannot overlap)
+_FIELD = r'(?:"(?:[^"]|"")*"|="(?:[^"]|"")*"|[^",]*)'
+_RECORD = re.compile(f"{_FIELD}(?:,{_FIELD})*")
+
+
+def _reference_fields(line: str) -> list[str] | None:
+    """The field values of `line` by the grammar (None when it is not a record)."""
+    if not _RECORD.fullmatch(line):
+        return None
+    out, pos = [], 0
+    while True:
+        m = re.compile(_FIELD).match(line, pos)
+        f = m.group(0)
+        if f.startswith('="'):
+            f = f[1:]
+        out.append(f[1:-1].replace('""', '"') if f.startswith('"') else f)
+        pos = m.end()
+        if pos == len(line):
+            return out
+        pos += 1  # the delimiter
+
+
+def test_bare_formulas_every_short_line():
+    """Every line of up to 7 characters over a, `"`, `,` and `=`: the splitter takes a line as
+    a record exactly when the grammar does, and what it hands DuckDB (formulas written as quoted
+    fields) reads, by Python's strict csv reader, as the grammar's field values."""
+    formulas = 0
+    for n in range(1, 8):
+        for chars in itertools.product('a",=', repeat=n):
+            line = "".join(chars)
+            want = _reference_fields(line)
+            s = split([line])
+            if R.is_blank(line, ","):
+                continue
+            if want is None:
+                assert not s.out and s.rejects, line
+                continue
+            assert s.records == 1 and not s.rejects, line
+            (_, text), = emitted(s)
+            assert next(csv.reader([text], strict=True)) == want, line
+            assert R.split_fields(line, ",") == want, line
+            formulas += '="' in line
+    assert formulas > 500
+
+
+def test_the_raw_legacy_rows():
+    """Rows as the back office writes them (shared/real_raw): ids as bare formulas, an empty
+    formula in the middle, a trailing comma on item rows, a phone with an apostrophe."""
+    order = ('="35153131473293579","buyer1","201.12","买家已付款，等待卖家发货","","\'13800000001",'
+             '"2017-07-08 00:42:32",="","否","0.00",""')
+    item = '="35153131473293579","雪平锅","239.00","1","YO-PAN-20","颜色分类：20厘米锅",'
+    s = split([order, item])
+    assert not s.rejects
+    got = [next(csv.reader([text], strict=True)) for _, text in emitted(s)]
+    assert got[0][0] == "35153131473293579" and got[0][7] == "" and got[0][5] == "'13800000001"
+    assert got[1][0] == "35153131473293579" and got[1][-1] == "" and len(got[1]) == 7
+    # a formula whose text holds a quote, and a message with doubled quotes: the exact path
+    s = split(['="1""2","a ""b"" c",=""'])
+    assert [next(csv.reader([t], strict=True)) for _, t in emitted(s)] == [['1"2', 'a "b" c', '']]
+    # a formula followed by text is not a formula: a stray quote, as before
+    s = split(['="123"4,"a"', '="5","b"'])
+    assert s.rejects == [(1, R.STRAY)] and [line for line, _ in emitted(s)] == [2]
 
 
 def test_a_bare_quote_costs_its_own_line():
@@ -106,11 +172,12 @@ def _random_lines(rng, n_fields, n):
     lines = []
     for _ in range(n):
         if rng.random() < 0.6:
-            fields = [rng.choice(['a', '"a"', '"a,b"', '"x""y"', '', '""', '"p\nq"', '"""q"""', 'a b', '"=""1"""'])
+            fields = [rng.choice(['a', '"a"', '"a,b"', '"x""y"', '', '""', '"p\nq"', '"""q"""', 'a b', '"=""1"""',
+                                  '="1"', '=""', '="a,b"', '="p\nq"', '=a', '="x""y"'])
                       for _ in range(n_fields)]
             lines.extend(",".join(fields).split("\n"))
         else:
-            lines.append("".join(rng.choice('ab",\n') for _ in range(rng.randint(0, 9))))
+            lines.append("".join(rng.choice('ab",=\n') for _ in range(rng.randint(0, 9))))
     return R.physical_lines("\n".join(lines))
 
 
