@@ -6,7 +6,8 @@ from the tables; its charts are Vega-Lite specifications rendered to inline SVG 
 Texts come from the message catalogue (pipeline/locale), in the run's `--lang`.
 
 What it shows, in the order a shop acts on it: the totals; what to re-ship now (reship.csv);
-the orders awaiting a review decision; what to claim from couriers (courier_claims.csv);
+the orders awaiting a review decision; the orders awaiting data (nothing owed until their rows
+arrive: sql/outputs/awaiting.sql); what to claim from couriers (courier_claims.csv);
 liabilities by status; flagged orders by day and kind; root causes (short-shipment rate by
 SKU, shop, packer and warehouse, and its trend by week: root_causes.parquet); the largest
 liabilities with their evidence; buyers with many claims; problems found in the data.
@@ -30,7 +31,7 @@ from pipeline.policy import FLAG_KINDS
 from pipeline.report import charts
 from pipeline.report.render import environment, plain_money
 
-STATUS_ORDER = ("owed", "curable", "cured", "courier", "disputed", "excluded")
+STATUS_ORDER = ("owed", "curable", "cured", "courier", "disputed", "excluded", "awaiting_data")
 TOP_N = 10
 TABLE_N = 20
 LARGEST_N = 20
@@ -58,6 +59,7 @@ class Totals:
     payout_yuan: Decimal
     payout_points: int
     rejects: int
+    awaiting_orders: int = 0  # orders awaiting data (sql/outputs/awaiting.sql): nothing owed until it arrives
 
     def attributes(self) -> dict[str, str]:
         """The data-* attributes of the totals section (money as plain decimal strings)."""
@@ -78,6 +80,7 @@ class Totals:
             "payout-yuan": plain_money(self.payout_yuan),
             "payout-points": str(self.payout_points),
             "rejects": str(self.rejects),
+            "awaiting-orders": str(self.awaiting_orders),
         }
         for k in FLAG_KINDS:
             a[f"flagged-{k.replace('_', '-')}"] = str(self.flagged_by_kind.get(k, 0))
@@ -112,12 +115,14 @@ def totals(con: duckdb.DuckDBPyConnection, run_id: str | None) -> Totals:
         {"run_id": run_id},
     ).fetchone()
     rejects = con.execute("select count(*) from rejects").fetchone()[0]
+    awaiting = con.execute(f"select count(*) from ({db.model_sql('outputs/awaiting.sql')})").fetchone()[0]
     return Totals(
         orders=orders, flagged=sum(by_kind.values()), flagged_by_kind=by_kind,
         compensation_yuan=comp, points=points, goods_refund_yuan=goods, freight_yuan=freight,
         total_yuan=total, at_risk_yuan=at_risk, owed_orders=owed, curable_orders=curable,
         disputed_orders=disputed, courier_orders=courier,
         payout_lines=lines, payout_yuan=p_yuan, payout_points=p_points, rejects=rejects,
+        awaiting_orders=awaiting,
     )
 
 
@@ -209,6 +214,14 @@ def _data_problems(con) -> tuple[list[dict], int] | None:
     return _rows(con, f"select * from ({base}) limit {TABLE_N}"), n
 
 
+def _awaiting(con, limit: int = TABLE_N) -> tuple[list[dict], int, dict[str, int]]:
+    """The orders awaiting data (sql/outputs/awaiting.sql): the first `limit` rows, how many in
+    all, and how many by what they wait for."""
+    base = db.model_sql("outputs/awaiting.sql")
+    by = dict(con.execute(f"select waiting_for, count(*) from ({base}) group by waiting_for").fetchall())
+    return _rows(con, f"select * from ({base}) limit {int(limit)}"), sum(by.values()), by
+
+
 def _claim_totals(claims: list[dict]) -> list[dict]:
     """Per carrier and month, then per carrier (month None; only for a carrier of several
     months): orders, goods value, claim."""
@@ -255,6 +268,7 @@ def report_context(con: duckdb.DuckDBPyConnection, run_id: str | None, lang: str
     reship_orders = {r["order_id"] for r in act.reship}
     review, review_n = _review_queue(con)
     problems = _data_problems(con)
+    awaiting, awaiting_n, awaiting_by = _awaiting(con)
     count_label = m.gettext("orders")
     return {
         "run_id": run_id,
@@ -280,6 +294,9 @@ def report_context(con: duckdb.DuckDBPyConnection, run_id: str | None, lang: str
         "reship_curable": len({r["order_id"] for r in act.reship if r["status"] == "curable"}),
         "review": review,
         "review_n": review_n,
+        "awaiting": awaiting,
+        "awaiting_n": awaiting_n,
+        "awaiting_by": awaiting_by,
         "claims": sorted(act.claims, key=lambda c: -(c["claim_yuan"] or 0))[:TABLE_N],
         "claims_n": len(act.claims),
         "claim_totals": _claim_totals(act.claims),
