@@ -140,12 +140,14 @@ problem_texts as (
         select
             u.order_id,
             0                                                     as source,
-            'data problem (' || array_to_string(u.problems, ', ') || '): ' || u.detail
-                || coalesce(' (买家退款原因 ' || fl_quote(r.reason) || ')', '')
-                || ': not evidence'                               as text
+            'data problem (' || array_to_string(any_value(u.problems), ', ') || '): ' || u.detail
+                || ' (' || string_agg('退款 ' || u.refund_id || coalesce(' ' || fl_quote(r.reason), ''), ', '
+                                      order by u.refund_id)
+                || '): not evidence'                              as text
         from fl_untrusted u
         join refunds r using (refund_id)
         where r.applied_at is null or r.applied_at <= $as_of
+        group by u.order_id, u.detail
         union all
         select
             order_id,
@@ -237,7 +239,12 @@ final as (
                    else ' (no ruling, no refund by the shop and no shipping record says who)' end)
                end
             || case when not coalesce(c.complaint, false) then '. No complaint from the buyer yet' else '' end
-                                                                  as evidence,
+            || case h.hold
+                 when 'order_not_loaded' then '. Awaiting data: the order''s row (订单报表) is not loaded; '
+                      || 'nothing is owed until it arrives'
+                 when 'lines_not_loaded' then '. Awaiting data: the order''s lines (宝贝报表) are not loaded; '
+                      || 'the units cannot be valued, nothing is owed until they arrive'
+                 else '' end                                      as evidence,
         coalesce(dd.missing_qty, v.missing_qty)::bigint           as missing_qty,
         case when dd.order_id is not null then dd.affected_amount else v.affected_amount end::decimal(18, 2)
                                                                   as affected_amount,
