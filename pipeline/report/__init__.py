@@ -59,7 +59,7 @@ class Totals:
     payout_yuan: Decimal
     payout_points: int
     rejects: int
-    awaiting_orders: int = 0  # orders awaiting data (sql/outputs/awaiting.sql): nothing owed until it arrives
+    awaiting_orders: int = 0  # orders awaiting data (sql/outputs/awaiting.sql; set by report_context)
 
     def attributes(self) -> dict[str, str]:
         """The data-* attributes of the totals section (money as plain decimal strings)."""
@@ -115,14 +115,12 @@ def totals(con: duckdb.DuckDBPyConnection, run_id: str | None) -> Totals:
         {"run_id": run_id},
     ).fetchone()
     rejects = con.execute("select count(*) from rejects").fetchone()[0]
-    awaiting = con.execute(f"select count(*) from ({db.model_sql('outputs/awaiting.sql')})").fetchone()[0]
     return Totals(
         orders=orders, flagged=sum(by_kind.values()), flagged_by_kind=by_kind,
         compensation_yuan=comp, points=points, goods_refund_yuan=goods, freight_yuan=freight,
         total_yuan=total, at_risk_yuan=at_risk, owed_orders=owed, curable_orders=curable,
         disputed_orders=disputed, courier_orders=courier,
         payout_lines=lines, payout_yuan=p_yuan, payout_points=p_points, rejects=rejects,
-        awaiting_orders=awaiting,
     )
 
 
@@ -205,21 +203,36 @@ def _buyer_reviews(con) -> list[dict] | None:
     )
 
 
+def _first_rows_and_counts(con, model: str, count_by: str, order: str, limit: int = TABLE_N) -> tuple[list[dict], dict]:
+    """The first `limit` rows of a model and its row count by `count_by`, the model run once
+    (a materialized CTE): the models behind the report's lists read whole tables."""
+    base = db.model_sql(model)
+    rows = _rows(con, f"""with m as materialized ({base}),
+                              counts as (select map(list({count_by}), list(n)) as counts
+                                         from (select {count_by}, count(*) as n from m group by all))
+                          select m.*, counts._counts from m, (select counts as _counts from counts) counts
+                          order by {order}
+                          limit {int(limit)}""")
+    counts = dict(rows[0].pop("_counts")) if rows else {}
+    for r in rows[1:]:
+        r.pop("_counts")
+    return rows, counts
+
+
 def _data_problems(con) -> tuple[list[dict], int] | None:
     """Problems found in the data (sql/outputs/data_problems.sql, when this version has it)."""
     if not db.sql_path("outputs/data_problems.sql").exists():
         return None
-    base = db.model_sql("outputs/data_problems.sql")
-    n = con.execute(f"select count(*) from ({base})").fetchone()[0]
-    return _rows(con, f"select * from ({base}) limit {TABLE_N}"), n
+    rows, by = _first_rows_and_counts(con, "outputs/data_problems.sql", "problem", "order_id, problem, refund_id")
+    return rows, sum(by.values())
 
 
 def _awaiting(con, limit: int = TABLE_N) -> tuple[list[dict], int, dict[str, int]]:
     """The orders awaiting data (sql/outputs/awaiting.sql): the first `limit` rows, how many in
     all, and how many by what they wait for."""
-    base = db.model_sql("outputs/awaiting.sql")
-    by = dict(con.execute(f"select waiting_for, count(*) from ({base}) group by waiting_for").fetchall())
-    return _rows(con, f"select * from ({base}) limit {int(limit)}"), sum(by.values()), by
+    rows, by = _first_rows_and_counts(con, "outputs/awaiting.sql", "waiting_for",
+                                      "waiting_for, since nulls last, order_id", limit)
+    return rows, sum(by.values()), by
 
 
 def _claim_totals(claims: list[dict]) -> list[dict]:
@@ -269,6 +282,7 @@ def report_context(con: duckdb.DuckDBPyConnection, run_id: str | None, lang: str
     review, review_n = _review_queue(con)
     problems = _data_problems(con)
     awaiting, awaiting_n, awaiting_by = _awaiting(con)
+    t.awaiting_orders = awaiting_n
     count_label = m.gettext("orders")
     return {
         "run_id": run_id,

@@ -17,7 +17,7 @@
 -- status (of its flag and liability, NULL when none), refunds, parcels (shipments rows),
 -- decisions (rows waiting with it), since (the earliest of those rows' times: applied, shipped,
 -- decided), source_file and line (of the order's row when it is loaded, else of its first
--- waiting row), detail (readable).
+-- waiting row), detail (readable: what it waits for, its first five rows quoted).
 with
 
 clock as (
@@ -34,37 +34,41 @@ waiting_liabilities as (
     where status = 'awaiting_data'
 ),
 
--- the rows of the orders not loaded (and of the awaiting liabilities' orders)
-rows_of as (
+-- the orders named by a row (a refund applied by the clock, a parcel shipped by it, a decision)
+-- whose own row is not loaded, and the orders of the awaiting liabilities
+ids as materialized (
+    select order_id
+    from (
+        select order_id from refunds where applied_at is null or applied_at <= (select as_of from clock)
+        union
+        select order_id from shipments where shipped_at <= (select as_of from clock)
+        union
+        select order_id from decisions
+    )
+    anti join orders using (order_id)
+    union
+    select order_id from waiting_liabilities
+),
+
+-- their rows, quoted
+relevant as (
     select r.order_id, 'refund' as what, r.applied_at as seen_at, r.source_file, r.line,
            '退款 ' || r.refund_id || coalesce(' (' || r.reason || ')', '') || ' ' || coalesce(r.refund_amount::varchar, '?') || ' yuan' as quote
     from refunds r
+    semi join ids using (order_id)
     where r.applied_at is null or r.applied_at <= (select as_of from clock)
     union all
     select s.order_id, 'parcel', s.shipped_at, s.source_file, s.line,
            'parcel ' || coalesce(s.tracking_no, '?') || coalesce(' ' || s.sku, '') || coalesce(' × ' || s.quantity::varchar, '')
                || case when s.reship then ' (补发)' else '' end
     from shipments s
+    semi join ids using (order_id)
     where s.shipped_at <= (select as_of from clock)
     union all
     select d.order_id, 'decision', d.decided_at, d.source_file, d.line,
            'review decision ' || coalesce(d.decision_raw, d.decision)
     from decisions d
-),
-
-unloaded as (
-    select x.*
-    from rows_of x
-    anti join orders o using (order_id)
-),
-
-relevant as (
-    select * from unloaded
-    union all
-    select x.*
-    from rows_of x
-    semi join waiting_liabilities w using (order_id)
-    semi join orders o using (order_id)
+    semi join ids using (order_id)
 ),
 
 per_order as (
@@ -73,12 +77,14 @@ per_order as (
         count(*) filter (where what = 'refund')                    as refunds,
         count(*) filter (where what = 'parcel')                    as parcels,
         count(*) filter (where what = 'decision')                  as decisions,
-        min(seen_at)                                                    as since,
+        min(seen_at)                                               as since,
         arg_min(source_file, struct_pack(a := coalesce(seen_at, '9999-12-31'::timestamp), f := source_file, l := line))
                                                                    as first_file,
         arg_min(line, struct_pack(a := coalesce(seen_at, '9999-12-31'::timestamp), f := source_file, l := line))
                                                                    as first_line,
-        string_agg(quote, '; ' order by seen_at nulls last, source_file, line) as quotes
+        -- the first five rows quoted, the rest counted
+        array_to_string(list(quote order by seen_at nulls last, source_file, line)[1:5], '; ')
+            || case when count(*) > 5 then '; … ' || (count(*) - 5)::varchar || ' more' else '' end  as quotes
     from relevant
     group by order_id
 ),

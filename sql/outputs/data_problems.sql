@@ -7,18 +7,19 @@
 -- the problem in its evidence) and the ledger neither pays nor reverses it until a person decides
 -- (liabilities.hold = 'data_problem', sql/liabilities/payout_due.sql).
 -- Grain: one row per problem.
--- Inputs: refunds, orders, order_lines (paid amounts by the line_amounts_of macro, on the orders
--- a refund names a line of only), decisions.
+-- Inputs: refunds, orders, order_lines, decisions.
 -- Problems:
 --   refund_exceeds_paid       a refund larger than what was paid for its order (the order's
 --                             paid amount before refunds, else the refund export's 买家实际支付金额)
 --   refunds_exceed_paid       an order's successful refunds add up to more than was paid, though
 --                             none is larger on its own (each of those refunds is held back)
 --   refund_exceeds_line_paid  a refund larger than what the line it names (by 子订单编号, else by
---                             商家编码) was paid: the item export's own per-line paid amount, plus
---                             the line's own refunded amount (in case the export nets it), plus the
---                             order's postage (a refund may return it). Only lines with their own
---                             paid amount are checked: a share split from the order is an estimate.
+--                             商家编码: all the order's lines of that code) was paid: the item
+--                             export's own per-line paid amount (on a single-line order it includes
+--                             the postage), plus the line's own refunded amount (in case the export
+--                             nets it), plus the order's postage (a refund may return it): a
+--                             generous ceiling. Only lines with their own paid amount are checked: a
+--                             share split from the order is an estimate.
 --   refund_line_not_on_order  a refund names a sub-order (子订单编号) none of its order's lines
 --                             has, while the lines carry sub-order ids; or, with no sub-order id,
 --                             a 商家编码 none of the order's lines has, while every line has one
@@ -32,7 +33,7 @@
 -- detail (readable, quoting the amounts).
 with
 
-paid as (
+paid as materialized (
     select
         r.refund_id,
         r.order_id,
@@ -92,91 +93,75 @@ total as (
 
 -- the refunds that name a line (sub-order, else SKU) of a loaded order not already too large
 -- for the whole order, and the lines of their orders
-naming as (
+naming as materialized (
     select *
     from paid
     where order_loaded and (line_id is not null or sku is not null)
       and not coalesce(refund_amount > paid, false)
 ),
 
-named_lines as (
-    select l.* from order_lines l semi join naming n using (order_id)
-),
-
-named_orders as (
-    select o.* from orders o semi join naming n using (order_id)
-),
-
 line_facts as (
-    select
-        l.order_id, l.line_no, l.line_id, l.sku, l.quantity, l.refund_amount as line_refund,
-        l.paid_amount is not null                                  as own_paid,
-        a.line_paid
-    from named_lines l
-    join line_amounts_of('named_lines', 'named_orders') a using (order_id, line_no)
+    select l.order_id, l.line_no, l.line_id, l.sku, l.paid_amount, l.refund_amount as line_refund
+    from order_lines l
+    semi join naming n using (order_id)
 ),
 
-matched as (
-    select
-        n.refund_id,
-        any_value(n.order_id)                                      as order_id,
-        any_value(n.line_id)                                       as ref_line_id,
-        any_value(n.sku)                                           as ref_sku,
-        any_value(n.refund_amount)                                 as refund_amount,
-        any_value(n.postage)                                       as postage,
-        any_value(n.source_file)                                   as source_file,
-        any_value(n.line)                                          as line,
-        count(f.line_no)                                           as order_lines,
-        count(f.line_id)                                           as lines_with_id,
-        count(f.sku)                                               as lines_with_sku,
-        count(*) filter (where n.line_id is not null and f.line_id = n.line_id)  as by_id,
-        count(*) filter (where n.line_id is null and f.sku = n.sku)              as by_sku,
-        bool_and(f.own_paid) filter (where (n.line_id is not null and f.line_id = n.line_id)
-                                        or (n.line_id is null and f.sku = n.sku)) as all_own_paid,
-        sum(f.line_paid + coalesce(f.line_refund, 0)) filter (
-            where (n.line_id is not null and f.line_id = n.line_id)
-               or (n.line_id is null and f.sku = n.sku))            as named_paid,
-        string_agg(f.line_no::varchar, ', ' order by f.line_no) filter (
-            where (n.line_id is not null and f.line_id = n.line_id)
-               or (n.line_id is null and f.sku = n.sku))            as named_line_nos
+line_stats as (
+    select order_id, count(*) as order_lines, count(line_id) as lines_with_id, count(sku) as lines_with_sku
+    from line_facts
+    group by order_id
+),
+
+-- each refund × the lines it names
+named as materialized (
+    select n.refund_id, n.order_id, n.line_id as ref_line_id, n.sku as ref_sku, n.refund_amount, n.postage,
+           n.source_file, n.line, f.line_no, f.paid_amount, f.line_refund
     from naming n
-    join line_facts f on f.order_id = n.order_id
-    group by n.refund_id
+    join line_facts f on f.order_id = n.order_id and f.line_id = n.line_id
+    union all
+    select n.refund_id, n.order_id, n.line_id, n.sku, n.refund_amount, n.postage,
+           n.source_file, n.line, f.line_no, f.paid_amount, f.line_refund
+    from naming n
+    join line_facts f on f.order_id = n.order_id and f.sku = n.sku
+    where n.line_id is null
 ),
 
 not_on_order as (
     select
         'refund_line_not_on_order'                                 as problem,
-        order_id,
-        refund_id,
-        source_file,
-        line,
-        '退款 ' || refund_id || ' names '
-            || case when ref_line_id is not null then '子订单编号 ' || ref_line_id
-                    else '商家编码 ' || ref_sku end
-            || ', which none of the order''s ' || order_lines::varchar || ' line(s) has'  as detail
-    from matched
-    where (ref_line_id is not null and lines_with_id > 0 and by_id = 0)
-       or (ref_line_id is null and lines_with_sku = order_lines and by_sku = 0)
+        n.order_id,
+        n.refund_id,
+        n.source_file,
+        n.line,
+        '退款 ' || n.refund_id || ' names '
+            || case when n.line_id is not null then '子订单编号 ' || n.line_id else '商家编码 ' || n.sku end
+            || ', which none of the order''s ' || s.order_lines::varchar || ' line(s) has'  as detail
+    from naming n
+    join line_stats s using (order_id)
+    where not exists (select 1 from named x where x.refund_id = n.refund_id)
+      and ((n.line_id is not null and s.lines_with_id > 0)
+           or (n.line_id is null and s.lines_with_sku = s.order_lines))
 ),
 
+-- the named lines of orders whose item export gives per-line paid amounts
 over_line as (
     select
         'refund_exceeds_line_paid'                                 as problem,
-        order_id,
+        any_value(order_id)                                        as order_id,
         refund_id,
-        source_file,
-        line,
-        '退款 ' || refund_id || ' of ' || refund_amount::varchar || ' yuan is larger than what line '
-            || named_line_nos || ' (' || case when ref_line_id is not null then '子订单编号 ' || ref_line_id
-                                              else '商家编码 ' || ref_sku end
-            || ') was paid, ' || named_paid::varchar || ' yuan'
-            || case when coalesce(postage, 0) > 0 then ' plus the postage ' || postage::varchar || ' yuan' else '' end
-                                                                   as detail
-    from matched
-    where (by_id > 0 or by_sku > 0)
-      and all_own_paid
-      and refund_amount > named_paid + coalesce(postage, 0)
+        any_value(source_file)                                     as source_file,
+        any_value(line)                                            as line,
+        '退款 ' || refund_id || ' of ' || any_value(refund_amount)::varchar || ' yuan is larger than what line '
+            || string_agg(line_no::varchar, ', ' order by line_no) || ' ('
+            || coalesce('子订单编号 ' || any_value(ref_line_id), '商家编码 ' || any_value(ref_sku))
+            || ') was paid, ' || sum(paid_amount + coalesce(line_refund, 0))::varchar || ' yuan'
+            || case when coalesce(any_value(postage), 0) > 0
+                    then ' plus the postage ' || any_value(postage)::varchar || ' yuan' else '' end  as detail
+    from named
+    where order_id in (select order_id from line_facts where paid_amount is not null)
+    group by refund_id
+    having bool_and(paid_amount is not null)
+       and any_value(refund_amount) > sum(paid_amount + coalesce(line_refund, 0)) + coalesce(any_value(postage), 0)
 ),
 
 decision_units as (
