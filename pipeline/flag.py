@@ -149,6 +149,7 @@ class FlagSummary:
     decided: int = 0                  # settled by a person's decision (review_decision)
     decisions_rejected: int = 0       # decisions for orders this run does not flag (to rejects)
     notes_by_rule: dict[str, int] = field(default_factory=dict)  # phrases and refunds by what they say
+    held: dict[str, int] = field(default_factory=dict)  # flags by hold: awaiting data or a data problem
 
     def table(self) -> list[str]:
         """Counts by kind (rows) and responsibility (columns), as printable lines."""
@@ -176,6 +177,8 @@ class FlagSummary:
             + [f"awaiting review (review.csv): {self.awaiting_review}; decided by review: {self.decided}"
                + (f"; decisions rejected (order not flagged): {self.decisions_rejected}"
                   if self.decisions_rejected else ""),
+               *([f"held, no money moves yet: " + ", ".join(f"{h} {n}" for h, n in sorted(self.held.items()))]
+                 if self.held else []),
                "what the words and refunds say (notes): "
                + (", ".join(f"{r} {n}" for r, n in sorted(self.notes_by_rule.items())) or "nothing"),
                f"buyers for review (many short-shipment claims): {self.buyers_for_review}"]
@@ -332,9 +335,10 @@ def summarize(con: duckdb.DuckDBPyConnection, run_id: str, as_of: datetime, poli
         "and (hold is null or hold = 'data_problem')), "
         "count(*) filter (where decision is not null) from flags").fetchone()
     notes = dict(con.execute("select rule, count(*) from notes group by rule").fetchall())
+    held = dict(con.execute("select hold, count(*) from flags where hold is not null group by hold").fetchall())
     return FlagSummary(
         run_id=run_id, as_of=as_of, policy_id=policy_id, flagged=sum(by_k.values()),
         by_kind=dict(by_k), by_responsibility=dict(by_r), by_kind_responsibility=dict(by_kr),
         by_basis=dict(by_b), buyers_for_review=review, awaiting_review=awaiting, decided=decided,
-        notes_by_rule=notes,
+        notes_by_rule=notes, held=held,
     )

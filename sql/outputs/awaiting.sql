@@ -9,7 +9,9 @@
 --     time: the cure deadline);
 --   - every other order whose own row is not loaded but that a refund (applied by the run's
 --     clock), a shipments row (shipped by the clock) or a review decision names: waiting for
---     the order's row (order_not_loaded), flagged or not.
+--     the order's row (order_not_loaded), flagged or not;
+--   - every other loaded order with a shipments row but no order lines: its parcels cannot be
+--     compared with what was ordered until its lines arrive (lines_not_loaded).
 -- The run's clock: the as-of the liabilities (else the flags) were built for, else the latest
 -- run's (as sql/outputs/summary.sql).
 -- Inputs: liabilities, flags, orders, refunds, shipments, decisions, runs.
@@ -34,6 +36,19 @@ waiting_liabilities as (
     where status = 'awaiting_data'
 ),
 
+-- the orders with parcels shipped by the clock
+shipped as materialized (
+    select distinct order_id from shipments where shipped_at <= (select as_of from clock)
+),
+
+-- loaded orders with parcels and no lines
+parcels_without_lines as materialized (
+    select order_id
+    from shipped
+    semi join orders o using (order_id)
+    anti join order_lines l using (order_id)
+),
+
 -- the orders named by a row (a refund applied by the clock, a parcel shipped by it, a decision)
 -- whose own row is not loaded, and the orders of the awaiting liabilities
 ids as materialized (
@@ -41,13 +56,15 @@ ids as materialized (
     from (
         select order_id from refunds where applied_at is null or applied_at <= (select as_of from clock)
         union
-        select order_id from shipments where shipped_at <= (select as_of from clock)
+        select order_id from shipped
         union
         select order_id from decisions
     )
     anti join orders using (order_id)
     union
     select order_id from waiting_liabilities
+    union
+    select order_id from parcels_without_lines
 ),
 
 -- their rows, quoted
@@ -95,6 +112,10 @@ listed as (
     select p.order_id, 'order_not_loaded', null, null
     from per_order p
     anti join orders o using (order_id)
+    anti join waiting_liabilities w using (order_id)
+    union all
+    select order_id, 'lines_not_loaded', null, null
+    from parcels_without_lines
     anti join waiting_liabilities w using (order_id)
 ),
 
