@@ -427,6 +427,14 @@ def test_a_postage_refund_never_exceeds_what_its_line_paid():
     assert d.refunds == [(0, 350)]  # ... but never more than the line paid
 
 
+def test_money_text_of_cents():
+    """-101 cents was written -2.99 (floor division on a negative): why the 1M run's negative
+    amounts looked like -2.99 when they were -1.01."""
+    from pipeline.generate.values import money
+
+    assert money([-101, 0, 5, 1234, 10000]).to_pylist() == ["-1.01", "0.00", "0.05", "12.34", "100.00"]
+
+
 def test_free_amount_stays_within_the_cap_and_off_the_unit_amounts():
     from pipeline.generate.ordinary import free_amount
 
