@@ -26,9 +26,10 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# what a clean clone does not have
+# what a clean clone does not have, and the folders no build reads (their data can be large)
 LEFTOVERS = (".git", ".venv", "*.egg-info", "build", "dist", "__pycache__", ".pytest_cache", "out",
-             "*.duckdb", "*.duckdb.wal", "work")
+             "*.duckdb", "*.duckdb.wal")
+NOT_BUILT = ("data", "tests", "bench")
 
 
 def session_dir(tmp_path_factory) -> Path:
@@ -48,7 +49,9 @@ def built_dists(tmp_path_factory) -> tuple[Path, Path]:
             # would add files a clean clone lacks), as a clean clone would be built
             src = out.parent / "src"
             shutil.rmtree(src, ignore_errors=True)
-            shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(*LEFTOVERS))
+            leftovers = shutil.ignore_patterns(*LEFTOVERS)
+            shutil.copytree(ROOT, src, ignore=lambda d, names: set(leftovers(d, names)) | (
+                set(NOT_BUILT) & set(names) if Path(d) == ROOT else set()))
             r = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(src)],
                                capture_output=True, text=True)
             assert r.returncode == 0, f"python -m build failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
