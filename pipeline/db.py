@@ -11,11 +11,11 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import duckdb
 
-from pipeline import resources, tmpspace
+from pipeline import interrupts, resources, tmpspace
 from pipeline.errors import ShortshipError
 
 DEFAULT_DB = Path("data") / "shortship.duckdb"
@@ -197,8 +197,15 @@ def materialize(
 
 
 @contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN ... COMMIT, or ROLLBACK on any exception (the database is left as it was)."""
+def transaction(
+    con: duckdb.DuckDBPyConnection, on_commit: Callable[[], None] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception (the database is left as it was).
+
+    The COMMIT and `on_commit` (which records what became permanent, pipeline/outcome.py) run
+    as one critical section: a Ctrl-C or SIGTERM there is held until both are done. A
+    connection joined to a run's transaction (`joined`, pipeline/run.py) commits nothing, and
+    `on_commit` is not called."""
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
@@ -206,4 +213,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     else:
-        con.execute("COMMIT")
+        with interrupts.deferred():
+            con.execute("COMMIT")
+            if on_commit is not None and not getattr(con, "joined", False):
+                on_commit()

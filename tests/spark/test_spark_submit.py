@@ -125,7 +125,7 @@ def test_a_task_on_other_code_than_the_drivers_fails_its_shop(tmp_path):
     from pipeline.policy import load_policy
     from pipeline.spark.job import _shop_task
 
-    task = _shop_task(parse_as_of(AS_OF), load_policy("tmall"), "r", None, {"s": "s"}, 1, None, "0" * 16)
+    task = _shop_task(parse_as_of(AS_OF), load_policy("tmall"), "r", None, {"s": "s"}, 1, None, None, "0" * 16)
     left = pa.table({"shop": ["s"], "kind": ["file"], "name": ["x.csv"], "mtime": pa.array([0], pa.int64()),
                      "content": pa.array([b"a,b\n"], pa.binary())})
     out = task(left, pa.table({"shop": pa.array([], pa.string())}))
