@@ -5,7 +5,10 @@ Errors end in ONE line on stderr, never a traceback, for every command alike
 (`ShortshipGroup.invoke` is the one handler): `Error: ...` and exit 1 for a problem the user
 can fix (ShortshipError), a system error (permissions, a full disk, a read-only folder: the
 OSError's file and reason) or a database error; Ctrl-C ends with one line and exit 130
-(SIGTERM 143). Set SHORTSHIP_DEBUG=1 to see the traceback of an unexpected error.
+(SIGTERM 143). The line says what the command had made permanent when it stopped (nothing;
+committed, not yet published; committed and published, with the ledger lines and yuan), read
+from the record the library keeps as it goes (pipeline/outcome.py), also when the signal lands
+while the summary prints. Set SHORTSHIP_DEBUG=1 to see the traceback of an unexpected error.
 """
 from __future__ import annotations
 
@@ -32,39 +35,62 @@ def _os_error_line(e: OSError) -> str:
     return f"{where}: {reason}" if where is not None else reason
 
 
+def _with_state(e: BaseException, message: str) -> str:
+    """`message`, and what the command had committed or published when it failed, when it had
+    (an error before anything was committed keeps its own words)."""
+    from pipeline import outcome
+
+    if outcome.anything() and not outcome.told(e):
+        return f"{message}; {outcome.describe()}"
+    return message
+
+
+def _print(lines) -> None:
+    """A command's summary on stdout. Test hook: SHORTSHIP_TEST_PAUSE_AT=summary pauses after
+    its first line (pipeline/interrupts.py), to signal a command while it prints."""
+    from pipeline.interrupts import pause_at
+
+    for i, text in enumerate(lines):
+        click.echo(text)
+        if i == 0:
+            pause_at("summary")
+
+
 class ShortshipGroup(click.Group):
     """The one place where exceptions become one line and an exit status."""
 
     def invoke(self, ctx: click.Context):
-        from pipeline import interrupts
+        from pipeline import interrupts, outcome
 
+        outcome.reset()
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
-            self._fail(interrupts.exit_status(), "interrupted; nothing was committed (the database is as it was)")
+            self._fail(interrupts.exit_status(), f"interrupted; {outcome.describe()}")
         except BaseException as e:  # noqa: BLE001 - this is the last line of defence
             if isinstance(e, SystemExit):
                 raise
             if isinstance(e, Interrupted):
-                self._fail(interrupts.exit_status(), _one_line(e))
+                self._fail(interrupts.exit_status(), _with_state(e, _one_line(e)))
             if interrupts.interrupted():
                 # DuckDB reports an interrupt inside a query as "Query interrupted"
-                self._fail(interrupts.exit_status(), "interrupted; nothing was committed (the database is as it was)")
+                self._fail(interrupts.exit_status(), f"interrupted; {outcome.describe()}")
             if isinstance(e, ShortshipError):
-                self._fail(1, _one_line(e))
+                self._fail(1, _with_state(e, _one_line(e)))
             if isinstance(e, OSError):
-                self._fail(1, _os_error_line(e))
+                self._fail(1, _with_state(e, _os_error_line(e)))
             import duckdb
 
             if isinstance(e, duckdb.Error):
-                self._fail(1, f"database error: {_one_line(e)}")
+                self._fail(1, _with_state(e, f"database error: {_one_line(e)}"))
             if isinstance(e, MemoryError):
-                self._fail(1, "out of memory (set SHORTSHIP_MEMORY_LIMIT lower, or free memory)")
+                self._fail(1, _with_state(e, "out of memory (set SHORTSHIP_MEMORY_LIMIT lower, or free memory)"))
             if os.environ.get("SHORTSHIP_DEBUG"):
                 raise
-            self._fail(1, f"unexpected {type(e).__name__}: {_one_line(e)} (set SHORTSHIP_DEBUG=1 for details)")
+            self._fail(1, _with_state(
+                e, f"unexpected {type(e).__name__}: {_one_line(e)} (set SHORTSHIP_DEBUG=1 for details)"))
 
     @staticmethod
     def _fail(status: int, message: str):
@@ -131,6 +157,15 @@ def as_of_option(fn):
     )(fn)
 
 
+def max_rejects_option(fn):
+    return click.option(
+        "--max-rejects", "max_rejects", default=None, metavar="LIMIT",
+        help="How much of a file may be rejected before the load stops with nothing committed: a share (5%), "
+             "a count of rows (2000), both (5%,2000) or none. Default 2%,1000: more than 2% of the file's rows "
+             "and more than 10 rows, or more than 1,000 rows.",
+    )(fn)
+
+
 def wait_option(fn):
     return click.option(
         "--wait", "lock_wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
@@ -170,22 +205,24 @@ def cli():
 @click.option("--kind", type=click.Choice(KINDS), default=None, help="Kind of every file (default: from its header).")
 @writer_options
 @keep_raw_option
-def load(paths, kind, db_path, create, lock_wait, tmp_dir, keep_raw):
+@max_rejects_option
+def load(paths, kind, db_path, create, lock_wait, tmp_dir, keep_raw, max_rejects):
     """Load export files (or every export in folders) into the database."""
     from pipeline import db
-    from pipeline.load import find_exports, load_paths
+    from pipeline.load import RejectLimit, find_exports, load_paths
 
     find_exports(paths)  # a mistyped path fails before the database is touched
+    limit = RejectLimit.parse(max_rejects)
     con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp_dir)
     try:
-        results = load_paths(con, paths, kind=kind, progress=progress_printer(), keep_raw=keep_raw)
+        results = load_paths(con, paths, kind=kind, progress=progress_printer(), keep_raw=keep_raw,
+                             max_rejects=limit)
     finally:
         con.close()
     for r in results:
         if r.status == "not_export":  # found in a folder, not an export: skipped
             click.echo(f"warning: {r.line()}", err=True)
-        else:
-            click.echo(r.line())
+    _print(r.line() for r in results if r.status != "not_export")
 
 
 @cli.command("flag")
@@ -206,8 +243,7 @@ def flag_cmd(db_path, create, lock_wait, tmp_dir, as_of, policy):
         summary = flag_orders(con, when, pol, new_run_id(when), command="flag", progress=progress_printer())
     finally:
         con.close()
-    for text in summary.lines():
-        click.echo(text)
+    _print(summary.lines())
 
 
 @cli.command()
@@ -228,9 +264,8 @@ def liabilities(db_path, create, lock_wait, tmp_dir, as_of, policy):
         summary, lines, run_id = liabilities_step(con, when, pol)
     finally:
         con.close()
-    for text in summary.lines():
-        click.echo(text)
-    click.echo(f"payout lines written: {len(lines)} (run {run_id}); `shortship export` or the next run publishes them")
+    _print([*summary.lines(),
+            f"payout lines written: {len(lines)} (run {run_id}); `shortship export` or the next run publishes them"])
 
 
 @cli.command()
@@ -243,7 +278,9 @@ def liabilities(db_path, create, lock_wait, tmp_dir, as_of, policy):
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for schedulers).")
 @click.option("--xlsx", is_flag=True, help="Also write liabilities.xlsx for finance.")
 @keep_raw_option
-def run(paths, db_path, create, lock_wait, tmp_dir, out_dir, policy, as_of, lang, as_json, xlsx, keep_raw):
+@max_rejects_option
+def run(paths, db_path, create, lock_wait, tmp_dir, out_dir, policy, as_of, lang, as_json, xlsx, keep_raw,
+        max_rejects):
     """Load, flag, compute liabilities, append the ledger, write outputs and the report."""
     import json
 
@@ -251,15 +288,14 @@ def run(paths, db_path, create, lock_wait, tmp_dir, out_dir, policy, as_of, lang
 
     summary = run_pipeline(
         paths, db_path, out_dir, policy=policy, as_of=as_of, xlsx=xlsx, progress=progress_printer(),
-        lock_wait=lock_wait, keep_raw=keep_raw, create=create, tmp=tmp_dir, lang=lang,
+        lock_wait=lock_wait, keep_raw=keep_raw, create=create, tmp=tmp_dir, lang=lang, max_rejects=max_rejects,
     )
     for r in summary.not_exports:  # found in a folder, not an export: skipped
         click.echo(f"warning: {r.line()}", err=True)
     if as_json:
-        click.echo(json.dumps(summary.to_json(), ensure_ascii=False, sort_keys=False))
+        _print([json.dumps(summary.to_json(), ensure_ascii=False, sort_keys=False)])
     else:
-        for text in summary.lines():
-            click.echo(text)
+        _print(summary.lines())
 
 
 @cli.command("export")
@@ -277,8 +313,7 @@ def export_cmd(db_path, create, lock_wait, tmp_dir, out_dir, lang, xlsx):
         written = export_outputs(con, out_dir, xlsx=xlsx, progress=progress_printer(), lang=lang)
     finally:
         con.close()
-    for p in written:
-        click.echo(str(p))
+    _print(str(p) for p in written)
 
 
 @cli.command()
@@ -330,7 +365,7 @@ def evaluate_cmd(truth_path, db_path, lock_wait):
 @click.option("--start", default=None, help="First day of the period, YYYY-MM-DD (default 2017-05-01 / 2025-05-01).")
 @click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True, help="Length of the period.")
 @click.option("--quirks", default="", help="Comma-separated: excel_ids, trailing_comma, header_spaces, bom, "
-              "excel_dates, sci_ids, split_daily.")
+              "excel_dates, sci_ids, split_daily, resaved_ids (ids quoted as a re-saved copy has them).")
 @click.option("--split-daily", is_flag=True, help="Same as the split_daily quirk: overlapping daily exports.")
 @click.option("--rates", default=None, help="Case rates, e.g. 'all=0.01,serial_claimer=0.02'.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: up to 2).")
@@ -388,19 +423,19 @@ def evidence_cmd(order_ids, db_path, lock_wait, out_dir, lang):
 @click.option("--partitions", type=click.IntRange(min=1), default=None,
               help="Tasks the shops are spread over (default: one per shop, at most 10000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for schedulers).")
-def spark_run_cmd(inputs, out_dir, as_of, policy, master, partitions, as_json):
+@max_rejects_option
+def spark_run_cmd(inputs, out_dir, as_of, policy, master, partitions, as_json, max_rejects):
     """Run many shops on Apache Spark: INPUT holds one folder per shop (needs shortship[spark])."""
     import json
 
     from pipeline.spark.job import spark_run
 
     summary = spark_run(inputs, out_dir, as_of=as_of, policy=policy, master=master, partitions=partitions,
-                        progress=progress_printer())
+                        progress=progress_printer(), max_rejects=max_rejects)
     if as_json:
-        click.echo(json.dumps(summary.to_json(), ensure_ascii=False))
+        _print([json.dumps(summary.to_json(), ensure_ascii=False)])
     else:
-        for text in summary.lines():
-            click.echo(text)
+        _print(summary.lines())
     if summary.failed:
         first = summary.failed[0]
         raise ShortshipError(f"{len(summary.failed)} shop(s) failed and were left as they were "

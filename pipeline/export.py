@@ -34,12 +34,13 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
 import duckdb
 
-from pipeline import db
+from pipeline import db, interrupts, outcome
 from pipeline.errors import ShortshipError
 from pipeline.load import sha256_of
 from pipeline.review import stage_review_csv
@@ -411,12 +412,15 @@ def publish_one(staged: Path, out_dir: Path) -> Path:
     return target
 
 
-def published_payout_ids(out_dir: Path, ctx: OutputContext) -> list[int]:
-    """The payout ids the published payouts.parquet of this set holds (what `mark_published`
-    records): read back from the file the payout system will read, not recomputed."""
+def published_payouts(out_dir: Path) -> tuple[list[int], Decimal]:
+    """The payout ids the published payouts.parquet holds (what `mark_published` records) and
+    their yuan: read back from the file the payout system will read, not recomputed."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    return [int(x) for x in pq.read_table(out_dir / "payouts.parquet", columns=["payout_id"]).column(0).to_pylist()]
+    t = pq.read_table(out_dir / "payouts.parquet", columns=["payout_id", "yuan"])
+    total = pc.sum(t.column("yuan")).as_py() if t.num_rows else None
+    return [int(x) for x in t.column("payout_id").to_pylist()], (total if total is not None else Decimal("0.00"))
 
 
 def mark_published(con: duckdb.DuckDBPyConnection, batch_id: str, payout_ids: list[int]) -> None:
@@ -453,11 +457,18 @@ def export_outputs(
     run = con.execute("select as_of, policy_id from runs where run_id = ?", [run_id]).fetchone() if run_id else None
     ctx = OutputContext(run_id=run_id, batch_id=new_batch_id(), as_of=run[0] if run else None,
                         policy_id=run[1] if run else None, lang=lang, xlsx=xlsx)
+    outcome.reset()
     staging = new_staging_dir(out_dir, ctx.batch_id)
     try:
         stage_outputs(con, staging, ctx, progress)
-        written = publish(staging, out_dir, ctx)
+        # from the publication to the mark, a Ctrl-C waits (as in `shortship run`), and what was
+        # published is recorded for the message that follows it (pipeline/outcome.py)
+        with interrupts.deferred():
+            written = publish(staging, out_dir, ctx)
+            ids, yuan = published_payouts(out_dir)
+            outcome.published(len(ids), yuan)
+            mark_published(con, ctx.batch_id, ids)
+            outcome.marked()
     finally:
         remove_staging(staging)
-    mark_published(con, ctx.batch_id, published_payout_ids(out_dir, ctx))
     return written

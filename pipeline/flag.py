@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import duckdb
 
-from pipeline import db
+from pipeline import db, outcome
 from pipeline.clock import china_now
 from pipeline.policy import FLAG_KINDS, Policy, normalize_reason
 
@@ -298,10 +298,12 @@ def flag_orders(
     from pipeline.review import reject_unflagged_decisions
 
     params = _params(as_of, policy, run_id)
-    with db.transaction(con):
+    flagged = [0]
+    with db.transaction(con, on_commit=lambda: outcome.committed(
+            "the flags", plural=True, detail=f"{flagged[0]:,} flagged order(s)")):
         build_signals(con, as_of, policy, run_id, progress)
         rejected = reject_unflagged_decisions(con, as_of)
-        _insert_model(con, "flags/flags.sql", "flags", params)
+        flagged[0] = _insert_model(con, "flags/flags.sql", "flags", params)
         _insert_model(con, "flags/notes.sql", "notes", params)
         _insert_model(con, "flags/buyer_reviews.sql", "buyer_reviews", params)
         if command:

@@ -10,13 +10,27 @@ prints one line and exits 130 (143 for SIGTERM).
 ledger lines published): a signal arriving inside it is recorded only, the section finishes,
 and KeyboardInterrupt is raised when it ends. (SIGKILL cannot be deferred; the ledger's outbox
 covers that case.)
+
+What the command had made permanent when it stopped is in pipeline/outcome.py: the message
+after an interrupt says it.
+
+Test hook: with SHORTSHIP_TEST_PAUSE_AT=<point> the command prints `paused at <point>` on
+stderr and sleeps SHORTSHIP_TEST_PAUSE_SECONDS (default 60) at `pause_at(point)`, so that a test
+can signal or kill it at a known point (the points of a run: pipeline/run.py; `summary`: after
+the first line a command prints, pipeline/cli.py).
 """
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
+
+PAUSE_ENV = "SHORTSHIP_TEST_PAUSE_AT"
+PAUSE_SECONDS_ENV = "SHORTSHIP_TEST_PAUSE_SECONDS"
 
 _received: list[int] = []
 _deferring = 0
@@ -63,3 +77,10 @@ def deferred() -> Iterator[None]:
         _deferring -= 1
     if len(_received) > before and not _deferring:
         raise KeyboardInterrupt
+
+
+def pause_at(point: str) -> None:
+    """Test-only: sleep at `point` when SHORTSHIP_TEST_PAUSE_AT names it."""
+    if os.environ.get(PAUSE_ENV) == point:
+        print(f"paused at {point}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "60")))

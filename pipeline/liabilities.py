@@ -25,7 +25,7 @@ from typing import Iterator
 
 import duckdb
 
-from pipeline import db
+from pipeline import db, outcome
 from pipeline.clock import china_now, fmt, parse_as_of
 from pipeline.errors import ShortshipError
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
@@ -233,11 +233,17 @@ def liabilities_step(
     """`shortship liabilities`: the clock checked, the liabilities rebuilt and the ledger
     appended in one transaction, recorded as a run. Returns (summary, new lines, run id)."""
     run_id = new_run_id()
-    with db.transaction(con):
+    lines: list[PayoutLine] = []
+
+    def committed() -> None:  # what the message after an interrupt says (pipeline/outcome.py)
+        outcome.committed("the liabilities", plural=True, lines=len(lines),
+                          yuan=sum((p.yuan for p in lines), Decimal("0.00")))
+
+    with db.transaction(con, on_commit=committed):
         check_clock(con, as_of)
         record_run(con, run_id, as_of, policy, "liabilities")
         summary = compute_liabilities(con, as_of, policy, run_id)
-        lines = append_ledger(con, run_id, policy)
+        lines.extend(append_ledger(con, run_id, policy))
     return summary, lines, run_id
 
 

@@ -11,7 +11,9 @@ file) = loaded + rejected + replaced + ignored, the rejects rows of the load = r
 with its line.
 
 All files given to one `load_paths` call are loaded in one transaction: a file that cannot be
-loaded leaves the database as it was. In a folder, files that are not exports (empty, header
+loaded leaves the database as it was. So does a file that loses too much to rejects
+(`RejectLimit`: by default more than 2 % of its rows and more than 10 rows, or more than 1,000
+rows): a scheduled run never pays from a file it mostly failed to read. In a folder, files that are not exports (empty, header
 only, unrecognised, unreadable) are skipped and reported; named on the command line they are
 an error.
 """
@@ -27,12 +29,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable
 
 import duckdb
 
-from pipeline import db, tmpspace
+from pipeline import db, outcome, tmpspace
 from pipeline.errors import ShortshipError
 from pipeline.io.csvfile import CsvSource, numbered_parts, open_csv
 from pipeline.io.errors import NotAnExport
@@ -60,6 +64,100 @@ MERGE = {
     },
     "decisions": {"table": "decisions", "key": ["order_id"], "dedupe": True, "ignorable": True},
 }
+
+# How much a file may lose to rejects before its load stops (SPEC section 8). These numbers are
+# about the quality of the input, not the platform's rules, so they are not in a policy file;
+# they are the defaults of `--max-rejects` (load, run, spark-run), which changes them for a call.
+REJECT_SHARE = Fraction(2, 100)  # a file stops when its rejects are more than this share of its rows
+REJECT_FLOOR = 10                # ... and more than this many rows (a few bad rows in a small file load)
+REJECT_ROWS = 1_000              # or, whatever the share, more than this many rows
+
+
+@dataclass(frozen=True)
+class RejectLimit:
+    """How many rejected rows a file may have and still load.
+
+    A file stops the load when its rejects are more than `share` of its rows (rows in) and more
+    than `floor` rows, or more than `rows` rows; None switches that part off. As text (the
+    `--max-rejects` option): a share `5%`, a count `2000`, both `5%,2000`, or `none`; the
+    default is `2%,1000`. The text replaces the whole limit: `5%` alone has no count, `2000`
+    alone no share. `floor` is always REJECT_FLOOR: a share never stops a file for ten rows or
+    fewer (`0` stops it for one)."""
+
+    share: Fraction | None = REJECT_SHARE
+    rows: int | None = REJECT_ROWS
+    floor: int = REJECT_FLOOR
+
+    @classmethod
+    def parse(cls, text: "str | RejectLimit | None") -> "RejectLimit":
+        """A limit from its text (None: the default); a ShortshipError naming the option otherwise."""
+        if text is None:
+            return cls()
+        if isinstance(text, RejectLimit):
+            return text
+        raw = str(text).strip().lower()
+        bad = ShortshipError(
+            f"--max-rejects {text!r}: expected a share (5%), a count of rows (2000), both (5%,2000) or none")
+        if raw == "none":
+            return cls(share=None, rows=None)
+        share: Fraction | None = None
+        rows: int | None = None
+        parts = [p.strip() for p in raw.split(",")]
+        if not 1 <= len(parts) <= 2:
+            raise bad
+        for part in parts:
+            if part.endswith("%"):
+                number = part[:-1].strip()
+                if share is not None or not re.fullmatch(r"\d+(\.\d+)?", number):
+                    raise bad
+                try:
+                    share = Fraction(Decimal(number)) / 100
+                except (InvalidOperation, ValueError):
+                    raise bad from None
+                if share > 1:
+                    raise bad
+            elif re.fullmatch(r"\d+", part):
+                if rows is not None:
+                    raise bad
+                rows = int(part)
+            else:
+                raise bad
+        return cls(share=share, rows=rows)
+
+    def exceeded(self, rows_in: int, rejected: int) -> bool:
+        """Whether a file of `rows_in` rows with `rejected` of them rejected must stop the load."""
+        if self.rows is not None and rejected > self.rows:
+            return True
+        return self.share is not None and rejected > self.floor and rejected > self.share * rows_in
+
+    def __str__(self) -> str:
+        if self.share is None and self.rows is None:
+            return "none"
+        parts = []
+        if self.share is not None:
+            percent = Decimal(self.share.numerator * 100) / Decimal(self.share.denominator)
+            parts.append(f"{percent.normalize():f}%")
+        if self.rows is not None:
+            parts.append(str(self.rows))
+        return ",".join(parts)
+
+
+def _check_rejects(con, limit: RejectLimit, load_id: int, name: str, rows_in: int, rejected: int) -> None:
+    """Stop the load (the transaction rolls back) when the file lost more than `limit` allows:
+    one line naming the file, the count and the commonest reason."""
+    if not limit.exceeded(rows_in, rejected):
+        return
+    # the reason without the value it quotes: "bad amount in paid_amount: 1,2,3 (...)" counts
+    # as "bad amount in paid_amount"
+    why, n = con.execute(
+        "select split_part(reason, ': ', 1) as why, count(*) as n from rejects where load_id = ? "
+        "group by why order by n desc, why limit 1", [load_id]
+    ).fetchone()
+    raise ShortshipError(
+        f"{name}: {rejected:,} of {rows_in:,} rows rejected (commonest: {why}, {n:,}); "
+        f"{outcome.NOTHING} — give --max-rejects to change the limit (now {limit})"
+    )
+
 
 _EXPORT_TIME = re.compile(r"(20\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?")
 
@@ -404,7 +502,8 @@ class _Transcoder:
             return self._pool
 
 
-def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transcoded=None) -> FileResult:
+def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transcoded=None,
+              limit: RejectLimit | None = None) -> FileResult:
     """Load one source; a CSV source comes with `transcoded`, a callable returning its
     numbered parts (path list, TranscodeResult) and the folder they are in."""
     kind = src.kind
@@ -484,6 +583,8 @@ def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transco
         [rows_in, loaded, rejected, replaced, ignored, load_id],
     )
     _check_counts(con, kind, load_id, path, rows_in)
+    _check_rejects(con, limit or RejectLimit(), load_id, str(path) + (f" [{src.sheet}]" if src.sheet else ""),
+                   rows_in, rejected)
     return FileResult(
         path=str(path), kind=kind, status="loaded", rows_in=rows_in, loaded=loaded,
         rejected=rejected, replaced=replaced, superseded=superseded, sheet=src.sheet, ignored=ignored,
@@ -523,6 +624,7 @@ def load_paths(
     kind: str | None = None,
     progress: Callable[[str], None] | None = None,
     keep_raw: bool = False,
+    max_rejects: RejectLimit | str | None = None,
 ) -> list[FileResult]:
     """Load export files and folders in one transaction. Returns one result per file/sheet
     loaded or already loaded, and one (status `not_export`, the reason in `message`) per file or
@@ -534,10 +636,12 @@ def load_paths(
 
     Every file is opened and its header checked before anything is written, so a bad file
     stops the load with a ShortshipError and the database unchanged; so does a load whose own
-    counts disagree (`_check_counts`).
+    counts disagree (`_check_counts`), and a file that lost more rows to rejects than
+    `max_rejects` allows (a RejectLimit or its text; None: the default, see RejectLimit).
     """
     if kind is not None and kind not in KINDS:
         raise ShortshipError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    limit = RejectLimit.parse(max_rejects)
     files, not_exports = find_exports(paths)
     # the SHA-256 of each file is computed by a thread while the files before it load (hashlib
     # releases the GIL), rather than by one more read of every file before the first loads
@@ -560,7 +664,7 @@ def load_paths(
                 f"nothing to load: {len(not_exports)} file(s) or folder(s) skipped, none is an export "
                 f"({first.path}: {first.message})"
             )
-        return not_exports + _load_plan(con, _smallest_kind_first(plan), keep_raw, progress)
+        return not_exports + _load_plan(con, _smallest_kind_first(plan), keep_raw, progress, limit)
     finally:
         hasher.shutdown(wait=True, cancel_futures=True)
 
@@ -583,18 +687,25 @@ def _smallest_kind_first(plan: list) -> list:
     return [plan[i] for i in order]
 
 
-def _load_plan(con, plan: list, keep_raw: bool, progress) -> list[FileResult]:
+def _load_plan(con, plan: list, keep_raw: bool, progress, limit: RejectLimit) -> list[FileResult]:
     """Load the opened files of `plan` (path, sources, size, future of the SHA-256) in one transaction."""
     known = {r[0] for r in con.execute("select distinct sha256 from load_manifest").fetchall()}
-    with tmpspace.scratch("load") as tmp, db.transaction(con):
+    results: list[FileResult] = []
+
+    def committed() -> None:  # the load stands (a load alone, not one joined to a run's transaction)
+        loaded = [r for r in results if r.status == "loaded"]
+        outcome.committed("the load", detail=f"{len(loaded)} file(s), {sum(r.loaded for r in loaded):,} row(s) loaded")
+
+    with tmpspace.scratch("load") as tmp, db.transaction(con, on_commit=committed):
         transcoder = _Transcoder(plan, tmp, known, progress is not None)
         try:
-            return _load_sources(con, plan, keep_raw, progress, transcoder)
+            results.extend(_load_sources(con, plan, keep_raw, progress, transcoder, limit))
         finally:
             transcoder.close()
+    return results
 
 
-def _load_sources(con, plan, keep_raw, progress, transcoder) -> list[FileResult]:
+def _load_sources(con, plan, keep_raw, progress, transcoder, limit: RejectLimit) -> list[FileResult]:
     """Each source of `plan` loaded, or skipped when the same file is loaded already."""
     results: list[FileResult] = []
     seen: set[str] = set()
@@ -618,5 +729,5 @@ def _load_sources(con, plan, keep_raw, progress, transcoder) -> list[FileResult]
             if progress:
                 progress(f"loading {path}" + (f" [{src.sheet}]" if src.sheet else ""))
             results.append(_load_one(con, src, path, sha, size, keep_raw,
-                                     functools.partial(transcoder.get, (i, j), src)))
+                                     functools.partial(transcoder.get, (i, j), src), limit))
     return results

@@ -22,17 +22,22 @@ Safety, in order of what can go wrong:
 * Ctrl-C is never half obeyed: before the commit it rolls the transaction back (database
   unchanged); from the COMMIT to the mark it is deferred (pipeline/interrupts.py), so the
   commit, the publication and the mark finish, and then the run stops with exit 130.
+* Every message says what happened to the money: the run records in pipeline/outcome.py what
+  it has committed and published as it goes (its new ledger lines and their yuan, the lines
+  published), and an error or an interrupt, here or while the CLI prints the summary, says
+  that state.
+* A file that loses too much to rejects stops the run before anything is committed
+  (`max_rejects`, pipeline/load.py RejectLimit).
 
-Test hook: with SHORTSHIP_TEST_PAUSE_AT=<point> (load, flag, liabilities, ledger, export,
-commit, publish) the run prints `paused at <point>` on stderr and sleeps
-SHORTSHIP_TEST_PAUSE_SECONDS (default 60) there, so a test can kill it at a known point:
-`commit` is right after the COMMIT, `publish` right after the outputs were published and
-before the lines are marked.
+Test hook (pipeline/interrupts.py `pause_at`): with SHORTSHIP_TEST_PAUSE_AT=<point> (load,
+flag, liabilities, ledger, export, commit, publish) the run prints `paused at <point>` on
+stderr and sleeps SHORTSHIP_TEST_PAUSE_SECONDS (default 60) there, so a test can kill it at a
+known point: `commit` is right after the COMMIT, `publish` right after the outputs were
+published and before the lines are marked (`summary`: pipeline/cli.py, while it prints).
 """
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,27 +47,20 @@ from typing import Any, Callable, Iterable
 
 import duckdb
 
-from pipeline import db, export, interrupts
+from pipeline import db, export, interrupts, outcome
+from pipeline.act import EVIDENCE_DIR
 from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
 from pipeline.flag import FlagSummary, flag_orders
 from pipeline.liabilities import (STATUSES, append_ledger, check_clock, compute_liabilities, new_run_id,
                                   record_run)
-from pipeline.load import FileResult, find_exports, load_paths
+from pipeline.load import FileResult, RejectLimit, find_exports, load_paths
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 
-PAUSE_ENV = "SHORTSHIP_TEST_PAUSE_AT"
-PAUSE_SECONDS_ENV = "SHORTSHIP_TEST_PAUSE_SECONDS"
 ZERO = Decimal("0.00")
 
 Progress = Callable[[str], None] | None
-
-
-def _pause(point: str) -> None:
-    """Test-only: sleep at `point` when SHORTSHIP_TEST_PAUSE_AT names it."""
-    if os.environ.get(PAUSE_ENV) == point:
-        print(f"paused at {point}", file=sys.stderr, flush=True)
-        time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "60")))
+_pause = interrupts.pause_at  # the test hook (see the module doc)
 
 
 class _JoinedTransaction:
@@ -71,6 +69,7 @@ class _JoinedTransaction:
     Everything else goes to the real connection. A step that fails raises, and the run's
     transaction rolls back."""
 
+    joined = True  # db.transaction: a COMMIT here commits nothing (no outcome is recorded)
     _TX = {"BEGIN", "BEGIN TRANSACTION", "START TRANSACTION", "COMMIT", "END", "END TRANSACTION",
            "ROLLBACK", "ABORT", "COMMIT TRANSACTION", "ROLLBACK TRANSACTION"}
 
@@ -188,8 +187,9 @@ class RunSummary:
             out.append(_("data problems: %(n)s (%(what)s): never evidence for money, their orders go to review") % {
                 "n": self.data_problems,
                 "what": ", ".join(f"{m.code('problem', k)} {n}" for k, n in sorted(self.data_problem_counts.items()))})
-        pages = [o for o in self.outputs if _is_page(o)]
-        shown = [o for o in self.outputs if o not in set(pages)]
+        pages, shown = [], []
+        for o in self.outputs:  # one pass (240,000 evidence pages: no set rebuilt per output)
+            (pages if _is_page(o) else shown).append(o)
         if pages:  # one entry for the evidence pages, not one per order
             shown.append(_("%(folder)s (%(n)s pages)") % {"folder": str(Path(pages[0]).parent), "n": len(pages)})
         out.append(_("outputs: %(files)s") % {"files": ", ".join(shown)})
@@ -242,10 +242,9 @@ class RunSummary:
 
 
 def _is_page(path: str) -> bool:
-    """An evidence page (evidence/<order_id>.html) of the output set."""
-    from pipeline.act import EVIDENCE_DIR
-
-    return Path(path).parent.name == EVIDENCE_DIR
+    """An evidence page (evidence/<order_id>.html) of the output set (string work only: a run
+    lists one per order it has a page for, 240,000 in a large one)."""
+    return os.path.basename(os.path.dirname(path)) == EVIDENCE_DIR
 
 
 def _fill_from_db(s: RunSummary, con) -> None:
@@ -297,15 +296,18 @@ def run_steps(
     progress: Progress = None,
     keep_raw: bool = False,
     say: Callable[[str], None] = lambda msg: None,
+    max_rejects: RejectLimit | str | None = None,
 ) -> StepsResult:
     """Everything a run writes to the database, in order, inside the caller's open transaction:
     the ledger's clock checked, the exports loaded, the orders flagged, the liabilities
     computed, the ledger appended (new / top_up / reversal), the run recorded. `shortship run`
-    and a Spark task (pipeline/spark/shop.py) both run exactly this; a new step goes here."""
+    and a Spark task (pipeline/spark/shop.py) both run exactly this; a new step goes here.
+    A file that loses more rows to rejects than `max_rejects` allows (None: the default limit)
+    stops it with a ShortshipError, before anything is committed."""
     check_clock(con, clock)
     tx = _JoinedTransaction(con)
     say("loading exports")
-    files = load_paths(tx, paths, progress=progress, keep_raw=keep_raw)
+    files = load_paths(tx, paths, progress=progress, keep_raw=keep_raw, max_rejects=max_rejects)
     rejected = sum(f.rejected for f in files if f.status == "loaded")
     _pause("load")
     say("flagging orders")
@@ -337,16 +339,22 @@ def run_pipeline(
     create: bool = False,
     tmp: str | Path | None = None,
     lang: str = "zh",
+    max_rejects: RejectLimit | str | None = None,
 ) -> RunSummary:
     """Load the exports under `paths`, flag, compute liabilities, append the ledger, write the
     outputs and the report. Raises ShortshipError (one line) on anything the user can fix; the
-    database and `out_dir` are then as they were."""
+    database and `out_dir` are then as they were (the message says so, or says what the run
+    had committed and published when it stopped after its commit: pipeline/outcome.py).
+    `max_rejects`: how much a file may lose to rejects (pipeline/load.py RejectLimit; None:
+    the default)."""
     t0 = time.monotonic()
+    outcome.reset()
     paths = [Path(p) for p in paths]
     if not paths:
         raise ShortshipError("no input paths given")
     # cheap checks first, before waiting for the database
     find_exports(paths)
+    limit = RejectLimit.parse(max_rejects)
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     clock = parse_as_of(as_of)
     out_dir = Path(out_dir)
@@ -380,7 +388,7 @@ def run_pipeline(
         staging = export.new_staging_dir(out_dir, run_id)
         con.execute("BEGIN TRANSACTION")
         try:
-            steps = run_steps(con, paths, clock, pol, run_id, command, progress, keep_raw, say)
+            steps = run_steps(con, paths, clock, pol, run_id, command, progress, keep_raw, say, limit)
             summary.files, summary.rejects_this_run = steps.files, steps.rejected
             say("writing outputs")
             export.stage_outputs(con, staging, ctx, progress)
@@ -393,12 +401,15 @@ def run_pipeline(
         with interrupts.deferred():
             con.execute("COMMIT")
             committed = True
+            outcome.committed("the run", lines=summary.payout_lines, yuan=summary.payout_yuan)
             _pause("commit")
             say("publishing outputs")
             summary.outputs = [str(p) for p in export.publish(staging, out_dir, ctx)]
+            published, published_yuan = export.published_payouts(out_dir)
+            outcome.published(len(published), published_yuan)
             _pause("publish")
-            published = export.published_payout_ids(out_dir, ctx)
             export.mark_published(con, ctx.batch_id, published)
+            outcome.marked()
             summary.published_lines = len(published)
     except BaseException as e:
         raise _run_error(e, db_path, committed) from None
@@ -420,19 +431,17 @@ def _rollback(con) -> None:
 
 
 def _run_error(e: BaseException, db_path, committed: bool) -> BaseException:
-    """What a failed run says: one line, and whether the database kept the run."""
-    after = ("the run is committed; its ledger lines are published by the next run or `shortship export`"
-             if committed else "nothing was committed (the database is as it was)")
+    """What a failed run says: one line, and what the run had committed and published
+    (pipeline/outcome.py: nothing; committed, not yet published; committed and published)."""
+    after = outcome.describe()
     if isinstance(e, KeyboardInterrupt) or interrupts.interrupted():
-        if committed and isinstance(e, KeyboardInterrupt):
-            # deferred to the end of the critical section: everything was done
-            return Interrupted("interrupted after the run had committed and published its outputs")
-        return Interrupted(f"interrupted; {after}")
+        # a signal inside the critical section waited for its end: the state says how far it got
+        return outcome.tell(Interrupted(f"interrupted; {after}"))
     if isinstance(e, ShortshipError):
-        return ShortshipError(f"{e}; {after}") if committed else e
+        return outcome.tell(ShortshipError(f"{e}; {after}")) if committed else e
     if isinstance(e, duckdb.Error):
-        return ShortshipError(f"{db_path}: run failed ({db._first_line(e)}); {after}")
+        return outcome.tell(ShortshipError(f"{db_path}: run failed ({db._first_line(e)}); {after}"))
     if isinstance(e, OSError):
         where = e.filename if e.filename is not None else db_path
-        return ShortshipError(f"{where}: {e.strerror or e}; {after}")
+        return outcome.tell(ShortshipError(f"{where}: {e.strerror or e}; {after}"))
     return e

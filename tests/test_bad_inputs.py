@@ -40,7 +40,8 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def case_id(c: dict) -> str:
-    return "-".join([c["file"], c.get("how", "file")] + ([c["kind"]] if "kind" in c else []))
+    return "-".join([c["file"], c.get("how", "file")] + ([c["kind"]] if "kind" in c else [])
+                    + ([f"max-rejects-{c['max_rejects']}"] if "max_rejects" in c else []))
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +150,7 @@ def test_bad_input(c, good_db, tmp_path):
     if folder:
         make_bad.build("good_shipments.csv", inputs)
     args = ["load", str(inputs if folder else target), "--db", str(db)] + (["--kind", c["kind"]] if "kind" in c else [])
+    args += ["--max-rejects", c["max_rejects"]] if "max_rejects" in c else []
     try:
         if prefix is None:
             r = CliRunner().invoke(cli, args)

@@ -25,6 +25,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.clock import parse_as_of
+from pipeline.errors import ShortshipError
 
 from .conftest import FIXTURES, ROOT
 from .test_run import AS_OF, LATER, db_state, files_bytes, spawn, wait_for_line
@@ -141,30 +143,131 @@ def test_sigkill_at_each_step_then_one_clean_run_publishes_every_line(shop, poin
     assert pq.read_table(shop["out"] / "payouts.parquet").num_rows == 0
 
 
-@pytest.mark.parametrize("point", BEFORE_COMMIT + AFTER_COMMIT)
-def test_ctrl_c_at_each_step_ends_with_one_line_and_exit_130(shop, point):
+# the signal each point gets: Ctrl-C (SIGINT, exit 130) or SIGTERM (a scheduler's stop, exit 143)
+SIGNAL_AT = {"load": signal.SIGINT, "flag": signal.SIGTERM, "liabilities": signal.SIGINT, "ledger": signal.SIGTERM,
+             "export": signal.SIGINT, "commit": signal.SIGTERM, "publish": signal.SIGINT, "summary": signal.SIGTERM}
+
+
+def new_lines(db_path: Path, before: dict) -> tuple[int, Decimal]:
+    """The ledger lines (count, yuan) the database holds beyond `before` (a db_state)."""
+    old = {r[0] for r in before["payouts"]}
+    new = [v for k, v in ledger(db_path).items() if k not in old]
+    return len(new), sum((v[2] for v in new), Decimal("0.00"))
+
+
+def payouts_file(out: Path) -> tuple[int, Decimal]:
+    t = pq.read_table(out / "payouts.parquet", columns=["yuan"])
+    return t.num_rows, sum(t.column("yuan").to_pylist(), Decimal("0.00"))
+
+
+@pytest.mark.parametrize("point", BEFORE_COMMIT + AFTER_COMMIT + ["summary"])
+def test_a_signal_at_each_step_ends_with_one_line_saying_what_was_committed(shop, point):
+    """Ctrl-C or SIGTERM before the commit, inside the critical section (commit, publish) or
+    while the summary prints: one line with the true state (nothing; or committed and
+    published, with the new ledger lines and their yuan as the database and payouts.parquet
+    hold them), and exit 130 / 143."""
+    sig = SIGNAL_AT[point]
     before_db, before_out = db_state(shop["db"]), files_bytes(shop["out"])
     proc = spawn(*shop["args"], env_extra={"SHORTSHIP_TEST_PAUSE_AT": point, "SHORTSHIP_TEST_PAUSE_SECONDS": "2"},
                  create=False)
     try:
         wait_for_line(proc, f"paused at {point}")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 128 + sig, err
     line = one_error_line(err)
-    assert "interrupted" in line
     if point in BEFORE_COMMIT:
-        assert "nothing was committed" in line
+        assert line == "Error: interrupted; nothing was committed (the database is as it was)"
         assert db_state(shop["db"]) == before_db
         assert files_bytes(shop["out"]) == before_out
-    else:  # deferred: the commit, the publication and the mark finished first
-        assert "committed and published" in line
+    else:  # deferred, or after the run: the commit, the publication and the mark finished first
+        n, yuan = new_lines(shop["db"], before_db)
+        published, published_yuan = payouts_file(shop["out"])
+        assert n > 0 and published == n
+        assert line == (f"Error: interrupted; the run was committed and published: {n:,} new ledger line(s), "
+                        f"{yuan:,} yuan ({published:,} ledger line(s), {published_yuan:,} yuan in payouts.parquet)")
         assert_every_line_published_once(shop["db"], shop["out"])
-        assert len(ledger(shop["db"])) > len(before_db["payouts"])
+    if point == "summary":  # the signal landed while the summary printed: its first line is out
+        assert len(out.strip().splitlines()) == 1, out
     assert not list(shop["out"].glob(".shortship-staging-*"))
+
+
+@pytest.fixture
+def stop_at_summary(monkeypatch):
+    """In-process: the command raises `exc` (KeyboardInterrupt: a Ctrl-C) after the first line of
+    its summary (the CLI's test pause point), as a signal there would."""
+    from pipeline import interrupts
+
+    def arm(exc: BaseException):
+        def pause_at(point: str) -> None:
+            if point == "summary":
+                raise exc
+        monkeypatch.setattr(interrupts, "pause_at", pause_at)
+    return arm
+
+
+def test_each_command_that_commits_says_what_it_committed_when_stopped_while_printing(shop, stop_at_summary):
+    """load, flag, liabilities and export stopped while printing (after the library call
+    returned): the line says what they committed or published, not "nothing was committed"."""
+    stop_at_summary(KeyboardInterrupt())
+    db = ["--db", str(shop["db"])]
+    extra = shop["args"][1]
+    before = db_state(shop["db"])
+    r = invoke("load", extra, *db)
+    assert one_error_line(r, 130) == "Error: interrupted; the load was committed: 1 file(s), 1 row(s) loaded"
+    assert db_state(shop["db"])["load_manifest_count"] == before["load_manifest_count"] + 1
+
+    r = invoke("flag", *db, "--as-of", LATER)
+    flagged = len(db_state(shop["db"])["flags"])
+    assert flagged > 0
+    assert one_error_line(r, 130) == f"Error: interrupted; the flags were committed: {flagged:,} flagged order(s)"
+
+    before = db_state(shop["db"])
+    r = invoke("liabilities", *db, "--as-of", LATER)
+    n, yuan = new_lines(shop["db"], before)
+    assert n > 0
+    assert one_error_line(r, 130) == (
+        f"Error: interrupted; the liabilities were committed but not yet published: {n:,} new ledger line(s), "
+        f"{yuan:,} yuan; the next run or `shortship export` publishes them")
+
+    r = invoke("export", *db, "--out", str(shop["out"]))
+    assert one_error_line(r, 130) == (
+        f"Error: interrupted; the outputs were published: {n:,} ledger line(s), {yuan:,} yuan in payouts.parquet")
+    assert_every_line_published_once(shop["db"], shop["out"])
+
+
+def test_a_run_that_fails_after_its_commit_says_so_with_the_money(shop, monkeypatch, stop_at_summary):
+    """An error in the publication: committed, not yet published (the next run publishes); a
+    broken pipe while the summary prints: committed and published. Both with the counts."""
+    from pipeline import export
+
+    before_db, before_out = db_state(shop["db"]), files_bytes(shop["out"])
+    real_publish = export.publish
+
+    def full_disk(staging, out_dir, ctx):
+        raise ShortshipError(f"{out_dir}/flags.parquet: cannot write (No space left on device)")
+
+    monkeypatch.setattr(export, "publish", full_disk)
+    r = invoke("run", *shop["args"])
+    n, yuan = new_lines(shop["db"], before_db)
+    assert n > 0
+    assert one_error_line(r) == (
+        f"Error: {shop['out']}/flags.parquet: cannot write (No space left on device); the run was committed but "
+        f"not yet published: {n:,} new ledger line(s), {yuan:,} yuan; the next run or `shortship export` publishes them")
+    assert files_bytes(shop["out"]) == before_out
+
+    monkeypatch.setattr(export, "publish", real_publish)
+    stop_at_summary(BrokenPipeError(32, "Broken pipe"))
+    r = invoke("run", *shop["args"], "--as-of", "2019-03-14 12:00:00")
+    published, published_yuan = payouts_file(shop["out"])
+    assert published == n  # the next run published what the failed one committed
+    assert one_error_line(r) == (
+        f"Error: Broken pipe; the run was committed and published: 0 new ledger line(s), 0.00 yuan "
+        f"({n:,} ledger line(s), {published_yuan:,} yuan in payouts.parquet)")
+    assert_every_line_published_once(shop["db"], shop["out"])
 
 
 def test_ctrl_c_inside_a_running_query_is_one_line(shop):
@@ -192,6 +295,65 @@ def test_ctrl_c_inside_a_running_query_is_one_line(shop):
     assert proc.returncode == 130, err
     assert "interrupted" in one_error_line(err)
     assert db_state(shop["db"]) == before_db
+
+
+# --- a file it mostly failed to read ------------------------------------------------------
+
+ORDERS_H = "订单编号,买家会员名,买家应付货款,买家应付邮费,总金额,买家实际支付金额,订单状态,订单创建时间,订单付款时间,宝贝总数量\n"
+
+
+def half_broken_orders(folder: Path) -> Path:
+    """An orders export of 40 rows, 20 of them (every other) with a stray quote in an unquoted field."""
+    folder.mkdir(parents=True, exist_ok=True)
+    buyer = ["buyer", 'bu"yer']
+    rows = [f"{1001000000000000100 + i},{buyer[i % 2]}{i},20.00,0.00,20.00,20.00,交易成功,"
+            "2019-03-08 08:00:00,2019-03-08 08:00:00,1\n" for i in range(40)]
+    export = folder / "ExportOrderList201903120000.csv"
+    export.write_text(ORDERS_H + "".join(rows), encoding="utf-8")
+    return export
+
+
+def test_a_half_broken_file_stops_the_run_and_max_rejects_lets_it_load(shop, tmp_path):
+    """The run stops with one line naming the file, the count and the commonest reason, and
+    commits and publishes nothing; with --max-rejects 50% the 20 good rows load and the run pays."""
+    half = tmp_path / "half"
+    export = half_broken_orders(half)
+    before_db, before_out, before_batches = db_state(shop["db"]), files_bytes(shop["out"]), published(shop["out"])
+    r = invoke("run", str(half), *shop["args"])
+    assert one_error_line(r) == (
+        f"Error: {export}: 20 of 40 rows rejected (commonest: stray quote in an unquoted field, 20); nothing was "
+        "committed (the database is as it was) — give --max-rejects to change the limit (now 2%,1000)")
+    assert db_state(shop["db"]) == before_db  # not even the good files beside it
+    assert files_bytes(shop["out"]) == before_out and published(shop["out"]) == before_batches
+    assert not list(shop["out"].glob(".shortship-staging-*"))
+    again = invoke("run", str(half), *shop["args"], "--max-rejects", "50%", "--json")
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    assert summary["files"]["rows_rejected"] == 20 and summary["ledger"]["lines"] > 0
+    con = duckdb.connect(str(shop["db"]), read_only=True)
+    try:
+        assert con.execute("select rows_in, loaded, rejected from load_manifest where path = ?",
+                           [str(export)]).fetchone() == (40, 20, 20)
+    finally:
+        con.close()
+
+
+def test_a_spark_task_stops_a_half_broken_shop_unless_its_limit_allows(tmp_path):
+    """The limit reaches the Spark task (pipeline/spark/shop.py run_shop: the library without
+    Spark): the shop fails, left as it was, with the same line; with max_rejects it runs."""
+    from pipeline.policy import load_policy
+    from pipeline.spark.shop import run_shop
+
+    export = half_broken_orders(tmp_path / "shop")
+    files = [(export.name, None, export.read_bytes())]
+    args = ("s1", files, None, parse_as_of(LATER), load_policy("tmall"), "r1")
+    tables, stats, state = run_shop(*args, tmp_root=str(tmp_path))
+    assert tables is None and state is None
+    assert stats.error == (f"s1/{export.name}: 20 of 40 rows rejected (commonest: stray quote in an unquoted field, "
+                           "20); nothing was committed (the database is as it was) — give --max-rejects to change "
+                           "the limit (now 2%,1000)")
+    tables, stats, state = run_shop(*args, tmp_root=str(tmp_path), max_rejects="none")
+    assert stats.error is None and (stats.rows_loaded, stats.rows_rejected) == (20, 20)
 
 
 # --- a mistyped --db ----------------------------------------------------------------------

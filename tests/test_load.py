@@ -54,6 +54,27 @@ def test_fixture_exports_load_with_counts_and_rejects(con):
     assert "shipped_at: bad-date" in by_file["shipments_20170603.csv"][0][1]
 
 
+def test_formula_ids_bare_and_quoted_read_as_their_digits(con):
+    """The GBK downloads write ids as bare formulas (="…", the field not quoted) and 特权订金订单id as
+    the empty formula =""; the re-saved refunds_2022.csv has them quoted as text: all read as
+    the digits."""
+    orders = (EXPORTS / "ExportOrderList201705311200.csv").read_bytes().decode("gb18030").splitlines()
+    assert orders[1].startswith('="35153131473293579","buyer_a",') and ',="",' in orders[1]
+    items = (EXPORTS / "ExportOrderDetailList201705311200.csv").read_bytes().decode("gb18030").splitlines()
+    assert items[1].startswith('="35153131473293579","') and items[1].endswith(",")
+    refunds = (EXPORTS / "ExportRefundList201706031200.csv").read_bytes().decode("gb18030").splitlines()
+    assert refunds[1].startswith('="35153131473293579",="12345678901234567",="2017053021001001",')
+    resaved = (EXPORTS / "refunds_2022.csv").read_bytes().decode("utf-8-sig").splitlines()
+    assert resaved[1].startswith('"=""35153131473293581""","=""22345678901234567""",')
+    load_paths(con, [EXPORTS])
+    assert con.execute("select count(*) from orders where order_id like '3515313147329358%'").fetchone()[0] == 3
+    assert con.execute("select order_id from order_lines where line = 2").fetchone()[0] == "35153131473293579"
+    assert sorted(r[0] for r in con.execute("select refund_id from refunds where order_id = '35153131473293581' "
+                                            "or refund_id like '2234%'").fetchall()) == [
+        "22345678901234567", "22345678901234568"]
+    assert con.execute("select count(*) from orders where order_id like '%=%' or order_id like '%\"%'").fetchone()[0] == 0
+
+
 def test_values_are_typed_and_cleaned(con):
     load_paths(con, [EXPORTS])
     o = con.execute(
@@ -344,3 +365,52 @@ def test_files_cut_into_ranges_load_exactly_like_whole_files(tmp_path, monkeypat
     want = snapshot(whole)
     assert sum(len(v) for v in want.values()) > 20
     assert snapshot(cut) == want
+
+
+# --- a load that loses too much stops (SPEC 8); the files: tests/fixtures/bad/expected.toml ----
+
+@pytest.mark.parametrize("rows_in,rejected,stops", [
+    (100, 10, False), (100, 11, True),                  # the floor: 10 rows never stop, 11 do (11 % > 2 %)
+    (1_000, 20, False), (1_000, 21, True),              # the share: 2 % exactly loads, just over stops
+    (550, 11, False), (550, 12, True),                  # 11 of 550 is exactly 2 % (over the floor): loads
+    (10_000_000, 1_000, False), (10_000_000, 1_001, True),  # the count: 0.01 % of a large file, still stops
+    (10, 10, False), (5, 0, False),
+])
+def test_the_default_reject_limit_at_its_edges(rows_in, rejected, stops):
+    from pipeline.load import RejectLimit
+
+    assert RejectLimit().exceeded(rows_in, rejected) is stops
+    assert RejectLimit.parse(None) == RejectLimit.parse("2%,1000") == RejectLimit()
+    assert str(RejectLimit()) == "2%,1000"
+
+
+def test_max_rejects_as_a_share_a_count_both_or_none():
+    from fractions import Fraction
+
+    from pipeline.load import RejectLimit
+
+    share = RejectLimit.parse("5%")  # a share alone: no count
+    assert (share.share, share.rows) == (Fraction(1, 20), None)
+    assert not share.exceeded(1_000_000, 50_000) and share.exceeded(1_000_000, 50_001)
+    assert not share.exceeded(100, 10)  # the floor still holds: ten rows never stop a file for a share
+    count = RejectLimit.parse("2000")  # a count alone: no share
+    assert not count.exceeded(2_000, 2_000) and count.exceeded(1_000_000, 2_001)
+    assert RejectLimit.parse("0").exceeded(1_000_000, 1)  # strict: any reject stops
+    assert not RejectLimit.parse("0").exceeded(1_000_000, 0)
+    both = RejectLimit.parse(" 2000 , 0.5% ")
+    assert both == RejectLimit(share=Fraction(1, 200), rows=2000) and str(both) == "0.5%,2000"
+    assert both.exceeded(4_000, 21) and not both.exceeded(4_000, 20) and both.exceeded(10_000_000, 2_001)
+    off = RejectLimit.parse("NONE")
+    assert str(off) == "none" and not off.exceeded(10_000_000, 10_000_000)
+    assert str(RejectLimit.parse("20%")) == "20%" and str(RejectLimit.parse("100%")) == "100%"
+    for bad in ("", "%", "5x", "-1", "1,000", "5%,6%", "101%", "1e3", "5 %,", "2%,1000,3"):
+        with pytest.raises(ShortshipError, match=r"^--max-rejects .*: expected a share \(5%\), a count"):
+            RejectLimit.parse(bad)
+
+
+def test_a_bad_max_rejects_is_one_line_before_the_database_is_touched(tmp_path):
+    db = tmp_path / "never.duckdb"
+    for cmd in ("load", "run"):
+        r = CliRunner().invoke(cli, [cmd, str(EXPORTS), "--db", str(db), "--create", "--max-rejects", "lots"])
+        assert r.exit_code == 1 and r.stderr.strip().startswith("Error: --max-rejects 'lots'"), r.output
+    assert not db.exists()

@@ -385,3 +385,17 @@ def test_make_run_equivalent_on_data_sample(tmp_path):
     assert s["orders"] > 0
     totals = report_totals(tmp_path / "out" / "report.html")
     assert Decimal(totals["total-yuan"]) == dec_sum(pq.read_table(tmp_path / "out" / "liabilities.parquet"), "total_yuan")
+
+
+def test_the_summary_lists_the_evidence_pages_as_one_entry():
+    """The outputs line and --json name each file of the set once and the evidence pages (one
+    per order, 240,000 in a large run) as one count."""
+    from datetime import datetime
+
+    from pipeline.run import RunSummary
+
+    s = RunSummary("r", datetime(2019, 3, 10, 12), "tmall", "db", "out", lang="en")
+    s.outputs = ["out/flags.parquet", *(f"out/evidence/{i}.html" for i in range(3)), "out/manifest.json"]
+    assert s.lines()[-1] == "outputs: out/flags.parquet, out/manifest.json, out/evidence (3 pages)"
+    j = s.to_json()
+    assert j["outputs"] == ["out/flags.parquet", "out/manifest.json"] and j["evidence_pages"] == 3

@@ -164,7 +164,7 @@ def _by_status(con) -> list[dict]:
 def _review_queue(con, limit: int | None = TABLE_N) -> tuple[list[dict], int]:
     """The orders awaiting a decision: the review loop's queue when this version has it
     (sql/review/review_queue.sql), else the disputed liabilities."""
-    if db.sql_path("review/review_queue.sql").exists():
+    if db.has_model("review/review_queue.sql"):
         base = db.model_sql("review/review_queue.sql")
     else:
         base = """select l.order_id, l.shop, f.buyer, l.kind, f.rules, f.evidence, f.missing_qty,
@@ -221,7 +221,7 @@ def _first_rows_and_counts(con, model: str, count_by: str, order: str, limit: in
 
 def _data_problems(con) -> tuple[list[dict], int] | None:
     """Problems found in the data (sql/outputs/data_problems.sql, when this version has it)."""
-    if not db.sql_path("outputs/data_problems.sql").exists():
+    if not db.has_model("outputs/data_problems.sql"):
         return None
     rows, by = _first_rows_and_counts(con, "outputs/data_problems.sql", "problem", "order_id, problem, refund_id")
     return rows, sum(by.values())

@@ -33,9 +33,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from pipeline import outcome, resources
 from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import ShortshipError
-from pipeline.load import EXPORT_SUFFIXES
+from pipeline.load import EXPORT_SUFFIXES, RejectLimit
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 from pipeline.spark.shop import OUTPUTS, ZERO, ShopStats, empty_outputs, run_shop
 
@@ -145,27 +146,38 @@ _PANDAS_WARNING = "PySpark does not yet fully support pandas"
 
 
 def spark_session(master: str | None = None, app_name: str = "shortship"):
-    """A SparkSession: `master` when given, else spark-submit's, else local[*]. The Python
-    workers run this interpreter unless PYSPARK_PYTHON says otherwise."""
+    """A SparkSession: `master` when given, else spark-submit's, else local[*].
+
+    Where the Python workers find shortship is the deployment's business, as for any PySpark
+    program: the executors' environment (`spark.pyspark.python`: an image or an archive with the
+    wheel installed) or the wheel shipped with `--py-files` (see the README). Only in local mode,
+    where the workers run on this machine, do they default to this interpreter (and so to this
+    installation) unless `spark.pyspark.python` / PYSPARK_PYTHON say otherwise; on a cluster this
+    interpreter's path means nothing. Each task checks that it runs the driver's code (`_shop_task`)."""
     _require_pyspark()
     import warnings
 
     warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
-    conf = SparkConf()  # picks up spark-submit's settings
-    builder = (SparkSession.builder.appName(app_name)
-               .config("spark.ui.showConsoleProgress", "false")
-               # pyspark warns about pandas >= 3 on import although spark-run uses Arrow only
-               .config("spark.executorEnv.PYTHONWARNINGS", f"ignore:{_PANDAS_WARNING}:FutureWarning"))
-    if master:
-        builder = builder.master(master)
-    elif not conf.contains("spark.master"):
-        builder = builder.master("local[*]")
     try:
+        # the JVM first: started by spark-submit when it runs this program, its settings (--master,
+        # --conf, spark-defaults.conf) are only visible to SparkConf once the gateway is up
+        SparkContext._ensure_initialized()
+        conf = SparkConf()
+        submitted = conf.get("spark.master", None)
+        if (master or submitted or "local[*]").startswith("local"):
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        builder = (SparkSession.builder.appName(app_name)
+                   .config("spark.ui.showConsoleProgress", "false")
+                   # pyspark warns about pandas >= 3 on import although spark-run uses Arrow only
+                   .config("spark.executorEnv.PYTHONWARNINGS", f"ignore:{_PANDAS_WARNING}:FutureWarning"))
+        if master:
+            builder = builder.master(master)
+        elif not submitted:
+            builder = builder.master("local[*]")
         spark = builder.getOrCreate()
     except Exception as e:  # no Java, a bad master URL ...
         raise ShortshipError(f"cannot start Spark ({_first_line(e)}); is Java 17+ installed and --master right?") from None
@@ -303,18 +315,23 @@ def spark_run(
     spark=None,
     progress: Progress = None,
     _fail_once: tuple[str, str] | None = None,
+    max_rejects: RejectLimit | str | None = None,
 ) -> SparkRunSummary:
     """Run every shop folder under `inputs` on Spark and write the datasets under `out`
     (see the module doc). `spark`: an existing session (tests); else one is started with
     `master`. `_fail_once` (tests: shop, folder): the task of that shop fails on its first
     attempt, and so does the writer of its ledger lines half way (each leaves a file in the
-    folder), to show that Spark's retries leave the results whole."""
+    folder), to show that Spark's retries leave the results whole. `max_rejects`: how much of a
+    file may be rejected before its shop stops (pipeline/load.py RejectLimit; None: the
+    default); such a shop fails and is left as it was, as a bad file does."""
     t0 = time.monotonic()
+    outcome.reset()
     inputs = [str(p) for p in inputs]
     if not inputs:
         raise ShortshipError("no input folders given")
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     clock = parse_as_of(as_of)
+    limit = RejectLimit.parse(max_rejects)
     if partitions is not None and partitions < 1:
         raise ShortshipError(f"--partitions {partitions}: must be at least 1")
     user_tell = progress or (lambda msg: None)
@@ -332,7 +349,7 @@ def spark_run(
     from py4j.protocol import Py4JJavaError
 
     try:
-        summary = _run(spark, inputs, str(out), clock, pol, partitions, tell, t0, _fail_once)
+        summary = _run(spark, inputs, str(out), clock, pol, partitions, tell, t0, _fail_once, limit)
     except (PySparkException, Py4JJavaError) as e:
         raise ShortshipError(f"{out}: Spark job failed ({_first_line(e)})") from None
     marks.append(("end", time.monotonic()))
@@ -341,7 +358,7 @@ def spark_run(
     return summary
 
 
-def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> SparkRunSummary:
+def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once, limit) -> SparkRunSummary:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
@@ -415,7 +432,7 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> Spa
         earlier = spark.createDataFrame([], ledger_full)
 
     # 3. one shop per group, the library inside
-    task = _shop_task(clock, pol, run_id, started, shops, threads, fail_once)
+    task = _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit, resources.fingerprint())
     # The results are kept by a local checkpoint, not a cache: writing ledger/ and state/, which
     # this plan reads, would drop a cache of it and run every shop again.
     tell(f"running {len(shops)} shop(s) in {n_parts} partition(s)")
@@ -438,6 +455,11 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once) -> Spa
     _decoded(results, LEDGER, spark_schemas[LEDGER], fail_once).withColumn("batch", F.lit(batch)) \
         .write.mode("append").option("compression", "zstd").partitionBy("shop", "batch").parquet(f"{out}/{LEDGER}")
     summary.outputs.append(f"{out}/{LEDGER}")
+    # the ledger dataset is the payout system's: its new batch is committed and published at once
+    lines, yuan = summary.total("payout_lines"), summary.total("payout_yuan")
+    outcome.committed(f"the ledger batch {batch}", lines=lines, yuan=yuan)
+    outcome.published(lines, yuan, where=f"{out}/{LEDGER}")
+    outcome.marked()
     tell("keeping each shop's database")
     results.where(F.col("output") == STATE).select("shop", F.col("part").alias("chunk"), "data") \
         .write.mode("overwrite").option("partitionOverwriteMode", "dynamic") \
@@ -478,8 +500,21 @@ def _decoded(results, name: str, schema, fail_once):
     return results.where(F.col("output") == name).select("data").mapInArrow(decode, schema)
 
 
-def _shop_task(clock, pol, run_id, started, shops, threads, fail_once):
-    """The function each group (one shop) runs, with the run's settings in its closure."""
+def code_mismatch(driver: str) -> str | None:
+    """Why this process must not run a shop for a driver whose code has fingerprint `driver`
+    (None: it runs the same code). An executor with another shortship (an older wheel in its
+    environment, a stale archive) would compute other rules than the driver's."""
+    here = resources.fingerprint()
+    if here == driver:
+        return None
+    return (f"this executor runs other shortship code than the driver (code {here} from {resources.location()}; "
+            f"the driver's is {driver}): give the executors the driver's wheel (installed in their "
+            f"environment, or with --py-files)")
+
+
+def _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit, code):
+    """The function each group (one shop) runs, with the run's settings in its closure (`code`:
+    the driver's code fingerprint)."""
 
     def task(left, earlier):
         import pyarrow as pa
@@ -490,6 +525,11 @@ def _shop_task(clock, pol, run_id, started, shops, threads, fail_once):
         if left.num_rows == 0:  # a shop with ledger lines but not in this run
             return empty
         shop = left.column("shop")[0].as_py()
+        mismatch = code_mismatch(code)
+        if mismatch:  # the shop fails, left as it was
+            return pa.table({"shop": [shop], "output": ["stats"], "part": pa.array([0], pa.int32()),
+                             "data": [pickle.dumps(ShopStats(shop=shop, error=mismatch))]},
+                            schema=empty.schema)
         if fail_once and fail_once[0] == shop:
             from pyspark import TaskContext
 
@@ -509,7 +549,7 @@ def _shop_task(clock, pol, run_id, started, shops, threads, fail_once):
         local = os.environ.get("SPARK_LOCAL_DIRS", "").split(",")[0] or None
         tables, stats, new_state = run_shop(
             shop, rows, prior, clock, pol, run_id, created_at=started, state=state or None,
-            shop_uri=shops.get(shop, shop), threads=threads, tmp_root=local)
+            shop_uri=shops.get(shop, shop), threads=threads, tmp_root=local, max_rejects=limit)
         out = [("stats", 0, pickle.dumps(stats))]
         out += [(name, 0, _to_ipc(t)) for name, t in (tables or {}).items()]
         out += [(STATE, i, piece) for i, piece in enumerate(new_state or ())]

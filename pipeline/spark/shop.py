@@ -219,10 +219,12 @@ def run_shop(
     shop_uri: str | None = None,
     threads: int | None = None,
     tmp_root: str | None = None,
+    max_rejects: Any = None,
 ) -> tuple[dict[str, pa.Table] | None, ShopStats, list[bytes] | None]:
     """Run one shop. `files` are (path relative to the shop folder, mtime in ms, bytes),
     `earlier` the lines the shop's ledger holds, `state` the shop's database as the previous
-    run left it (its pieces in order; None for a shop's first run).
+    run left it (its pieces in order; None for a shop's first run), `max_rejects` how much of a
+    file may be rejected (pipeline/load.py RejectLimit or its text; None: the default).
 
     Returns the output tables, the shop's stats and its database after the run (in pieces).
     On a ShortshipError (a file the user must fix) no tables and no database, the error in the
@@ -247,7 +249,8 @@ def run_shop(
                 with db.transaction(con):
                     seed_ledger(con, earlier)
                     # the database work of `shortship run`, step for step (pipeline.run.run_steps)
-                    loads = run_steps(con, [folder], as_of, policy, run_id, f"spark-run {shop}").files
+                    loads = run_steps(con, [folder], as_of, policy, run_id, f"spark-run {shop}",
+                                      max_rejects=max_rejects).files
                 originals = {p: f"{shop_uri}/{rel}" for p, rel in names.items()}
                 tables = output_tables(con, shop, originals)
             finally:
