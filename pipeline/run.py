@@ -311,7 +311,7 @@ def run_steps(
     rejected = sum(f.rejected for f in files if f.status == "loaded")
     _pause("load")
     say("flagging orders")
-    flagged = flag_orders(tx, clock, pol, run_id, progress=progress)
+    flagged = flag_orders(tx, clock, pol, run_id, progress=progress, incremental=True)
     # decisions for orders this run does not flag move to rejects during flagging
     rejected += flagged.decisions_rejected
     _pause("flag")
