@@ -826,18 +826,19 @@ def _load_sources(con, plan, keep_raw, progress, transcoder, limit: RejectLimit)
     """Each source of `plan` loaded, or skipped when the same file is loaded already."""
     results: list[FileResult] = []
     seen: set[str] = set()
+    # what is loaded already, read once (one query per file grew with a folder's history)
+    loaded: dict[tuple, str] = {}
+    for sha, kind, sheet, path in con.execute(
+            "select sha256, kind, sheet, path from load_manifest order by load_id").fetchall():
+        loaded.setdefault((sha, kind, sheet), path)
     for i, (path, sources, size, sha_future) in enumerate(plan):
         sha = sha_future.result()
         dup_in_call = sha in seen
         seen.add(sha)
         for j, src in enumerate(sources):
-            done = con.execute(
-                "select path from load_manifest where sha256 = ? and kind = ? "
-                "and sheet is not distinct from ? limit 1",
-                [sha, src.kind, src.sheet],
-            ).fetchone()
+            done = loaded.get((sha, src.kind, src.sheet))
             if done or dup_in_call:
-                prev = done[0] if done else "earlier in this load"
+                prev = done if done else "earlier in this load"
                 results.append(FileResult(
                     path=str(path), kind=src.kind, status="skipped", sheet=src.sheet,
                     message=f"already loaded ({prev}), nothing changed",
