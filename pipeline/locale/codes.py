@@ -117,6 +117,7 @@ CODES = [
     pgettext("rule", "text_gift"),
     pgettext("rule", "text_makeup"),
     pgettext("rule", "text_other_order"),
+    pgettext("rule", "text_substitution"),
 ]
 
 # the sheets of liabilities.xlsx (context "sheet"); the English catalogue keeps the names
