@@ -3,16 +3,18 @@
 -- sets the order's responsibility (merchant, courier, buyer; no_fault: nobody, the liability is
 -- excluded) and, when it gives missing_qty, the units: the goods concerned follow from the line
 -- the flag names (or the order's only line) at its paid price per unit; with no such line they
--- stay as detected. The decision is quoted with its file, line, author and time.
+-- stay as detected. The decision is quoted with its file (and sheet: the review sheet of the
+-- workbook, liabilities.xlsx), line, author and time.
 -- A decision for an order this run does not flag decides nothing: sql/review/decision_rejects.sql.
 -- Grain: one row per flagged order (fl_kinds) with a decision.
--- Inputs: decisions, fl_kinds.
+-- Inputs: decisions, fl_kinds, load_manifest.
 with
 
 applied as (
-    select d.*
+    select d.*, m.sheet
     from decisions d
     semi join fl_kinds k using (order_id)
+    left join load_manifest m using (load_id)
 ),
 
 final as (
@@ -25,7 +27,7 @@ final as (
             || coalesce(' by ' || fl_say(decided_by), '')
             || coalesce(' at ' || fl_ts(decided_at), '')
             || coalesce(', ' || missing_qty::varchar || ' missing', '')
-            || ' (' || source_file || ', line ' || line || ')'
+            || ' (' || source_file || coalesce(' [' || sheet || ']', '') || ', line ' || line || ')'
             || coalesce(': ' || fl_say(note), '')                                 as why
     from applied
 )
