@@ -198,9 +198,8 @@ related as (
         case
             when sort not in ('this_order', 'make_up') then sort
             when sort = 'this_order' and here and moved_by is null then 'this_order'
-            -- an item with nothing named (补发两个  发申通) cannot be traced: untraced
             when tr_id is not null then 'make_up'
-            else 'untraced'
+            else 'untraced'  -- also a moved item that names nothing (补发两个  发申通): nothing to trace
         end                                                                       as relation
     from placed
 ),
