@@ -62,11 +62,11 @@ FETCH_ROWS = 10_000
 # Code columns whose values are labelled, and the catalogue context of their values:
 CODE_COLUMNS = {"status": "status", "kind": "kind", "responsibility": "responsibility",
                 "payout_form": "payout_form", "reason": "payout_reason", "claim_rule": "claim_rule",
-                "freight_source": "freight_source", "decision": "decision"}
+                "freight_source": "freight_source", "decision": "decision", "hold": "hold"}
 BASIS_CONTEXTS = {"reship": "reship_basis", "courier_claims": "claim_basis", "review": "basis"}
 WIDTHS = {"id": 22, "text": 14, "money": 13, "int": 10, "bool": 9, "ts": 19, "num": 10}
 
-STATUS_ORDER = ["owed", "curable", "cured", "courier", "disputed", "excluded"]
+STATUS_ORDER = ["owed", "curable", "cured", "courier", "disputed", "excluded", "awaiting_data"]
 SUMMARY_SUMS = ["compensation_yuan", "points", "goods_refund_yuan", "freight_yuan", "total_yuan"]
 SUMMARY_OPTIONAL = ["at_risk_yuan", "recoverable_yuan"]  # summed too when the table has them
 

@@ -234,9 +234,12 @@ class XlsxSource:
         extra_keys = _unique([self.header[p].strip() or f"column_{p + 1}" for p in extra_pos])
         mapped = [(p, c) for p, c in enumerate(columns) if c]
 
+        # a column named under two of its aliases is read from both (HeaderMap.value_sql)
+        also = [(p, c) for c, ps in self.header_map.more.items() for p in ps]
         table = f"_xlsx_rows_{load_id}"
         cols = ["load_id", "line"] + [c for _, c in mapped]
-        select = [f"{int(load_id)}::integer", "line"] + [f'"{c}"' for _, c in mapped]
+        select = [f"{int(load_id)}::integer", "line"] + [
+            self.header_map.value_sql(c, lambda p: f'"s{p}"') for _, c in mapped]
         if extra_keys:
             cols.append("extra")
             select.append(f"map($keys, [{', '.join(f'e{i}' for i in range(len(extra_keys)))}])")
@@ -254,8 +257,8 @@ class XlsxSource:
                 return
             data = list(zip(*chunk))
             arrays = {"line": pa.array(lines, type=pa.int64())}
-            for p, c in mapped:
-                arrays[c] = pa.array(column_text(data[p], c), type=pa.string())
+            for p, c in mapped + also:
+                arrays[f"s{p}"] = pa.array(column_text(data[p], c), type=pa.string())
             for i, p in enumerate(extra_pos):
                 arrays[f"e{i}"] = pa.array(column_text(data[p], None), type=pa.string())
             con.register(table, pa.table(arrays))

@@ -32,6 +32,7 @@ STATUS_COLORS = {
     "courier": "#2f78b7",
     "disputed": "#7b5ea7",
     "excluded": "#9aa1ac",
+    "awaiting_data": "#c9b84a",
 }
 FONT = 'system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif'
 CONFIG = {

@@ -24,3 +24,11 @@ create table if not exists notes (
 -- the review loop: how a flag was decided (NULL: by the data; else the person's decision:
 -- merchant, courier, buyer, no_fault; see the decisions table and the flag's evidence)
 alter table flags add column if not exists decision varchar;
+
+-- No money from rows we do not have or cannot trust (SPEC section 8): why no money may move for
+-- a flagged order yet (NULL: nothing holds it). order_not_loaded (the order's own row is not in
+-- `orders`), lines_not_loaded (a short or wrong flag whose order lines are not loaded): awaiting
+-- data; data_problem (a refund or a decision of the order does not add up: in review.csv until
+-- a person decides). See sql/flags/flags.sql; liabilities.hold adds no_paid_time.
+alter table flags add column if not exists hold varchar;
+alter table liabilities add column if not exists hold varchar;
