@@ -63,9 +63,10 @@ RULES: dict[str, tuple[str, str]] = {
     "refund_amount": ("refund_amount", "refund = k x unit price of a line with more than k units, or one whole line"),
     "text_words": ("text_words", "订单备注 / 买家退款说明 say units of this order's goods are missing (少发, 漏发, "
                                  "补发 N 个 X with X on the order), wrong, empty or not received (supporting only)"),
-    "text_makeup": ("text_makeup", "a make-up on the buyer's later order (订单备注 补发 of an item not on it, a 买家留言 "
-                                   "asking to 补, 上次 ...) traced to this order's line: units missing here, re-shipped "
-                                   "with the later order"),
+    "text_makeup": ("text_makeup", "a make-up on the buyer's later order (订单备注 补发 of an item not on it, or of any "
+                                   "item when the memo says how to pack that parcel or re-ships goods it does not "
+                                   "hold; a 买家留言 asking to 补, 上次 ...) traced to this order's line: units missing "
+                                   "here, re-shipped with the later order"),
     "ship_shortfall": ("shipments", "shipments file: first parcels hold fewer units than ordered"),
     "ship_reship": ("shipments", "shipments file: a re-shipment (补发) parcel"),
     "ship_wrong_sku": ("shipments", "shipments file: a SKU not ordered shipped while an ordered SKU fell short"),
@@ -80,7 +81,10 @@ RULES: dict[str, tuple[str, str]] = {
     "text_damage": ("notes", "damage or quality (坏, 破, 不亮 ...): goods replaced, not a shortage"),
     "text_checkout": ("notes", "a 买家留言 written at checkout: a warning or a wish, never a report about the parcel"),
     "text_other_order": ("notes", "a make-up for another order (补发 X with X not on the order, 上次 ...) that no "
-                                  "earlier order of the buyer matches: context"),
+                                  "earlier order of the buyer matches, or the units of a make-up more than every "
+                                  "earlier line holding its item: context"),
+    "text_substitution": ("notes", "an agreed swap said with a shortage (少发一个X换成2个Y, [phrases] substitution): "
+                                   "the buyer took other goods instead, nothing is missing"),
     "refund_explained": ("notes", "a refund explained otherwise: the whole of a line closed inside the order "
                                   "(交易关闭), or damage said on the order"),
     # responsibility

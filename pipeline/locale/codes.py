@@ -127,6 +127,7 @@ CODES = [
     pgettext("rule", "text_gift"),
     pgettext("rule", "text_makeup"),
     pgettext("rule", "text_other_order"),
+    pgettext("rule", "text_substitution"),
     pgettext("rule", "data_problem"),
 ]
 

@@ -9,8 +9,9 @@ create table if not exists notes (
     source             varchar,           -- 买家留言, 订单备注, 买家退款说明, 退款商家备注, or 退款 / 退款金额
     refund_id          varchar,
     rule               varchar not null,  -- text_words, text_makeup, text_other_order, text_gift,
-                                          -- text_damage, text_checkout, refund_explained
-    sort               varchar not null,  -- this_order, make_up, untraced, gift, damage, checkout, refund_explained
+                                          -- text_damage, text_checkout, text_substitution, refund_explained
+    sort               varchar not null,  -- this_order, make_up, untraced, gift, damage, checkout, substitution,
+                                          -- refund_explained
     kind               varchar,           -- short, wrong, empty, not_received (what the words say)
     quote              varchar,           -- the text or the refund, personal data masked
     missing_qty        bigint,            -- units the phrase gives (NULL: not said)
