@@ -196,3 +196,38 @@ def test_only_the_clock_moves_a_curable_order_becomes_owed(daily):
     assert all(f.status == "skipped" for f in clock["steps"].files)
     assert clock["steps"].flags.recomputed is not None
     assert clock["differences"] == {}
+
+
+def test_another_policy_or_an_earlier_clock_recomputes_everything(tmp_path):
+    """What the kept rows were computed with is recorded (detection_state): with another policy,
+    or at a clock before the recorded one, every order is computed again."""
+    from pipeline.incremental import can_continue
+
+    from .conftest import FIXTURES
+
+    folder, dbp = FIXTURES / "run_sample", tmp_path / "s.duckdb"
+    runs = []
+
+    def run(clock, policy):
+        con = db.connect(dbp, create=True)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            steps = run_steps(con, [folder], clock, load_policy(policy), f"r{len(runs)}", "test")
+            con.execute("COMMIT")
+            runs.append(steps)
+            return steps.flags.recomputed
+        finally:
+            con.close()
+
+    assert run(datetime(2019, 3, 10, 12), "tmall") is None
+    assert runs[-1].flags.flagged > 0
+    assert run(datetime(2019, 3, 11, 12), "tmall") is not None
+    assert run(datetime(2019, 3, 11, 12), "taobao") is None
+    assert run(datetime(2019, 3, 12, 12), "taobao") is not None
+    con = db.connect(dbp)
+    try:
+        assert can_continue(con, datetime(2019, 3, 12, 12), load_policy("taobao"))
+        assert not can_continue(con, datetime(2019, 3, 12, 11), load_policy("taobao"))
+        assert not can_continue(con, datetime(2019, 3, 12, 12), load_policy("tmall"))
+    finally:
+        con.close()
