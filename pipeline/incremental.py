@@ -104,9 +104,17 @@ def detect(
     full = not (incremental and can_continue(con, as_of, policy))
     say = progress or (lambda msg: None)
     db.run_script(con, db.read_sql("flags/macros.sql"))
-    for model, table in SHOP_WIDE:
-        say(f"flag: {model}")
-        db.materialize(con, model, table, params, temp=True)
+    # the parcels the shop's weights are learnt from did not change (no load changed a row, no
+    # parcel shipped since): the light parcels are those the previous detection judged
+    quiet = not full and _parcels_unchanged(con, as_of)
+    if quiet:
+        con.execute("create or replace temp table fl_light_parcels as select * from state_light_parcels")
+        built = SHOP_WIDE[1:]  # the shipments against the lines: for the orders recomputed only
+    else:
+        built = SHOP_WIDE
+        for model, table in SHOP_WIDE:
+            say(f"flag: {model}")
+            db.materialize(con, model, table, params, temp=True)
     orders = buyers = None
     shadowed = False
     try:
@@ -119,15 +127,15 @@ def detect(
             orders = con.execute("select count(*) from _dirty").fetchone()[0]
             buyers = con.execute("select count(*) from _dirty_buyers").fetchone()[0]
             say(f"flag: {orders:,} order(s) to recompute")
-        # what the next run compares its light parcels with: this run's, over the whole shop
-        con.execute("create or replace table state_light_parcels as select * from fl_light_parcels")
+        if not quiet:  # what the next run compares its light parcels with: this run's, whole shop
+            con.execute("create or replace table state_light_parcels as select * from fl_light_parcels")
         if not full:
-            for table in ("fl_ship_orders", "fl_light_parcels"):
+            for _, table in built:
                 con.execute(f"delete from {table} where order_id not in (select order_id from _dirty)")
             _shadow(con)
             shadowed = True
         if full or orders:
-            flag.build_signals(con, as_of, policy, run_id, progress, skip=SHOP_WIDE)
+            flag.build_signals(con, as_of, policy, run_id, progress, skip=built)
             find_decision_rejects(con, as_of)
             for model, table in (("flags/flags.sql", "_new_flags"), ("flags/notes.sql", "_new_notes"),
                                  ("flags/buyer_reviews.sql", "_new_buyer_reviews")):
@@ -162,6 +170,17 @@ def detect(
     for t in ("_changed", "_dirty", "_dirty_buyers", "_new_flags", "_new_notes", "_new_buyer_reviews"):
         con.execute(f"drop table if exists {t}")
     return Detection(full=full, orders=orders, buyers=buyers, decisions_rejected=rejected)
+
+
+def _parcels_unchanged(con, as_of: datetime) -> bool:
+    """No load changed a row since the detection, and no parcel shipped between its clock and
+    `as_of`: every parcel the shop-wide weights are learnt from is as the detection saw it."""
+    return not con.execute(
+        """select exists (select 1 from changed_orders)
+                  or exists (select 1 from shipments, detection_state s
+                             where shipped_at between s.as_of and $as_of)""",
+        {"as_of": as_of},
+    ).fetchone()[0]
 
 
 def _shadow(con) -> None:

@@ -11,9 +11,10 @@
 --              time), a refund applied, finished or paid, a parcel shipped: every comparison
 --              with the clock is about one of these, so with none of them in between every
 --              comparison comes out as before;
---   quoting    its flag quotes the clock itself (a deadline passed with the order "not shipped at"
---              the clock, a make-up "not shipped yet at" it, any evidence holding `since` as
---              fl_ts writes it), when the clock moved;
+--   quoting    its flag quotes the clock itself ("not shipped at" it: a deadline passed, a make-up
+--              whose later order is not shipped yet), when the clock moved: its evidence holds
+--              `since` as fl_ts writes it (a flag that does not quote it at `since` can come to
+--              quote it only through a row or a time above);
 --   weights    its light parcel (fl_light_parcels, learnt from every parcel of the shop now)
 --              differs from the one the detection saw (state_light_parcels): new parcels move
 --              what a SKU should weigh;
@@ -68,9 +69,8 @@ timed as (
 quoting as (
     select f.order_id
     from flags f, state s
-    where $as_of::timestamp > s.since
-      and (list_has_any(f.rules, ['unshipped_deadline', 'text_makeup'])
-           or contains(f.evidence, fl_ts(s.since)))
+    where fl_ts($as_of::timestamp) <> fl_ts(s.since)
+      and contains(f.evidence, fl_ts(s.since))
 ),
 
 weights as (
