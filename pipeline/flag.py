@@ -241,14 +241,6 @@ def _params(as_of: datetime, policy: Policy, run_id: str) -> dict[str, Any]:
     }
 
 
-def _insert_model(con, model: str, table: str, params: dict[str, Any]) -> int:
-    sql = db.model_sql(model)
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    con.execute(f"delete from {table}")
-    con.execute(f"insert into {table} by name {sql}", used)
-    return con.execute(f"select count(*) from {table}").fetchone()[0]
-
-
 def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Policy,
                   run_id: str = "", progress: Callable[[str], None] | None = None,
                   skip: tuple[tuple[str, str], ...] = ()) -> dict[str, int]:
