@@ -98,6 +98,16 @@ def run_cmd(folder: Path, dbf: Path, out: Path, as_of: datetime) -> list[str]:
             "--create", "--as-of", f"{as_of:%Y-%m-%d %H:%M:%S}"]
 
 
+def recomputed(r: dict) -> str:
+    """The orders the run recomputed (from --json)."""
+    try:
+        n = json.loads(r["stdout_tail"][0]).get("recomputed_orders")
+        orders = json.loads(r["stdout_tail"][0]).get("orders")
+    except (ValueError, IndexError, KeyError):
+        return "?"
+    return "all" if n is None else f"{n:,} of {orders:,}"
+
+
 def stages(r: dict) -> dict[str, float]:
     try:
         return {k: float(v) for k, v in json.loads(r["stdout_tail"][0]).get("timings", {}).items()}
@@ -213,6 +223,8 @@ def main() -> None:
             lines.append(f"| {k} | {st_d.get(k, 0):.1f} | {st_r.get(k, 0):.1f} | {st_f.get(k, 0):.1f} |")
         lines.append(f"| (start and exit: wall − stages) | {daily['wall'] - sum(st_d.values()):.1f} | "
                      f"{rerun['wall'] - sum(st_r.values()):.1f} | {full['wall'] - sum(st_f.values()):.1f} |")
+        lines.append(f"| orders whose detection was recomputed | {recomputed(daily)} | {recomputed(rerun)} | "
+                     f"{recomputed(full)} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
