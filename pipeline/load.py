@@ -243,11 +243,9 @@ def _remember_files(con, remember: list) -> None:
         rows += [[*key, sha, src.kind, src.sheet] for src in sources]
     if not rows:
         return
-    con.execute("create or replace temp table _export_files as select * from export_files limit 0")
-    con.executemany("insert into _export_files values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    con.execute("delete from export_files where path in (select path from _export_files)")
-    con.execute("insert into export_files select * from _export_files")
-    con.execute("drop table _export_files")
+    con.execute("delete from export_files where path in (select unnest($paths))",
+                {"paths": sorted({r[0] for r in rows})})
+    con.executemany("insert into export_files values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 @dataclass
@@ -405,11 +403,13 @@ def _parse_reason(reason: str) -> str:
     return f"cannot parse row: {r}"
 
 
-def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, int, int]:
+def _merge(con, kind: str, load_id: int, export_time: datetime, track: bool = False) -> tuple[int, int, int]:
     """Merge the staged rows of this load into the typed table.
 
     Returns (loaded, replaced within this file or by a newer existing copy, superseded rows of
-    earlier loads). Older loads' manifest counts move from loaded to replaced.
+    earlier loads). Older loads' manifest counts move from loaded to replaced. With `track` (a
+    detection is recorded: pipeline/incremental.py), the orders whose rows change in content
+    are recorded in changed_orders.
     """
     spec = MERGE[kind]
     table, key = spec["table"], spec["key"]
@@ -438,7 +438,6 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
         staged = distinct = con.execute(f"select count(*) from _stage where {keep}").fetchone()[0]
     dedupe = spec["dedupe"] and distinct < staged  # the same key twice in one file: the last line wins
     target_empty = not con.execute(f"select exists (select 1 from {table})").fetchone()[0]
-    track = con.execute("select exists (select 1 from detection_state)").fetchone()[0]
     if target_empty and not dedupe:  # the first load of this kind: nothing to compare or replace
         con.execute(f"insert into {table} by name {good}")
         if track:
@@ -604,7 +603,7 @@ class _Transcoder:
 
 
 def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transcoded=None,
-              limit: RejectLimit | None = None) -> FileResult:
+              limit: RejectLimit | None = None, track: bool = False) -> FileResult:
     """Load one source; a CSV source comes with `transcoded`, a callable returning its
     numbered parts (path list, TranscodeResult) and the folder they are in."""
     kind = src.kind
@@ -676,7 +675,7 @@ def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transco
         "insert into rejects select load_id, source_file, line, reject_reason from _stage "
         "where reject_reason is not null order by line"
     )
-    loaded, replaced, superseded = _merge(con, kind, load_id, export_time)
+    loaded, replaced, superseded = _merge(con, kind, load_id, export_time, track)
     con.execute("drop table if exists _stage")
     rejected = len(parse_rejects) + typed_rejects
     con.execute(
@@ -831,6 +830,8 @@ def _load_sources(con, plan, keep_raw, progress, transcoder, limit: RejectLimit)
     for sha, kind, sheet, path in con.execute(
             "select sha256, kind, sheet, path from load_manifest order by load_id").fetchall():
         loaded.setdefault((sha, kind, sheet), path)
+    # a detection is recorded: the next one needs to know which orders the loads change
+    track = con.execute("select exists (select 1 from detection_state)").fetchone()[0]
     for i, (path, sources, size, sha_future) in enumerate(plan):
         sha = sha_future.result()
         dup_in_call = sha in seen
@@ -849,5 +850,5 @@ def _load_sources(con, plan, keep_raw, progress, transcoder, limit: RejectLimit)
             if progress:
                 progress(f"loading {path}" + (f" [{src.sheet}]" if src.sheet else ""))
             results.append(_load_one(con, src, path, sha, size, keep_raw,
-                                     functools.partial(transcoder.get, (i, j), src), limit))
+                                     functools.partial(transcoder.get, (i, j), src), limit, track))
     return results
