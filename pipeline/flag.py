@@ -127,6 +127,8 @@ _AFTER_SIGNALS = (
     ("flags/kinds.sql", "fl_kinds"),
     ("flags/responsibility.sql", "fl_responsibility"),
     ("review/decided.sql", "fl_decided"),
+    # the claims of short shipment (buyer_reviews counts them per buyer)
+    ("flags/claims.sql", "fl_claims"),
 )
 
 _TEMP_TABLES = (
@@ -243,12 +245,14 @@ def _params(as_of: datetime, policy: Policy, run_id: str) -> dict[str, Any]:
 
 def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Policy,
                   run_id: str = "", progress: Callable[[str], None] | None = None,
-                  skip: tuple[tuple[str, str], ...] = ()) -> dict[str, int]:
-    """Build the temp tables up to fl_responsibility (no result table is touched).
+                  skip: tuple[tuple[str, str], ...] = (),
+                  on_built: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None) -> dict[str, int]:
+    """Build the temp tables up to fl_claims (no result table is touched).
 
     Returns row counts per temp table. Useful on its own to inspect one signal in tests.
     `skip`: (model, temp table) steps the caller has built already (the macros too, then:
-    pipeline/incremental.py builds the shop-wide steps first).
+    pipeline/incremental.py builds the shop-wide steps first). `on_built(con, table)` is called
+    after each temp table is built (pipeline/incremental.py narrows the scope there).
     """
     params = _params(as_of, policy, run_id)
     if not skip:
@@ -272,6 +276,8 @@ def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Polic
         counts[table] = db.materialize(con, model, table, params, temp=True)
         if table == "fl_patterns":
             params.update(pattern_params(con))
+        if on_built is not None:
+            on_built(con, table)
     return counts
 
 

@@ -1,9 +1,10 @@
--- What a daily run must recompute (issue 21): the orders whose flags, notes and buyer reviews
--- can differ from those the tables hold, computed at the clock `since` (detection_state), and
--- the buyers whose reviews can. Everything else keeps its rows (pipeline/incremental.py).
--- An order's detection reads its own rows, the rows of its buyer's other orders (make-ups
--- traced to an earlier order, a buyer's claims) and the parcel weights learnt from the whole
--- shop. So an order is recomputed when:
+-- What a daily run must recompute (issue 21): the orders whose flags, notes and claims can
+-- differ from those the tables hold, computed at the clock `since` (detection_state), and the
+-- orders their detection reads. Everything else keeps its rows (pipeline/incremental.py).
+-- An order's detection reads its own rows; a make-up phrase on an order is traced to the
+-- latest earlier order of the same buyer holding the item (sql/flags/text_match.sql), and the
+-- parcel weights are learnt from the whole shop. (The buyer reviews are counted from every
+-- order's claims each run: no order needs another for them.) So an order is recomputed when:
 --   loaded     a load changed its rows (changed_orders: content, not provenance), or a decision
 --              for it is newer than the detection (a decision is quoted with its file and line);
 --   clock      one of its times lies between `since` and $as_of, both included: created, paid,
@@ -16,24 +17,20 @@
 --              `since` as fl_ts writes it (a flag that does not quote it at `since` can come to
 --              quote it only through a row or a time above);
 --   weights    its light parcel (fl_light_parcels, learnt from every parcel of the shop now)
---              differs from the one the detection saw (state_light_parcels): new parcels move
---              what a SKU should weigh;
--- and then every order linked to one of those, as far as the links go: through a buyer whose
--- orders depend on each other, or a make-up traced before (notes.related_order_ids), both ways.
--- A buyer's orders depend on each other only through the words (a make-up on one order is
--- traced to an earlier order of the same buyer: sql/flags/text_match.sql) and the buyer's review
--- (sql/flags/buyer_reviews.sql: claims and orders over all of them). So the buyer links count for
--- the buyers who have words (an order or refund text holding a trigger or damage word, as
--- sql/flags/texts.sql reads them), a refund whose reason claims a short or empty parcel, or a
--- review already; a buyer with none of these has no claim, and each of its orders stands alone.
--- The buyer of an order: its own, a buyer on its refunds, the buyer its flag or a buyer review
--- gave it before.
--- Grain: one row per order to recompute (order_id set, buyer NULL) and per buyer whose review
--- is recomputed (buyer set, order_id NULL).
--- Inputs: detection_state, changed_orders, decisions, orders, refunds, shipments, flags, notes,
--- buyer_reviews (the detection kept), fl_light_parcels, state_light_parcels, policy_terms.
+--              differs from the one the detection saw (state_light_parcels);
+-- (the seeds), or when it holds words that may trace a make-up (an order or refund text with a
+-- trigger or damage word, as sql/flags/texts.sql reads them) and a seed of one of its buyers
+-- was paid before it (a candidate of its make-ups changed), or it is such a seed itself (the
+-- tracers); and so are the orders the tracers traced a make-up to before (notes). The orders
+-- a tracer's make-up may be traced to now are found while detecting (pipeline/incremental.py
+-- adds the targets of the recomputed orders' make-ups). The buyers of an order: its own, one on
+-- its refunds, the one its flag gave it before.
+-- Grain: one row per order the run reads: recompute (its flags, notes and claims are
+-- recomputed) or only read (an order of a tracer's buyer, a candidate of its make-ups).
+-- Inputs: detection_state, changed_orders, decisions, orders, refunds, shipments, flags, notes
+-- (the detection kept), fl_light_parcels, state_light_parcels, policy_terms.
 -- Params: $as_of, $window_hours.
-with recursive
+with
 
 state as (
     select as_of as since, coalesce(decisions_load_id, 0) as decisions_load_id from detection_state
@@ -81,7 +78,7 @@ weights as (
     )
 ),
 
-seeds as (
+seeds as materialized (
     select order_id from loaded
     union
     select order_id from timed
@@ -91,8 +88,25 @@ seeds as (
     select order_id from weights
 ),
 
--- the buyers whose orders depend on each other (see above)
-worded_orders as (
+-- the buyers of an order: its own, one on its refunds, the one its flag gave it before
+buyer_links as materialized (
+    select order_id, buyer from orders where buyer is not null
+    union
+    select order_id, buyer from refunds where buyer is not null
+    union
+    select order_id, buyer from flags where buyer is not null
+),
+
+-- when an order was paid (its own payment or its refunds'): a make-up is traced to orders paid
+-- before the text's order
+paid as materialized (
+    select order_id, min(paid_at) as first_paid, max(paid_at) as last_paid, bool_or(paid_at is null) as unpaid
+    from (select order_id, paid_at from orders union all select order_id, paid_at from refunds)
+    group by order_id
+),
+
+-- orders with words that may trace a make-up
+worded as materialized (
     select order_id from orders o
     where exists (select 1 from policy_terms w
                   where (w.list = 'words' or (w.list = 'phrases' and w.kind = 'damage'))
@@ -102,60 +116,60 @@ worded_orders as (
     where exists (select 1 from policy_terms w
                   where (w.list = 'words' or (w.list = 'phrases' and w.kind = 'damage'))
                     and (contains(r.description, w.term) or contains(r.seller_memo, w.term)))
-    union
-    select order_id from refunds r
-    where exists (select 1 from policy_terms t
-                  where t.list = 'reasons' and t.kind in ('short', 'empty') and t.norm = fl_norm(r.reason))
 ),
 
-all_buyer_links as (
-    select order_id, buyer from orders where buyer is not null
-    union
-    select order_id, buyer from refunds where buyer is not null
-    union
-    select order_id, buyer from flags where buyer is not null
-    union
-    select unnest(order_ids) as order_id, buyer from buyer_reviews
-),
-
-linked_buyers as (
-    select buyer from all_buyer_links semi join worded_orders using (order_id)
-    union
-    select buyer from buyer_reviews
-),
-
-buyer_links as (
-    select * from all_buyer_links semi join linked_buyers using (buyer)
-),
-
--- the links, as edges between nodes: an order ('o', order_id) or a buyer ('b', buyer)
+-- the make-ups traced before: a tracer and the order(s) it was traced to
 makeup_links as (
-    select order_id as a, unnest(related_order_ids) as b from notes where len(related_order_ids) > 0
+    select order_id as tracer, unnest(related_order_ids) as target from notes where len(related_order_ids) > 0
 ),
 
-edges as materialized (
-    select 'o' as src_kind, order_id as src, 'b' as dst_kind, buyer as dst from buyer_links
-    union all
-    select 'b', buyer, 'o', order_id from buyer_links
-    union all
-    select 'o', a, 'o', b from makeup_links
-    union all
-    select 'o', b, 'o', a from makeup_links
+-- per buyer of a seed: its earliest seed payment (or none known)
+seed_buyers as (
+    select b.buyer, min(p.first_paid) as first_paid, bool_or(coalesce(p.unpaid, true)) as unpaid
+    from seeds s
+    join buyer_links b using (order_id)
+    left join paid p using (order_id)
+    group by b.buyer
 ),
 
-reached(kind, id) as (
-    select 'o', order_id from seeds
+tracers as materialized (
+    -- a worded seed
+    select order_id from worded semi join seeds using (order_id)
     union
-    select e.dst_kind, e.dst
-    from reached r
-    join edges e on e.src_kind = r.kind and e.src = r.id
+    -- a worded order of a seed's buyer paid after the seed (or either's payment unknown)
+    select w.order_id
+    from worded w
+    join buyer_links b using (order_id)
+    join seed_buyers sb using (buyer)
+    left join paid p using (order_id)
+    where sb.unpaid or sb.first_paid is null or coalesce(p.unpaid, true) or p.last_paid is null
+       or sb.first_paid < p.last_paid
+    union
+    -- an order whose make-up was traced to a seed
+    select m.tracer from makeup_links m semi join seeds s on s.order_id = m.target
+),
+
+recompute as materialized (
+    select order_id from seeds
+    union
+    select order_id from tracers
+    union
+    select m.target from makeup_links m semi join tracers t on t.order_id = m.tracer
+),
+
+-- what the tracers' make-ups may be traced to: every order of their buyers
+read_only as (
+    select b2.order_id
+    from tracers t
+    join buyer_links b1 using (order_id)
+    join buyer_links b2 using (buyer)
+    anti join recompute r on r.order_id = b2.order_id
 ),
 
 final as (
-    select
-        case when kind = 'o' then id end                                          as order_id,
-        case when kind = 'b' then id end                                          as buyer
-    from reached
+    select order_id, true as recompute from recompute
+    union all
+    select distinct order_id, false from read_only
 )
 
 select * from final
