@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.spark-installed
 
-.PHONY: run test bench bench-spark spark clean venv locale
+.PHONY: run test bench bench-daily bench-spark spark clean venv locale
 
 venv: $(STAMP)
 
@@ -30,6 +30,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench.py --orders $${N:-1000000} $${REPEAT:+--repeat $$REPEAT}
+
+# the daily figures alone: a month of overlapping daily exports of N orders (default 200,000):
+# one more day and a rerun with no new file, each against a full run, stage by stage
+bench-daily: $(STAMP)
+	$(PY) bench/daily.py --orders $${N:-200000} $${REPEAT:+--repeat $$REPEAT} --write
 
 # the message catalogue: extract the texts of the code and templates, update the .po files,
 # compile the .mo files (commit all three; tests/act/test_locale.py checks they agree)

@@ -5,11 +5,13 @@ second process waits here (with a message on a terminal) and then fails with one
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -36,9 +38,10 @@ def has_model(name: str) -> bool:
     return resources.sql(name).is_file()
 
 
+@lru_cache(maxsize=None)
 def read_sql(name: str) -> str:
     """The text of `sql/<name>` (a model's header comment included; the models are found by
-    pipeline.resources, installed or in the checkout)."""
+    pipeline.resources, installed or in the checkout). Read once per process."""
     p = resources.sql(name)
     try:
         return p.read_text(encoding="utf-8")
@@ -130,11 +133,36 @@ def _first_line(e: BaseException) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
+def _schema_scripts() -> list[tuple[str, str]]:
+    """(name, text) of every file of sql/schema, in name order, and of the table macros' models."""
+    out = [(name, read_sql(name)) for name in resources.sql_names("schema")]
+    return out + [(f"staging/{name}.sql", read_sql(f"staging/{name}.sql")) for name in TABLE_MACROS]
+
+
+@lru_cache(maxsize=None)
+def schema_digest() -> str:
+    """A digest of what ensure_schema runs (the schema files and the table macros' models)."""
+    h = hashlib.sha256()
+    for name, text in _schema_scripts():
+        h.update(f"{name}\0{text}\0".encode())
+    h.update(duckdb.__version__.encode())
+    return h.hexdigest()[:32]
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create macros and tables (idempotent): every file of sql/schema in name order."""
+    """Create macros and tables (idempotent): every file of sql/schema in name order. A database
+    whose `schema_state` row names this very schema is left as it is: the statements (some
+    seventy) run once per schema, not once per connection."""
+    version = schema_digest()
+    try:
+        if con.execute("select digest from schema_state").fetchall() == [(version,)]:
+            return
+    except duckdb.CatalogException:
+        pass  # a new database, or one from before the table
     had_outbox = _has_table(con, "payout_publications")
-    for name in resources.sql_names("schema"):
-        run_script(con, read_sql(name))
+    for name, text in _schema_scripts():
+        if name.startswith("schema/"):
+            run_script(con, text)
     for name, (params, tables) in TABLE_MACROS.items():
         # line_amounts_of('order_lines', 'orders') reads the tables named by its arguments
         con.execute(f"create or replace macro {name}_of({', '.join(params)}) as table {model_sql(f'staging/{name}.sql')}")
@@ -147,6 +175,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             "insert into payout_publications select 'before-outbox', payout_id, created_at from payouts"
         )
+    con.execute("create table if not exists schema_state (digest varchar not null)")
+    con.execute("delete from schema_state")
+    con.execute("insert into schema_state values (?)", [version])
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:

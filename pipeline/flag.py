@@ -127,6 +127,8 @@ _AFTER_SIGNALS = (
     ("flags/kinds.sql", "fl_kinds"),
     ("flags/responsibility.sql", "fl_responsibility"),
     ("review/decided.sql", "fl_decided"),
+    # the claims of short shipment (buyer_reviews counts them per buyer)
+    ("flags/claims.sql", "fl_claims"),
 )
 
 _TEMP_TABLES = (
@@ -154,6 +156,7 @@ class FlagSummary:
     decisions_rejected: int = 0       # decisions for orders this run does not flag (to rejects)
     notes_by_rule: dict[str, int] = field(default_factory=dict)  # phrases and refunds by what they say
     held: dict[str, int] = field(default_factory=dict)  # flags by hold: awaiting data or a data problem
+    recomputed: int | None = None     # orders whose detection was recomputed (None: all of them)
 
     def table(self) -> list[str]:
         """Counts by kind (rows) and responsibility (columns), as printable lines."""
@@ -240,22 +243,20 @@ def _params(as_of: datetime, policy: Policy, run_id: str) -> dict[str, Any]:
     }
 
 
-def _insert_model(con, model: str, table: str, params: dict[str, Any]) -> int:
-    sql = db.model_sql(model)
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    con.execute(f"delete from {table}")
-    con.execute(f"insert into {table} by name {sql}", used)
-    return con.execute(f"select count(*) from {table}").fetchone()[0]
-
-
 def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Policy,
-                  run_id: str = "", progress: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Build the temp tables up to fl_responsibility (no result table is touched).
+                  run_id: str = "", progress: Callable[[str], None] | None = None,
+                  skip: tuple[tuple[str, str], ...] = (),
+                  on_built: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None) -> dict[str, int]:
+    """Build the temp tables up to fl_claims (no result table is touched).
 
     Returns row counts per temp table. Useful on its own to inspect one signal in tests.
+    `skip`: (model, temp table) steps the caller has built already (the macros too, then:
+    pipeline/incremental.py builds the shop-wide steps first). `on_built(con, table)` is called
+    after each temp table is built (pipeline/incremental.py narrows the scope there).
     """
     params = _params(as_of, policy, run_id)
-    db.run_script(con, db.read_sql("flags/macros.sql"))
+    if not skip:
+        db.run_script(con, db.read_sql("flags/macros.sql"))
     counts = {}
     for model, table in _PROBLEMS:
         if progress:
@@ -265,11 +266,18 @@ def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Polic
     counts["policy_terms"] = load_policy_terms(con, policy)
     steps = list(_BEFORE_SIGNALS) + [(f"signals/{s}.sql", f"sig_{s}") for s in SIGNALS] + list(_AFTER_SIGNALS)
     for model, table in steps:
+        if (model, table) in skip:
+            counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
+            if table == "fl_patterns":
+                params.update(pattern_params(con))
+            continue
         if progress:
             progress(f"flag: {model}")
         counts[table] = db.materialize(con, model, table, params, temp=True)
         if table == "fl_patterns":
             params.update(pattern_params(con))
+        if on_built is not None:
+            on_built(con, table)
     return counts
 
 
@@ -293,23 +301,25 @@ def flag_orders(
     run_id: str,
     command: str | None = None,
     progress: Callable[[str], None] | None = None,
+    incremental: bool = False,
 ) -> FlagSummary:
-    """(Re)build `flags` and `buyer_reviews` for the run clock `as_of` under `policy`.
+    """(Re)build `flags`, `notes` and `buyer_reviews` for the run clock `as_of` under `policy`.
 
     With `command` (the standalone `shortship flag`), the run is also recorded in `runs`
     (skipped when the run id is there already); `shortship run` records its own run.
+    With `incremental` (`shortship run`), only the orders that new rows or the moving clock can
+    change are recomputed when the tables hold an earlier detection of this database
+    (pipeline/incremental.py); the result is the same.
     """
-    from pipeline.review import reject_unflagged_decisions
+    from pipeline.incremental import detect
 
     params = _params(as_of, policy, run_id)
     flagged = [0]
     with db.transaction(con, on_commit=lambda: outcome.committed(
             "the flags", plural=True, detail=f"{flagged[0]:,} flagged order(s)")):
-        build_signals(con, as_of, policy, run_id, progress)
-        rejected = reject_unflagged_decisions(con, as_of)
-        flagged[0] = _insert_model(con, "flags/flags.sql", "flags", params)
-        _insert_model(con, "flags/notes.sql", "notes", params)
-        _insert_model(con, "flags/buyer_reviews.sql", "buyer_reviews", params)
+        done = detect(con, as_of, policy, run_id, params, progress, incremental)
+        rejected = done.decisions_rejected
+        flagged[0] = con.execute("select count(*) from flags").fetchone()[0]
         if command:
             con.execute(
                 """insert into runs (run_id, started_at, as_of, policy_id, command)
@@ -321,6 +331,7 @@ def flag_orders(
         drop_temp(con)
     summary = summarize(con, run_id, as_of, policy.id)
     summary.decisions_rejected = rejected
+    summary.recomputed = done.orders
     return summary
 
 

@@ -26,7 +26,7 @@ import re
 import shutil
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -193,6 +193,61 @@ class FileResult:
         return s
 
 
+@dataclass(frozen=True)
+class KnownSource:
+    """A source of a file the load has read before (table export_files: same path, size,
+    modification and change time, inode) and that load_manifest holds: it is skipped without
+    opening the file."""
+
+    kind: str
+    sheet: str | None = None
+
+
+def _stat_key(path: Path) -> tuple | None:
+    """What identifies a file's bytes on disk without reading them (export_files)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _known_files(con) -> dict[tuple, tuple[str, list[tuple[str, str | None]]]]:
+    """Files read before whose every source is loaded: stat key -> (sha256, sources)."""
+    files: dict[tuple, tuple[str, list]] = {}
+    for path, size, mtime, ctime, inode, sha, kind, sheet in con.execute(
+        """select f.path, f.size_bytes, f.mtime_ns, f.ctime_ns, f.inode, f.sha256, f.kind, f.sheet
+           from export_files f
+           where not exists (select 1 from export_files g
+                             where g.path = f.path and g.sha256 = f.sha256
+                               and not exists (select 1 from load_manifest m
+                                               where m.sha256 = g.sha256 and m.kind = g.kind
+                                                 and m.sheet is not distinct from g.sheet))
+           order by f.path, f.sheet nulls first"""
+    ).fetchall():
+        files.setdefault((path, size, mtime, ctime, inode), (sha, []))[1].append((kind, sheet))
+    return files
+
+
+def _done(value) -> Future:
+    f: Future = Future()
+    f.set_result(value)
+    return f
+
+
+def _remember_files(con, remember: list) -> None:
+    """Record in export_files what each file read by this load holds (see KnownSource)."""
+    rows = []
+    for key, sources, sha_future in remember:
+        sha = sha_future.result()
+        rows += [[*key, sha, src.kind, src.sheet] for src in sources]
+    if not rows:
+        return
+    con.execute("delete from export_files where path in (select unnest($paths))",
+                {"paths": sorted({r[0] for r in rows})})
+    con.executemany("insert into export_files values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 @dataclass
 class Found:
     """A file to load: named on the command line (it must be an export) or found in a folder
@@ -348,11 +403,13 @@ def _parse_reason(reason: str) -> str:
     return f"cannot parse row: {r}"
 
 
-def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, int, int]:
+def _merge(con, kind: str, load_id: int, export_time: datetime, track: bool = False) -> tuple[int, int, int]:
     """Merge the staged rows of this load into the typed table.
 
     Returns (loaded, replaced within this file or by a newer existing copy, superseded rows of
-    earlier loads). Older loads' manifest counts move from loaded to replaced.
+    earlier loads). Older loads' manifest counts move from loaded to replaced. With `track` (a
+    detection is recorded: pipeline/incremental.py), the orders whose rows change in content
+    are recorded in changed_orders.
     """
     spec = MERGE[kind]
     table, key = spec["table"], spec["key"]
@@ -383,6 +440,8 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
     target_empty = not con.execute(f"select exists (select 1 from {table})").fetchone()[0]
     if target_empty and not dedupe:  # the first load of this kind: nothing to compare or replace
         con.execute(f"insert into {table} by name {good}")
+        if track:
+            con.execute(f"insert into changed_orders select distinct order_id from {table} where load_id = ?", [load_id])
         return staged, 0, 0
     if dedupe:
         con.execute(
@@ -405,6 +464,8 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
         )
         con.execute(f"delete from _new n where exists (select 1 from _losing o where {join})")
         con.execute("drop table _losing")
+        if track:
+            _record_changes(con, kind, table, key, join)
         # older rows of the winning keys are superseded
         superseded_by_load = con.execute(
             f"""select o.load_id, count(*) from {table} o
@@ -421,10 +482,48 @@ def _merge(con, kind: str, load_id: int, export_time: datetime) -> tuple[int, in
                     "update load_manifest set loaded = loaded - ?, replaced = replaced + ? where load_id = ?",
                     [c, c, old_id],
                 )
+    elif track:
+        con.execute("insert into changed_orders select distinct order_id from _new")
     con.execute(f"insert into {table} by name select * from _new")
     loaded = con.execute("select count(*) from _new").fetchone()[0]
     con.execute("drop table _new")
     return loaded, staged - loaded, superseded
+
+
+# the columns of a typed row that are not its content: where and when it was loaded from
+PROVENANCE = ("load_id", "source_file", "line")
+
+
+def _record_changes(con, kind: str, table: str, key: list[str], join: str) -> None:
+    """The orders whose rows this load changes (table changed_orders, for the next detection):
+    rows of _new that the table does not hold as they are, and rows of the table, for the keys
+    of _new, that _new does not hold (a refund moved to another order changes both). A newer
+    export that repeats what the table holds changes nothing, whatever its file and line; a
+    decision is quoted with its file and line, so every new one counts."""
+    if kind == "decisions":
+        con.execute("insert into changed_orders select distinct order_id from _new")
+        return
+    content = [c for (c,) in con.execute(
+        "select column_name from information_schema.columns "
+        "where table_name = ? and table_schema = 'main' order by ordinal_position", [table]
+    ).fetchall() if c not in PROVENANCE]
+    staged = {r[0] for r in con.execute("describe _new").fetchall()}
+    cols = ", ".join(content)
+    keycols = ", ".join(key)
+    # a column the staging model does not give is NULL in the table (insert by name)
+    new = f"select {', '.join(c if c in staged else f'null as {c}' for c in content)} from _new"
+    con.execute(f"create or replace temp table _old as select {cols} from {table} o "
+                f"where exists (select 1 from (select distinct {keycols} from _new) n where {join})")
+    old = f"select {cols} from _old"
+    if MERGE[kind]["dedupe"] or MERGE[kind].get("line_no"):
+        # a row's content holds its key (order_id, refund_id, order_id + line_no): the rows are
+        # sets, and set differences are exact
+        a, b = f"({new}) except ({old})", f"({old}) except ({new})"
+    else:  # shipments: identical rows add up, so their number counts (EXCEPT ALL is slower)
+        a = f"select {cols}, count(*) from ({new}) group by all except select {cols}, count(*) from _old group by all"
+        b = f"select {cols}, count(*) from _old group by all except select {cols}, count(*) from ({new}) group by all"
+    con.execute(f"insert into changed_orders select distinct order_id from (({a}) union all ({b}))")
+    con.execute("drop table _old")
 
 
 def _progress_bar(path: Path, show: bool):
@@ -504,7 +603,7 @@ class _Transcoder:
 
 
 def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transcoded=None,
-              limit: RejectLimit | None = None) -> FileResult:
+              limit: RejectLimit | None = None, track: bool = False) -> FileResult:
     """Load one source; a CSV source comes with `transcoded`, a callable returning its
     numbered parts (path list, TranscodeResult) and the folder they are in."""
     kind = src.kind
@@ -576,7 +675,7 @@ def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transco
         "insert into rejects select load_id, source_file, line, reject_reason from _stage "
         "where reject_reason is not null order by line"
     )
-    loaded, replaced, superseded = _merge(con, kind, load_id, export_time)
+    loaded, replaced, superseded = _merge(con, kind, load_id, export_time, track)
     con.execute("drop table if exists _stage")
     rejected = len(parse_rejects) + typed_rejects
     con.execute(
@@ -647,9 +746,18 @@ def load_paths(
     # the SHA-256 of each file is computed by a thread while the files before it load (hashlib
     # releases the GIL), rather than by one more read of every file before the first loads
     hasher = ThreadPoolExecutor(1, thread_name_prefix="sha256")
+    # a file read before and unchanged on disk, whose every source is loaded, is neither
+    # opened nor hashed again (export_files); only files recognised from their header count
+    known = _known_files(con) if kind is None else {}
+    remember = []
     try:
         plan = []
         for f in files:
+            key = _stat_key(f.path)
+            hit = known.get(key) if key else None
+            if hit is not None:
+                plan.append((f.path, [KnownSource(k, sh) for k, sh in hit[1]], key[1], _done(hit[0])))
+                continue
             try:
                 sources = open_source(f.path, kind)
             except NotAnExport as e:
@@ -658,14 +766,17 @@ def load_paths(
                 not_exports.append(FileResult(path=str(f.path), kind="", status="not_export",
                                               message=_reason(e, f.path)))
                 continue
-            plan.append((f.path, sources, f.path.stat().st_size, hasher.submit(sha256_of, f.path)))
+            sha_future = hasher.submit(sha256_of, f.path)
+            plan.append((f.path, sources, f.path.stat().st_size, sha_future))
+            if kind is None and key is not None and sources:
+                remember.append((key, sources, sha_future))
         if not plan:
             first = not_exports[0]
             raise ShortshipError(
                 f"nothing to load: {len(not_exports)} file(s) or folder(s) skipped, none is an export "
                 f"({first.path}: {first.message})"
             )
-        return not_exports + _load_plan(con, _smallest_kind_first(plan), keep_raw, progress, limit)
+        return not_exports + _load_plan(con, _smallest_kind_first(plan), keep_raw, progress, limit, remember)
     finally:
         hasher.shutdown(wait=True, cancel_futures=True)
 
@@ -688,8 +799,11 @@ def _smallest_kind_first(plan: list) -> list:
     return [plan[i] for i in order]
 
 
-def _load_plan(con, plan: list, keep_raw: bool, progress, limit: RejectLimit) -> list[FileResult]:
-    """Load the opened files of `plan` (path, sources, size, future of the SHA-256) in one transaction."""
+def _load_plan(con, plan: list, keep_raw: bool, progress, limit: RejectLimit,
+               remember: list | None = None) -> list[FileResult]:
+    """Load the opened files of `plan` (path, sources, size, future of the SHA-256) in one
+    transaction; `remember`: (stat key, sources, future of the SHA-256) of the files to record
+    in export_files once they are loaded."""
     known = {r[0] for r in con.execute("select distinct sha256 from load_manifest").fetchall()}
     results: list[FileResult] = []
 
@@ -703,6 +817,7 @@ def _load_plan(con, plan: list, keep_raw: bool, progress, limit: RejectLimit) ->
             results.extend(_load_sources(con, plan, keep_raw, progress, transcoder, limit))
         finally:
             transcoder.close()
+        _remember_files(con, remember or [])
     return results
 
 
@@ -710,25 +825,30 @@ def _load_sources(con, plan, keep_raw, progress, transcoder, limit: RejectLimit)
     """Each source of `plan` loaded, or skipped when the same file is loaded already."""
     results: list[FileResult] = []
     seen: set[str] = set()
+    # what is loaded already, read once (one query per file grew with a folder's history)
+    loaded: dict[tuple, str] = {}
+    for sha, kind, sheet, path in con.execute(
+            "select sha256, kind, sheet, path from load_manifest order by load_id").fetchall():
+        loaded.setdefault((sha, kind, sheet), path)
+    # a detection is recorded: the next one needs to know which orders the loads change
+    track = con.execute("select exists (select 1 from detection_state)").fetchone()[0]
     for i, (path, sources, size, sha_future) in enumerate(plan):
         sha = sha_future.result()
         dup_in_call = sha in seen
         seen.add(sha)
         for j, src in enumerate(sources):
-            done = con.execute(
-                "select path from load_manifest where sha256 = ? and kind = ? "
-                "and sheet is not distinct from ? limit 1",
-                [sha, src.kind, src.sheet],
-            ).fetchone()
+            done = loaded.get((sha, src.kind, src.sheet))
             if done or dup_in_call:
-                prev = done[0] if done else "earlier in this load"
+                prev = done if done else "earlier in this load"
                 results.append(FileResult(
                     path=str(path), kind=src.kind, status="skipped", sheet=src.sheet,
                     message=f"already loaded ({prev}), nothing changed",
                 ))
                 continue
+            if isinstance(src, KnownSource):  # cannot happen: _known_files lists loaded sources only
+                raise ShortshipError(f"{path}: recorded as loaded, but load_manifest lacks it; nothing was loaded")
             if progress:
                 progress(f"loading {path}" + (f" [{src.sheet}]" if src.sheet else ""))
             results.append(_load_one(con, src, path, sha, size, keep_raw,
-                                     functools.partial(transcoder.get, (i, j), src), limit))
+                                     functools.partial(transcoder.get, (i, j), src), limit, track))
     return results

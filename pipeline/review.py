@@ -64,8 +64,19 @@ def reject_unflagged_decisions(con: duckdb.DuckDBPyConnection, as_of: datetime) 
     """Move the decisions whose order this run does not flag (temp table fl_kinds, built by
     pipeline.flag.build_signals) to `rejects`, keeping each load's counts balanced. Runs
     inside the caller's transaction. Returns how many were moved."""
+    find_decision_rejects(con, as_of)
+    return apply_decision_rejects(con)
+
+
+def find_decision_rejects(con: duckdb.DuckDBPyConnection, as_of: datetime) -> None:
+    """The decisions to reject, as the temp table _decision_rejects (read while detection sees
+    the orders it recomputes only: pipeline/incremental.py)."""
     sql = db.model_sql("review/decision_rejects.sql")
     con.execute(f"create or replace temp table _decision_rejects as {sql}", {"as_of": as_of})
+
+
+def apply_decision_rejects(con: duckdb.DuckDBPyConnection) -> int:
+    """Move the decisions of _decision_rejects to `rejects` (see reject_unflagged_decisions)."""
     try:
         n = con.execute("select count(*) from _decision_rejects").fetchone()[0]
         if not n:

@@ -124,6 +124,7 @@ class RunSummary:
     data_problems: int = 0  # rows of sql/outputs/data_problems.sql (e.g. a refund above what was paid)
     data_problem_counts: dict[str, int] = field(default_factory=dict)  # the same by problem
     awaiting_data: dict[str, int] = field(default_factory=dict)  # orders of sql/outputs/awaiting.sql by what they wait for
+    recomputed: int | None = None  # orders whose detection this run recomputed (None: every order)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     lang: str = "zh"  # the language of the printed summary (--lang)
@@ -236,6 +237,7 @@ class RunSummary:
             # the files of the set; the evidence pages (thousands) as one count
             "outputs": [o for o in self.outputs if not _is_page(o)],
             "evidence_pages": sum(1 for o in self.outputs if _is_page(o)),
+            "recomputed_orders": self.recomputed,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -311,7 +313,7 @@ def run_steps(
     rejected = sum(f.rejected for f in files if f.status == "loaded")
     _pause("load")
     say("flagging orders")
-    flagged = flag_orders(tx, clock, pol, run_id, progress=progress)
+    flagged = flag_orders(tx, clock, pol, run_id, progress=progress, incremental=True)
     # decisions for orders this run does not flag move to rejects during flagging
     rejected += flagged.decisions_rejected
     _pause("flag")
@@ -390,6 +392,7 @@ def run_pipeline(
         try:
             steps = run_steps(con, paths, clock, pol, run_id, command, progress, keep_raw, say, limit)
             summary.files, summary.rejects_this_run = steps.files, steps.rejected
+            summary.recomputed = steps.flags.recomputed
             say("writing outputs")
             export.stage_outputs(con, staging, ctx, progress)
             _fill_from_db(summary, con)

@@ -164,6 +164,52 @@ def test_loading_the_same_file_twice_changes_nothing(con):
     assert table_snapshot(con) == before
 
 
+def test_a_file_read_before_and_unchanged_on_disk_is_neither_opened_nor_hashed(con, tmp_path, monkeypatch):
+    """A folder of daily exports is not read again every day (export_files): a file at the same
+    path with the same size, times and inode is skipped as the file loaded then."""
+    import pipeline.load as load
+
+    folder = tmp_path / "in"
+    shutil.copytree(EXPORTS, folder)
+    first = {r.path: r for r in load_paths(con, [folder]) if r.status == "loaded"}
+    before = table_snapshot(con)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the file was read again")
+
+    monkeypatch.setattr(load, "open_source", refuse)
+    monkeypatch.setattr(load, "sha256_of", refuse)
+    again = load_paths(con, [folder])
+    assert {r.path for r in again} == set(first)
+    assert all(r.status == "skipped" and "already loaded" in r.message for r in again)
+    assert {(r.path, r.kind) for r in again} == {(p, r.kind) for p, r in first.items()}
+    assert table_snapshot(con) == before
+
+
+def test_a_file_rewritten_in_place_is_read_again(con, tmp_path):
+    """Same name, same size, the modification time set back: the change time still moves, so
+    the file is read and hashed again, and its new rows load."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    src = EXPORTS / "refunds_2026.csv"
+    path = folder / src.name
+    data = src.read_bytes()
+    path.write_bytes(data)
+    assert [r.status for r in load_paths(con, [folder])] == ["loaded"]
+    st = os.stat(path)
+    # the same bytes written again: read again, and skipped by their SHA-256
+    path.write_bytes(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert [r.status for r in load_paths(con, [folder])] == ["skipped"]
+    # one digit of an amount changed, same size, same modification time: a new file
+    text = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+    changed = text.replace("9", "8", 1).encode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+    assert changed != data and len(changed) == len(data)
+    path.write_bytes(changed)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert [r.status for r in load_paths(con, [folder])] == ["loaded"]
+
+
 def test_same_file_twice_in_one_call_is_loaded_once(con, tmp_path):
     copy = tmp_path / "copy.csv"
     shutil.copy(EXPORTS / "refunds_2026.csv", copy)

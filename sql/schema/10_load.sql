@@ -34,3 +34,22 @@ create table if not exists rejects (
     line        bigint,
     reason      varchar not null
 );
+
+-- The files a load has read, by their place and state on disk (issue 21: a daily run costs what
+-- is new). A file found again at the same path with the same size, modification time, change
+-- time and inode is the file that was read then: its SHA-256 and the kinds (and sheets) it
+-- holds are taken from here, and when every one of them is in load_manifest the file is
+-- skipped without being read again (a folder of a year of daily exports is not hashed every
+-- day). Any write to the file changes its change time, so it is read and hashed again.
+-- Grain: one row per path x source (an xlsx workbook has one per sheet it holds); written only
+-- for files whose kind was recognised from their header (no --kind).
+create table if not exists export_files (
+    path        varchar not null,   -- absolute path
+    size_bytes  bigint not null,
+    mtime_ns    bigint not null,
+    ctime_ns    bigint not null,
+    inode       bigint not null,
+    sha256      varchar not null,
+    kind        varchar not null,
+    sheet       varchar
+);
