@@ -56,6 +56,8 @@ from pipeline.liabilities import (STATUSES, append_ledger, check_clock, compute_
                                   record_run)
 from pipeline.load import FileResult, RejectLimit, find_exports, load_paths
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
+from pipeline.publish import Stage
+from pipeline.setdata import SetInfo
 
 ZERO = Decimal("0.00")
 
@@ -120,7 +122,10 @@ class RunSummary:
     payout_yuan: Decimal = ZERO
     payout_points: int = 0
     published_lines: int = 0  # ledger lines this run published (its own and any left unpublished)
-    outputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # every file of the published set
+    written: int = 0    # files of the set this run wrote (new or changed)
+    unchanged: int = 0  # files of the set carried over as they were (same content)
+    removed: int = 0    # files of the previous set this set no longer has
     data_problems: int = 0  # rows of sql/outputs/data_problems.sql (e.g. a refund above what was paid)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
@@ -227,6 +232,7 @@ class RunSummary:
             # the files of the set; the evidence pages (thousands) as one count
             "outputs": [o for o in self.outputs if not _is_page(o)],
             "evidence_pages": sum(1 for o in self.outputs if _is_page(o)),
+            "output_files": {"written": self.written, "unchanged": self.unchanged, "removed": self.removed},
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -364,20 +370,19 @@ def run_pipeline(
     summary = RunSummary(run_id=run_id, as_of=clock, policy_id=pol.id, db_path=str(db_path), out_dir=str(out_dir),
                          lang=lang)
     command = command or "run " + " ".join(str(p) for p in paths)
-    ctx = export.OutputContext(run_id=run_id, batch_id=run_id, as_of=clock, policy_id=pol.id, lang=lang, xlsx=xlsx,
-                               policy=pol)
+    info = SetInfo(run_id=run_id, batch_id=run_id, as_of=clock, policy=pol, lang=lang, xlsx=xlsx)
 
     con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp)
-    staging: Path | None = None
+    stage: Stage | None = None
     committed = False
     try:
-        staging = export.new_staging_dir(out_dir, run_id)
+        stage = Stage(out_dir, run_id)
         con.execute("BEGIN TRANSACTION")
         try:
             steps = run_steps(con, paths, clock, pol, run_id, command, progress, keep_raw, say, limit)
             summary.files, summary.rejects_this_run = steps.files, steps.rejected
             say("writing outputs")
-            export.stage_outputs(con, staging, ctx, progress)
+            export.stage_outputs(con, stage, info, progress)
             _fill_from_db(summary, con)
             _pause("export")
             say("committing")
@@ -390,18 +395,20 @@ def run_pipeline(
             outcome.committed("the run", lines=summary.payout_lines, yuan=summary.payout_yuan)
             _pause("commit")
             say("publishing outputs")
-            summary.outputs = [str(p) for p in export.publish(staging, out_dir, ctx)]
+            done = export.publish(stage, export.manifest_header(info))
+            summary.outputs = [str(p) for p in done.paths]
+            summary.written, summary.unchanged, summary.removed = done.written, done.unchanged, done.removed
             published, published_yuan = export.published_payouts(out_dir)
             outcome.published(len(published), published_yuan)
             _pause("publish")
-            export.mark_published(con, ctx.batch_id, published)
+            export.mark_published(con, info.batch_id, published)
             outcome.marked()
             summary.published_lines = len(published)
     except BaseException as e:
         raise _run_error(e, db_path, committed) from None
     finally:
-        if staging is not None:
-            export.remove_staging(staging)
+        if stage is not None:
+            stage.remove()
         con.close()
     summary.seconds = time.monotonic() - t0
     marks.append(("end", time.monotonic()))

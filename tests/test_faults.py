@@ -247,8 +247,8 @@ def test_a_run_that_fails_after_its_commit_says_so_with_the_money(shop, monkeypa
     before_db, before_out = db_state(shop["db"]), files_bytes(shop["out"])
     real_publish = export.publish
 
-    def full_disk(staging, out_dir, ctx):
-        raise ShortshipError(f"{out_dir}/flags.parquet: cannot write (No space left on device)")
+    def full_disk(stage, header):
+        raise ShortshipError(f"{stage.out_dir}/flags.parquet: cannot write (No space left on device)")
 
     monkeypatch.setattr(export, "publish", full_disk)
     r = invoke("run", *shop["args"])

@@ -20,7 +20,7 @@ PACKAGE_DIR = LOCALE_DIR.parent
 POT = LOCALE_DIR / f"{DOMAIN}.pot"
 # the Python modules whose gettext calls are messages (relative to pipeline/)
 SOURCES = ("locale/codes.py", "report/*.py", "act/*.py", "export_xlsx.py", "run.py")
-TEMPLATES = ("report/templates/*.html", "act/templates/*.html")
+TEMPLATES = ("report/templates/*.html",)
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
 
 

@@ -185,9 +185,9 @@ def test_a_decided_order_gets_a_page(truth_run, tmp_path):
                                               decided_at, load_id, source_file, line)
                        values (?, 'merchant', '商家', 1, '客服确认少发，电话13600001111', '小王',
                                timestamp '2017-06-20 10:00:00', 999, 'review_filled.csv', 7)""", [oid])
-        from pipeline.act import evidence_order_ids
+        from pipeline.setdata import evidence_orders
 
-        assert oid in evidence_order_ids(con)
+        assert oid in evidence_orders(con)
     finally:
         con.close()
     from pipeline.act import evidence as ev
