@@ -12,9 +12,9 @@ one per order):
 
 1. `prepare`: each kind's rows of every page's order into a temp table (`_ev_<kind>`);
 2. `hashes`: per order, the hash of every fact a page shows (each kind's rows as JSON, in a
-   fixed order, the reasons for the page and the policy's settings the page quotes), computed
-   by DuckDB: a page whose hash equals the one its published copy was rendered from need not be
-   rendered at all;
+   fixed order, the reasons for the page and the policy's settings the page quotes; not the
+   shop-wide statistics a kind marks `quoted`), computed by DuckDB: a page whose hash equals
+   the one its published copy was rendered from need not be rendered at all;
 3. `pages`: the facts of the orders still to render, a chunk of orders at a time, as PageFacts.
 """
 from __future__ import annotations
@@ -40,6 +40,12 @@ class FactKind(NamedTuple):
     sql: str    # rows of the orders in _ev_ids (temp), with an order_id column
     order: str  # the order of the rows on the page (ties broken by every column)
     one: bool   # at most one row per order
+    # columns quoted on the page that are not facts of the order but statistics of the whole
+    # shop at the page's clock (a parcel's expected weight, learnt from every parcel of its
+    # SKUs: it moves a little with each day's parcels). They are left out of the facts hash:
+    # the page quotes them as of the clock of its facts, and what they decide (light, as
+    # expected) is in the hash.
+    quoted: tuple[str, ...] = ()
 
 
 # The facts of a page. Free text people wrote is masked by detection's rule (fl_mask_text).
@@ -77,7 +83,7 @@ KINDS: tuple[FactKind, ...] = (
     FactKind("parcels", """
         select order_id, tracking_no, shipped_at, reship, units, contents, weight_kg, expected_kg, sigma_kg,
                weight_ok, light, source_files, lines
-        from _act_parcels""", "order_id, shipped_at, tracking_no", False),
+        from _act_parcels""", "order_id, shipped_at, tracking_no", False, ("expected_kg", "sigma_kg")),
     FactKind("shipment_rows", """
         select order_id, sku, quantity, shipped_at, tracking_no, weight_kg, reship, source_file, line
         from shipments semi join _ev_ids using (order_id)""", "order_id, shipped_at, line", False),
@@ -166,9 +172,10 @@ class Gathering:
         """order_id -> the hash of the facts its page shows (see the module doc)."""
         parts, joins = [], []
         for i, k in enumerate(KINDS):
+            rows = f"(select * exclude ({', '.join(k.quoted)}) from _ev_{k.name})" if k.quoted else f"_ev_{k.name}"
             parts.append(f"coalesce(h{i}.h, '')")
             joins.append(f"left join (select order_id, md5(string_agg(to_json(t)::varchar, chr(30) "
-                         f"order by to_json(t)::varchar)) as h from _ev_{k.name} t group by order_id) h{i} "
+                         f"order by to_json(t)::varchar)) as h from {rows} t group by order_id) h{i} "
                          f"using (order_id)")
         sql = (f"select i.order_id, md5(concat_ws('|', $key, i.reasons::varchar, {', '.join(parts)})) "
                f"from _ev_ids i {' '.join(joins)}")
