@@ -365,7 +365,7 @@ def evaluate_cmd(truth_path, db_path, lock_wait):
 @click.option("--start", default=None, help="First day of the period, YYYY-MM-DD (default 2017-05-01 / 2025-05-01).")
 @click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True, help="Length of the period.")
 @click.option("--quirks", default="", help="Comma-separated: excel_ids, trailing_comma, header_spaces, bom, "
-              "excel_dates, sci_ids, split_daily.")
+              "excel_dates, sci_ids, split_daily, resaved_ids (ids quoted as a re-saved copy has them).")
 @click.option("--split-daily", is_flag=True, help="Same as the split_daily quirk: overlapping daily exports.")
 @click.option("--rates", default=None, help="Case rates, e.g. 'all=0.01,serial_claimer=0.02'.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: up to 2).")

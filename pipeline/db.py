@@ -15,10 +15,9 @@ from typing import Any, Callable, Iterator
 
 import duckdb
 
-from pipeline import interrupts, tmpspace
+from pipeline import interrupts, resources, tmpspace
 from pipeline.errors import ShortshipError
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 DEFAULT_DB = Path("data") / "shortship.duckdb"
 LOCK_WAIT_SECONDS = 30.0
 DEFAULT_MEMORY_LIMIT = "3GB"  # env SHORTSHIP_MEMORY_LIMIT overrides
@@ -27,16 +26,23 @@ DEFAULT_MEMORY_LIMIT = "3GB"  # env SHORTSHIP_MEMORY_LIMIT overrides
 TABLE_MACROS = {"line_amounts": (("lines_table", "orders_table"), ("order_lines", "orders"))}
 
 
-def sql_path(name: str) -> Path:
-    return SQL_DIR / name
+def sql_path(name: str):
+    """Where the model `sql/<name>` lies (a Traversable: a Path unless the package is zipped)."""
+    return resources.sql(name)
+
+
+def has_model(name: str) -> bool:
+    """Whether this version has the model `sql/<name>`."""
+    return resources.sql(name).is_file()
 
 
 def read_sql(name: str) -> str:
-    """The text of `sql/<name>` (a model's header comment included)."""
-    p = sql_path(name)
+    """The text of `sql/<name>` (a model's header comment included; the models are found by
+    pipeline.resources, installed or in the checkout)."""
+    p = resources.sql(name)
     try:
         return p.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, KeyError):  # KeyError: a zip without it
         raise ShortshipError(f"missing SQL model {p}") from None
 
 
@@ -127,8 +133,8 @@ def _first_line(e: BaseException) -> str:
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create macros and tables (idempotent): every file of sql/schema in name order."""
     had_outbox = _has_table(con, "payout_publications")
-    for p in sorted((SQL_DIR / "schema").glob("*.sql")):
-        run_script(con, p.read_text(encoding="utf-8"))
+    for name in resources.sql_names("schema"):
+        run_script(con, read_sql(name))
     for name, (params, tables) in TABLE_MACROS.items():
         # line_amounts_of('order_lines', 'orders') reads the tables named by its arguments
         con.execute(f"create or replace macro {name}_of({', '.join(params)}) as table {model_sql(f'staging/{name}.sql')}")

@@ -42,9 +42,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from pipeline import resources
 from pipeline.errors import ShortshipError
 
-PRESET_DIR = Path(__file__).resolve().parent / "policies"
+PRESET_DIR = resources.package() / "policies"  # pipeline/policies, installed or in the checkout
 FLAG_KINDS = ("short", "wrong", "empty", "not_received", "unshipped")
 BASE_SCOPES = ("affected_goods", "order")
 CAP_SCOPES = ("order", "buyer_24h", "item")
@@ -103,15 +104,15 @@ class Policy:
 
 
 def presets() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+    return resources.policy_names()
 
 
 def load_policy(name_or_path: str | Path | None = None) -> Policy:
     """A preset by name (default `tmall`) or a TOML file by path."""
     name_or_path = name_or_path or "tmall"
     p = Path(name_or_path)
-    if p.suffix.lower() != ".toml" and (PRESET_DIR / f"{name_or_path}.toml").exists():
-        p = PRESET_DIR / f"{name_or_path}.toml"
+    if p.suffix.lower() != ".toml" and str(name_or_path) in presets():
+        p = resources.policy(str(name_or_path))
     elif not p.exists():
         raise ShortshipError(
             f"policy {name_or_path!r}: no such preset or file (presets: {', '.join(presets())})"

@@ -67,22 +67,25 @@ def test_one_seed_gives_byte_identical_files_and_another_seed_differs(tmp_path):
 # What each configuration writes, as a digest over every file's name and content (truth.parquet
 # by its schema, metadata and rows, not its bytes, which carry the pyarrow version). They were
 # produced by the generator after the cases of issue 14 (make-ups for an earlier order, and the
-# phrases and refunds that are no shortage) were added: one seed gives the same files. A change to one of
+# phrases and refunds that are no shortage) were added, and again after issue 20 (the legacy ids
+# written as bare Excel formulas as the platform writes them, resaved_ids for the quoted variant,
+# no refund above what its line paid; the truth_columns.md note on ids): one seed gives the same files. A change to one of
 # them is a change of the generated data (every seed, and data/sample, which is the first
 # configuration): make it on purpose, regenerate data/sample and say so in the commit.
-_ALL_QUIRKS = ("excel_ids", "trailing_comma", "header_spaces", "bom", "excel_dates", "sci_ids", "split_daily")
+_ALL_QUIRKS = ("excel_ids", "trailing_comma", "header_spaces", "bom", "excel_dates", "sci_ids", "split_daily",
+               "resaved_ids")
 _EXPECTED = [
     # data/sample: shortship generate --orders 300 --seed 20170501 --rates all=0.01
     (dict(orders=300, seed=20170501, rates=RATES, workers=1), 6,
-     "7709454040a28baa33f92622cd0d8e88d53881d3fe71a48f7097d62b0791baa3"),
+     "16d88bce74713c5247edf7ea51815513a2f95b305638a426c6cb0cd3c46791ae"),
     (dict(orders=300, seed=11, days=2, shops=2, rates={"all": 0.02}, chunk_size=100, workers=1,
           quirks=tuple(q for q in _ALL_QUIRKS if q != "bom")), 38,
-     "0110b50fc825986d9222023caa742d117d22c9485bb71df774faab436ff0da5b"),
+     "e127e4b11904e7ef2f389fd060e36d6e9c984f214c9b50ef94e81819109c2a26"),
     (dict(orders=400, seed=12, fmt="current", days=3, shops=13, rates={"all": 0.02}, chunk_size=150, workers=2,
           quirks=_ALL_QUIRKS), 42,
-     "7e61b1080bf8680146bea1805113cd864459844833dd4d9d91e485b1f1305d2b"),
+     "4aaf6b6ed84f02eab292ac94b9c7980c42feca2e821506f2ed854330c628d593"),
     (dict(orders=200, seed=13, fmt="current", encoding="gbk", rates={"all": 0.02}, chunk_size=120, workers=2), 6,
-     "d0daf6a526bbbd7660732b76ef43914d320d8fa2dd49bb13c326506b1894c672"),
+     "e0f448b4d42c07ff36e21cbbdc1b921dff8e08e6602ac5a79f251a14b89f716a"),
 ]
 
 
@@ -141,11 +144,20 @@ def test_legacy_files_load_with_zero_rejects(legacy):
     assert con.execute("select count(*) from rejects").fetchone()[0] == 0
     assert con.execute("select count(*) from orders").fetchone()[0] == N
     assert con.execute("select count(*) from order_lines").fetchone()[0] == s.lines
-    # the legacy layout as exported: GBK, 46 quoted columns, items with a trailing comma
+    # the legacy layout as exported (shared/real_raw/): GBK, 46 quoted columns but the ids, which
+    # are bare Excel formulas (="2017…", not quoted), the empty formula ="" as 特权订金订单id; items
+    # with a trailing comma
     orders = next(out.glob("ExportOrderList*.csv")).read_bytes().decode("gbk").splitlines()
     assert orders[0].count('","') == 45 and orders[0].startswith('"订单编号"')
+    assert all(re.match(r'="\d{17}","', row) or re.match(r'"\d\.\d+E\+\d\d","', row) for row in orders[1:])
+    assert all(row.split(",")[33] == '=""' for row in orders[1:])
+    assert '"=' not in "\n".join(orders)  # never the quoted variant of a re-saved copy
     items = next(out.glob("ExportOrderDetailList*.csv")).read_bytes().decode("gbk").splitlines()
     assert not items[0].endswith(",") and all(line.endswith(",") for line in items[1:])
+    assert all(line.startswith('="') for line in items[1:])
+    refunds = next(out.glob("ExportRefundList*.csv")).read_bytes().decode("gbk").splitlines()
+    assert all(re.match(r'="\d{17}",="\d{17}",="\d{28}","', row) for row in refunds[1:])
+    assert con.execute("select count(*) from orders where not regexp_full_match(order_id, '[0-9]{17}')").fetchone() == (0,)
     assert con.execute("select bool_and(paid_is_net) from load_manifest where kind = 'orders'").fetchone()[0]
 
 
@@ -153,6 +165,8 @@ def test_legacy_files_load_with_zero_rejects(legacy):
     ("current", (), None),
     ("current", ("excel_ids", "header_spaces", "trailing_comma", "excel_dates"), None),
     ("legacy", ("excel_ids", "header_spaces", "bom", "excel_dates"), "utf-8"),
+    ("legacy", ("resaved_ids",), "gbk"),
+    ("current", ("resaved_ids", "excel_dates"), None),
 ])
 def test_other_layouts_and_quirks_load_with_zero_rejects(tmp_path, fmt, quirks, encoding):
     out = tmp_path / "out"
@@ -170,8 +184,12 @@ def test_other_layouts_and_quirks_load_with_zero_rejects(tmp_path, fmt, quirks, 
     text = raw.decode("utf-8-sig" if (encoding or "utf-8") == "utf-8" else "gbk")
     if "bom" in quirks:
         assert raw.startswith(b"\xef\xbb\xbf")
-    if "excel_ids" in quirks:
-        assert '="' in text
+    if "resaved_ids" in quirks:  # every id a formula quoted as a re-saved copy has it: "=""2017…"""
+        assert re.search(r'(^|,)"=""\d+"""(,|$)', text, re.M) and not re.search(r'(^|,)="\d', text, re.M)
+    elif "excel_ids" in quirks or fmt == "legacy":  # bare formulas: ="2017…"
+        assert re.search(r'(^|,)="\d+"(,|$)', text, re.M) and '"=' not in text
+    else:
+        assert "=" not in text
     if "excel_dates" in quirks:
         assert re.search(r"20\d\d/\d{1,2}/\d{1,2} \d{1,2}:\d\d[,\"]", text)
         assert not re.search(r"\d\d:\d\d:\d\d", text)
@@ -359,6 +377,113 @@ def test_serial_claimers_claim_many_orders(tmp_path):
     for t in truth:
         per_buyer[t["buyer"]] = per_buyer.get(t["buyer"], 0) + 1
     assert len(truth) == 20 and min(per_buyer.values()) >= 5
+
+
+# ---------------------------------------------------------------- refunds never exceed what was paid
+
+
+class _OneOrderDraft:
+    """What ordinary._partial_or_withdrawn reads of a Draft: one order of one line."""
+
+    def __init__(self, seed: int, line_paid: int, postage: int, qty: int = 1):
+        import numpy as np
+
+        self.rng = np.random.default_rng(seed)
+        self.line_start, self.n_lines = np.array([0]), np.array([1])
+        self.l_paid, self.l_qty = np.array([line_paid]), np.array([qty])
+        self.l_price = np.array([round(line_paid / qty)])
+        self.goods, self.postage, self.deliver = np.array([line_paid]), np.array([postage]), np.array([0])
+        self.refunds = []
+
+    def pick(self, options):
+        return "退运费" if "退运费" in options else options[0]
+
+    def uniform(self, lo, hi):
+        return int(lo)
+
+    def add_refund(self, o, li, amount, *args, **kw):
+        self.refunds.append((li, amount))
+
+
+def test_a_postage_refund_never_exceeds_what_its_line_paid():
+    """At 1M orders the legacy 买家实际支付金额 (net of refunds) came out negative on about a
+    hundred orders: a 退运费 refund on an order without postage drew 3, 5, 8 or 10 yuan whatever the
+    line had paid (a 3.00 line refunded 8.00). The platform never refunds more than was paid."""
+    from pipeline.generate.ordinary import _partial_or_withdrawn
+
+    amounts = set()
+    for seed in range(40):
+        d = _OneOrderDraft(seed, line_paid=300, postage=0)
+        _partial_or_withdrawn(d, 0, partial=True)
+        (li, amount), = d.refunds
+        assert 0 < amount <= 300, (seed, amount)
+        amounts.add(amount)
+        d = _OneOrderDraft(seed, line_paid=5000, postage=0, qty=4)  # room for 3-10 yuan: drawn as before
+        _partial_or_withdrawn(d, 0, partial=True)
+        amounts.add(d.refunds[0][1] // 100)
+    assert {3, 5, 8, 10} <= amounts  # the draw still happens
+    d = _OneOrderDraft(0, line_paid=350, postage=600)  # with postage: the postage itself (it was paid)
+    _partial_or_withdrawn(d, 0, partial=True)
+    assert d.refunds == [(0, 350)]  # ... but never more than the line paid
+
+
+def test_money_text_of_cents():
+    """-101 cents was written -2.99 (floor division on a negative): why the 1M run's negative
+    amounts looked like -2.99 when they were -1.01."""
+    from pipeline.generate.values import money
+
+    assert money([-101, 0, 5, 1234, 10000]).to_pylist() == ["-1.01", "0.00", "0.05", "12.34", "100.00"]
+
+
+def test_free_amount_stays_within_the_cap_and_off_the_unit_amounts():
+    from pipeline.generate.ordinary import free_amount
+
+    assert free_amount(500, 1000, set()) == 500
+    assert free_amount(1000, 300, set()) == 300
+    assert free_amount(500, 1000, {500, 507}) == 514  # up by 7 cents while free
+    assert free_amount(1000, 1000, {999, 1000, 1001}) == 993  # at the cap: down instead
+    assert free_amount(1000, 300, {299, 300, 301}) == 293
+
+
+# ---------------------------------------------------------------- bare and quoted formula ids
+
+
+def _run_tables(folder: Path, db_path: Path, out: Path) -> dict:
+    import duckdb
+
+    r = CliRunner().invoke(cli, ["run", str(folder), "--db", str(db_path), "--create", "--out", str(out),
+                                 "--as-of", "2017-06-30 00:00:00", "--json"])
+    assert r.exit_code == 0, r.output + r.stderr
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return {
+            "rows": con.execute("select kind, sum(rows_in), sum(loaded), sum(rejected) from load_manifest "
+                                "group by kind order by kind").fetchall(),
+            "flags": con.execute("select * exclude (run_id) from flags order by order_id").fetchall(),
+            "liabilities": con.execute("select * exclude (run_id) from liabilities order by order_id").fetchall(),
+            "ledger": con.execute("select order_id, points, yuan, reason, policy, payout_form from payouts "
+                                  "order by order_id, payout_id").fetchall(),
+        }
+    finally:
+        con.close()
+
+
+def test_bare_and_quoted_formula_ids_give_the_same_run(legacy, tmp_path):
+    """The same generated legacy set written as the platform writes it (bare ="…" ids) and as a
+    re-saved copy (the formulas quoted as text, the resaved_ids quirk): a whole run of each gives the same
+    flags, liabilities and ledger, to the cent."""
+    bare = legacy[0]
+    quoted = tmp_path / "quoted"
+    generate(quoted, N, 7, rates=RATES, workers=1, quirks=("resaved_ids",))
+    for name in ("ExportOrderList", "ExportOrderDetailList", "ExportRefundList"):  # only the formulas' quoting differs
+        b_bytes = next(bare.glob(f"{name}*.csv")).read_bytes()
+        q_bytes = next(quoted.glob(f"{name}*.csv")).read_bytes()
+        assert b_bytes != q_bytes and re.sub(rb'"=""([0-9]*)"""', rb'="\1"', q_bytes) == b_bytes, name
+    a = _run_tables(bare, tmp_path / "bare.duckdb", tmp_path / "out_bare")
+    b = _run_tables(quoted, tmp_path / "quoted.duckdb", tmp_path / "out_quoted")
+    assert a["rows"] == b["rows"] and all(rejected == 0 for *_, rejected in a["rows"])
+    assert a["flags"] and a["liabilities"] and a["ledger"]  # there is something to compare
+    assert a == b
 
 
 # ---------------------------------------------------------------- vocabulary and the command

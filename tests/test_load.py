@@ -54,6 +54,27 @@ def test_fixture_exports_load_with_counts_and_rejects(con):
     assert "shipped_at: bad-date" in by_file["shipments_20170603.csv"][0][1]
 
 
+def test_formula_ids_bare_and_quoted_read_as_their_digits(con):
+    """The GBK downloads write ids as bare formulas (="…", the field not quoted) and 特权订金订单id as
+    the empty formula =""; the re-saved refunds_2022.csv has them quoted as text: all read as
+    the digits."""
+    orders = (EXPORTS / "ExportOrderList201705311200.csv").read_bytes().decode("gb18030").splitlines()
+    assert orders[1].startswith('="35153131473293579","buyer_a",') and ',="",' in orders[1]
+    items = (EXPORTS / "ExportOrderDetailList201705311200.csv").read_bytes().decode("gb18030").splitlines()
+    assert items[1].startswith('="35153131473293579","') and items[1].endswith(",")
+    refunds = (EXPORTS / "ExportRefundList201706031200.csv").read_bytes().decode("gb18030").splitlines()
+    assert refunds[1].startswith('="35153131473293579",="12345678901234567",="2017053021001001",')
+    resaved = (EXPORTS / "refunds_2022.csv").read_bytes().decode("utf-8-sig").splitlines()
+    assert resaved[1].startswith('"=""35153131473293581""","=""22345678901234567""",')
+    load_paths(con, [EXPORTS])
+    assert con.execute("select count(*) from orders where order_id like '3515313147329358%'").fetchone()[0] == 3
+    assert con.execute("select order_id from order_lines where line = 2").fetchone()[0] == "35153131473293579"
+    assert sorted(r[0] for r in con.execute("select refund_id from refunds where order_id = '35153131473293581' "
+                                            "or refund_id like '2234%'").fetchall()) == [
+        "22345678901234567", "22345678901234568"]
+    assert con.execute("select count(*) from orders where order_id like '%=%' or order_id like '%\"%'").fetchone()[0] == 0
+
+
 def test_values_are_typed_and_cleaned(con):
     load_paths(con, [EXPORTS])
     o = con.execute(

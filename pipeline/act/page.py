@@ -21,10 +21,9 @@ import os
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from pipeline.act.facts import PageFacts
-from pipeline.locale import Messages, mask_phones, messages, mo_path
+from pipeline.locale import Messages, mask_phones, messages
 from pipeline.policy import Policy
 
 _FAR = datetime.max
@@ -158,16 +157,12 @@ class PageTexts:
         c, rest = rest.split(marks[2], 1)
         d, e = rest.split("@@FOOTER@@", 1)
         self.frame = (a, b, c, d + footer + e)
-        # what renders the pages (this module, the frame, the catalogue): pages rendered by
-        # another version or in another language are rendered again
-        h = hashlib.sha256(lang.encode())
-        for path in (Path(__file__), mo_path(lang)):
-            try:
-                h.update(path.read_bytes())
-            except OSError:
-                pass
-        h.update("".join(self.frame).encode())
-        self.key = h.hexdigest()[:32]
+        # what renders the pages (the code, the frame, the catalogue: pipeline.resources'
+        # fingerprint of the package) and in what language: pages rendered by another version or
+        # in another language are rendered again
+        from pipeline import resources
+
+        self.key = hashlib.sha256(f"{resources.fingerprint()}|{lang}|{''.join(self.frame)}".encode()).hexdigest()[:32]
         self._codes: dict[tuple[str, object], str] = {}
         self._basenames: dict[str, str] = {}
 

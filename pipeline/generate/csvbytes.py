@@ -1,6 +1,7 @@
 """CSV bytes of the exports: header lines (with the header_spaces and bom quirks) and data rows
-(legacy: every field quoted, a trailing comma on item rows; current: plain values) in the
-encoding of the run; our shipments file is always plain UTF-8."""
+(legacy: every field quoted but the ids, which are bare Excel formulas `="…"`, a trailing comma
+on item rows; current: plain values) in the encoding of the run; our shipments file is always
+plain UTF-8."""
 from __future__ import annotations
 
 import pyarrow as pa
@@ -9,7 +10,10 @@ import pyarrow.csv as pcsv
 from pipeline.generate.layouts import (
     CURRENT_ITEMS, CURRENT_ORDERS, CURRENT_REFUNDS, LEGACY_ITEMS, LEGACY_ORDERS, LEGACY_REFUNDS, SHIPMENTS,
 )
+from pipeline.generate.values import FORMULA_CLOSE, FORMULA_OPEN
 from pipeline.generate.world import World
+
+_OPEN, _CLOSE = FORMULA_OPEN.encode(), FORMULA_CLOSE.encode()
 
 
 def headers(w: World) -> dict[str, list[str]]:
@@ -66,7 +70,16 @@ def csv_bytes(w: World, kind: str, cols: list) -> bytes:
         sink = pa.BufferOutputStream()
         pcsv.write_csv(tab, sink, pcsv.WriteOptions(include_header=False, quoting_style="needed", batch_size=8192))
     b = sink.getvalue().to_pybytes()
+    if _OPEN in b:
+        b = bare_formulas(b)
     enc = _encoding_of(w, kind)
     if enc != "utf-8":
         b = b.decode("utf-8").encode(enc)
     return b
+
+
+def bare_formulas(b: bytes) -> bytes:
+    """The formula values (values.FORMULA_OPEN text FORMULA_CLOSE) written as bare Excel
+    formulas `="text"`, whether the CSV writer quoted them or not."""
+    b = b.replace(b'"' + _OPEN, _OPEN).replace(_CLOSE + b'"', _CLOSE)
+    return b.replace(_OPEN, b'="').replace(_CLOSE, b'"')

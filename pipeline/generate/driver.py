@@ -27,7 +27,11 @@ from pipeline.generate.world import Penalty, World, build_world
 
 FORMATS = ("legacy", "current")
 ENCODINGS = ("gbk", "utf-8")
-QUIRKS = ("excel_ids", "trailing_comma", "header_spaces", "bom", "excel_dates", "sci_ids", "split_daily")
+# excel_ids: the current layout's ids as bare Excel formulas ="…" (the legacy layout always has
+# them, as the platform writes them); resaved_ids: every id a formula quoted as a copy re-saved
+# through Excel writes it, "=""123""" (and the empty formula "=""""")
+QUIRKS = ("excel_ids", "trailing_comma", "header_spaces", "bom", "excel_dates", "sci_ids", "split_daily",
+          "resaved_ids")
 CHUNK_ORDERS = 50_000
 SPLIT_WINDOW = timedelta(days=7)  # split_daily: each daily export covers the last 7 days
 

@@ -69,16 +69,29 @@ def _partial_or_withdrawn(d: Draft, i: int, partial: bool) -> None:
             amt = int(d.postage[i]) or int(rng.choice([300, 500, 800, 1000]))
         else:
             amt = max(100, int(d.l_paid[li] * rng.uniform(0.1, 0.4)) // 50 * 50)
-        while amt in forbidden:
-            amt += 7
+        # a refund never exceeds what was paid for its line (the platform refuses more): a 退运费
+        # of 3-10 yuan on an order without postage is at most the line's paid value
+        amt = free_amount(amt, int(d.l_paid[li]), forbidden)
         d.add_refund(i, li, amt, reason, "success", applied, applied + d.uniform(HOUR, 2 * DAY),
                      desc=d.pick(DESC_ORDINARY))
     else:
-        amt = int(d.goods[i])
-        while amt in forbidden:
-            amt += 7
+        amt = free_amount(int(d.goods[i]), int(d.goods[i] + d.postage[i]), forbidden)
         d.add_refund(i, li, amt, d.pick(R_RETURN + R_CLAIM_OTHER), d.pick(["refused", "closed", "closed"]), applied,
                      applied + d.uniform(HOUR, 3 * DAY), desc=d.pick(DESC_ORDINARY))
+
+
+def free_amount(amt: int, cap: int, forbidden: set) -> int:
+    """`amt` capped at `cap` (what was paid), moved by 7 cents at a time off the amounts that
+    read as units (up while that stays within the cap, else down)."""
+    amt = min(amt, cap)
+    up = amt
+    while up in forbidden:
+        up += 7
+    if up <= cap:
+        return up
+    while (amt in forbidden or amt > cap) and amt > 7:
+        amt -= 7
+    return amt
 
 
 def amount_signals(paid, qty, price) -> set:

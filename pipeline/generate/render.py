@@ -146,13 +146,13 @@ def _orders(w: World, ch: Chunk, v: _View, f: Fmt, oi, lidx) -> tuple:
         shop=pick(w.shop_names, ch.shop[oi]), created=f.ts(ch.created[oi]), paid=f.ts(ch.paid[oi], v.paid_v[oi]),
     )
     if w.legacy:
-        cols, header = _legacy_order_cols(w, ch, v, oi, x), LEGACY_ORDERS
+        cols, header = _legacy_order_cols(w, ch, v, f, oi, x), LEGACY_ORDERS
     else:
         cols, header = _current_order_cols(w, ch, v, f, oi, lidx, x), CURRENT_ORDERS
     return [cols.get(h) if h in cols else f.e(n) for h in header], n, np.flatnonzero(ch.sci[oi])
 
 
-def _legacy_order_cols(w: World, ch: Chunk, v: _View, oi, x: dict) -> dict:
+def _legacy_order_cols(w: World, ch: Chunk, v: _View, f: Fmt, oi, x: dict) -> dict:
     n, bh = x["n"], x["bh"]
     net = np.where(x["paid_ok"], x["goods"] + x["post"] - x["refd"], 0)
     phone = cat(pa.array(np.where(bh % 5 == 0, "'", "")), "1", text(30 + bh % 60), "****",
@@ -175,6 +175,7 @@ def _legacy_order_cols(w: World, ch: Chunk, v: _View, oi, x: dict) -> dict:
         "店铺Id": text(w.shop_ids[ch.shop[oi]]), "店铺名称": x["shop"],
         "订单关闭原因": close, "卖家服务费": const("0", n), "买家服务费": const("0元", n),
         "是否手机订单": pa.array(np.where(ch.mobile[oi], "手机订单", "")),
+        "特权订金订单id": f.formula(const("", n)),  # an empty formula, =""
         "是否上传合同照片": const("否", n), "是否上传小票": const("否", n), "是否代付": const("否", n),
         "退款金额": money(x["refd"]),
     }

@@ -136,6 +136,10 @@ or a whole line of several (to the cent, +-1), so the amount signal only fires o
   of its rows; a parcel's tracking_no is shared by its rows.
 - excel_dates: every time in the Taobao exports loses its seconds; the generator then draws whole
   minutes everywhere (also the shipments file and this truth) so they agree.
+- ids: the legacy layout writes every id (订单编号, 退款编号, 支付宝交易号) as a bare Excel formula,
+  `="20179398626366303"` (the field not quoted), and 特权订金订单id as the empty formula `=""`, as the
+  seller back office does; excel_ids does the same in the current layout; resaved_ids writes them as a
+  copy re-saved through Excel does, quoted as text.
 - sci_ids: the rows listed in the generate summary (never a case order) carry an id like 2.14073E+16
   and must be rejected by the loader.
 

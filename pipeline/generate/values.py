@@ -1,6 +1,15 @@
 """How values are written in the exports: Arrow string columns built vectorised from the
 integer units (money, times, ids, tracking numbers, buyer nicks), with the quirks of a run
-(legacy empties, Excel ids and dates, ids in scientific notation)."""
+(legacy empties, Excel ids and dates, ids in scientific notation).
+
+Ids are Excel formulas where the platform writes them so: every id of the legacy layout (and of
+the current one with the excel_ids quirk) is written BARE, `="35153131473293579"` (an `=` and a
+quoted string, the field itself not quoted), as the seller back office does (shared/real_raw/).
+A formula value is the text between FORMULA_OPEN and FORMULA_CLOSE, two private-use characters
+that csvbytes.csv_bytes turns into `="` and `"` after the CSV writer (whatever quoting it chose).
+With the resaved_ids quirk (a copy re-saved through Excel) the formula is an ordinary text
+value instead, `="…"`, which the writer quotes (each quote doubled, the field in quotes).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -24,9 +33,17 @@ def cat(*parts) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
 
+FORMULA_OPEN, FORMULA_CLOSE = "\ue000", "\ue001"
+
+
 def money(cents) -> pa.Array:
+    """Cents as yuan text, `12.30` (a negative amount, which no export holds, as `-1.01`)."""
     c = np.asarray(cents, np.int64)
-    return pc.binary_join_element_wise(text(c // 100), pc.utf8_lpad(text(c % 100), width=2, padding="0"), ".")
+    a = np.abs(c)
+    s = pc.binary_join_element_wise(text(a // 100), pc.utf8_lpad(text(a % 100), width=2, padding="0"), ".")
+    if (c < 0).any():
+        s = pc.if_else(pa.array(c < 0), cat("-", s), s)
+    return s
 
 
 def pick(strings: list[str], idx) -> pa.Array:
@@ -52,7 +69,8 @@ class Fmt:
     def __init__(self, w: World):
         self.w = w
         self.empty = "" if w.legacy else None  # legacy quotes every field, also empty ones
-        self.excel_ids = "excel_ids" in w.quirks
+        self.resaved_ids = "resaved_ids" in w.quirks
+        self.excel_ids = w.legacy or self.resaved_ids or "excel_ids" in w.quirks
         self.excel_dates = "excel_dates" in w.quirks
 
     def ts(self, secs, valid=None) -> pa.Array:
@@ -73,7 +91,7 @@ class Fmt:
     def id(self, ids, sci=None) -> pa.Array:
         s = text(ids)
         if self.excel_ids:
-            s = cat('="', s, '"')
+            s = self.formula(s)
         if sci is not None and np.any(sci):
             s = pc.if_else(pa.array(np.asarray(sci, bool)), pa.array([sci_text(int(x)) for x in np.asarray(ids)]), s)
         return s
@@ -83,8 +101,14 @@ class Fmt:
         s = cat(d, "2100100", pc.utf8_lpad(text(mix(g, self.w.id_mul[3], self.w.id_add[3]) % 10 ** 13), width=13,
                                            padding="0"))
         if self.excel_ids:
-            s = cat('="', s, '"')
+            s = self.formula(s)
         return opt(valid, s, self.empty)
+
+    def formula(self, s) -> pa.Array:
+        """Values as Excel formulas: bare `="…"` in the file, or quoted as text (resaved_ids)."""
+        if self.resaved_ids:
+            return cat('="', s, '"')
+        return cat(FORMULA_OPEN, s, FORMULA_CLOSE)
 
     def e(self, n: int) -> pa.Array:
         return pa.nulls(n, pa.string()) if self.empty is None else const("", n)

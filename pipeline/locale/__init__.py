@@ -25,6 +25,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from pipeline import resources
 from pipeline.errors import ShortshipError
 
 DOMAIN = "shortship"
@@ -32,15 +33,16 @@ LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
 # the language whose tabular files (CSV, workbook) keep the canonical column names and codes
 CANONICAL_LANG = "en"
-LOCALE_DIR = Path(__file__).resolve().parent
 
 
-def mo_path(lang: str) -> Path:
-    return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+def mo_path(lang: str):
+    """The compiled catalogue of `lang` (found by pipeline.resources, installed or in the checkout)."""
+    return resources.catalogue(lang)
 
 
 def po_path(lang: str) -> Path:
-    return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    """The catalogue's source in the checkout (written by `make locale`)."""
+    return resources.source_dir() / "locale" / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
 class Messages:
@@ -85,7 +87,7 @@ def messages(lang: str | None = None) -> Messages:
         raise ShortshipError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
     path = mo_path(lang)
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:
             t = _gettext.GNUTranslations(f)
     except OSError as e:
         raise ShortshipError(f"{path}: cannot read the message catalogue ({e.strerror})") from None

@@ -14,10 +14,11 @@ from __future__ import annotations
 import io
 import sys
 
-from pipeline.locale import DOMAIN, LANGS, LOCALE_DIR, mo_path, po_path
+from pipeline import resources
+from pipeline.locale import DOMAIN, LANGS, po_path
 
-PACKAGE_DIR = LOCALE_DIR.parent
-POT = LOCALE_DIR / f"{DOMAIN}.pot"
+PACKAGE_DIR = resources.source_dir()  # the checkout's pipeline/: this tool writes into it
+POT = PACKAGE_DIR / "locale" / f"{DOMAIN}.pot"
 # the Python modules whose gettext calls are messages (relative to pipeline/)
 SOURCES = ("locale/codes.py", "report/*.py", "act/*.py", "export_xlsx.py", "run.py")
 TEMPLATES = ("report/templates/*.html",)
@@ -84,7 +85,7 @@ def update() -> None:
 
 def compile_all() -> None:
     for lang in LANGS:
-        mo_path(lang).write_bytes(compiled(lang))
+        po_path(lang).with_suffix(".mo").write_bytes(compiled(lang))  # beside its .po file
 
 
 def main(argv: list[str]) -> int:

@@ -199,7 +199,7 @@ def _buyer_reviews(con) -> list[dict] | None:
 
 def _data_problems(con) -> tuple[list[dict], int] | None:
     """Problems found in the data (sql/outputs/data_problems.sql, when this version has it)."""
-    if not db.sql_path("outputs/data_problems.sql").exists():
+    if not db.has_model("outputs/data_problems.sql"):
         return None
     base = db.model_sql("outputs/data_problems.sql")
     n = con.execute(f"select count(*) from ({base})").fetchone()[0]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 
 import os
 
@@ -20,10 +19,9 @@ import jinja2.ext
 from jinja2.lexer import Token
 from markupsafe import Markup, escape
 
+from pipeline import resources
 from pipeline.locale import Messages, mask_phones, messages
 
-PACKAGE = Path(__file__).resolve().parent.parent
-TEMPLATE_DIRS = [PACKAGE / "report" / "templates"]
 ZERO = Decimal("0.00")
 
 
@@ -129,7 +127,7 @@ def environment(lang: str) -> jinja2.Environment:
     """One environment per language (templates compiled once per process)."""
     m = messages(lang)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in TEMPLATE_DIRS]),
+        loader=resources.template_loader(),
         autoescape=True,
         extensions=["jinja2.ext.i18n", ConstantGettext],
         trim_blocks=True,

@@ -33,9 +33,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from pipeline import outcome, resources
 from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import ShortshipError
-from pipeline import outcome
 from pipeline.load import EXPORT_SUFFIXES, RejectLimit
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 from pipeline.spark.shop import OUTPUTS, ZERO, ShopStats, empty_outputs, run_shop
@@ -146,27 +146,38 @@ _PANDAS_WARNING = "PySpark does not yet fully support pandas"
 
 
 def spark_session(master: str | None = None, app_name: str = "shortship"):
-    """A SparkSession: `master` when given, else spark-submit's, else local[*]. The Python
-    workers run this interpreter unless PYSPARK_PYTHON says otherwise."""
+    """A SparkSession: `master` when given, else spark-submit's, else local[*].
+
+    Where the Python workers find shortship is the deployment's business, as for any PySpark
+    program: the executors' environment (`spark.pyspark.python`: an image or an archive with the
+    wheel installed) or the wheel shipped with `--py-files` (see the README). Only in local mode,
+    where the workers run on this machine, do they default to this interpreter (and so to this
+    installation) unless `spark.pyspark.python` / PYSPARK_PYTHON say otherwise; on a cluster this
+    interpreter's path means nothing. Each task checks that it runs the driver's code (`_shop_task`)."""
     _require_pyspark()
     import warnings
 
     warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
-    conf = SparkConf()  # picks up spark-submit's settings
-    builder = (SparkSession.builder.appName(app_name)
-               .config("spark.ui.showConsoleProgress", "false")
-               # pyspark warns about pandas >= 3 on import although spark-run uses Arrow only
-               .config("spark.executorEnv.PYTHONWARNINGS", f"ignore:{_PANDAS_WARNING}:FutureWarning"))
-    if master:
-        builder = builder.master(master)
-    elif not conf.contains("spark.master"):
-        builder = builder.master("local[*]")
     try:
+        # the JVM first: started by spark-submit when it runs this program, its settings (--master,
+        # --conf, spark-defaults.conf) are only visible to SparkConf once the gateway is up
+        SparkContext._ensure_initialized()
+        conf = SparkConf()
+        submitted = conf.get("spark.master", None)
+        if (master or submitted or "local[*]").startswith("local"):
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        builder = (SparkSession.builder.appName(app_name)
+                   .config("spark.ui.showConsoleProgress", "false")
+                   # pyspark warns about pandas >= 3 on import although spark-run uses Arrow only
+                   .config("spark.executorEnv.PYTHONWARNINGS", f"ignore:{_PANDAS_WARNING}:FutureWarning"))
+        if master:
+            builder = builder.master(master)
+        elif not submitted:
+            builder = builder.master("local[*]")
         spark = builder.getOrCreate()
     except Exception as e:  # no Java, a bad master URL ...
         raise ShortshipError(f"cannot start Spark ({_first_line(e)}); is Java 17+ installed and --master right?") from None
@@ -421,7 +432,7 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once, limit)
         earlier = spark.createDataFrame([], ledger_full)
 
     # 3. one shop per group, the library inside
-    task = _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit)
+    task = _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit, resources.fingerprint())
     # The results are kept by a local checkpoint, not a cache: writing ledger/ and state/, which
     # this plan reads, would drop a cache of it and run every shop again.
     tell(f"running {len(shops)} shop(s) in {n_parts} partition(s)")
@@ -489,8 +500,21 @@ def _decoded(results, name: str, schema, fail_once):
     return results.where(F.col("output") == name).select("data").mapInArrow(decode, schema)
 
 
-def _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit):
-    """The function each group (one shop) runs, with the run's settings in its closure."""
+def code_mismatch(driver: str) -> str | None:
+    """Why this process must not run a shop for a driver whose code has fingerprint `driver`
+    (None: it runs the same code). An executor with another shortship (an older wheel in its
+    environment, a stale archive) would compute other rules than the driver's."""
+    here = resources.fingerprint()
+    if here == driver:
+        return None
+    return (f"this executor runs other shortship code than the driver (code {here} from {resources.location()}; "
+            f"the driver's is {driver}): give the executors the driver's wheel (installed in their "
+            f"environment, or with --py-files)")
+
+
+def _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit, code):
+    """The function each group (one shop) runs, with the run's settings in its closure (`code`:
+    the driver's code fingerprint)."""
 
     def task(left, earlier):
         import pyarrow as pa
@@ -501,6 +525,11 @@ def _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit):
         if left.num_rows == 0:  # a shop with ledger lines but not in this run
             return empty
         shop = left.column("shop")[0].as_py()
+        mismatch = code_mismatch(code)
+        if mismatch:  # the shop fails, left as it was
+            return pa.table({"shop": [shop], "output": ["stats"], "part": pa.array([0], pa.int32()),
+                             "data": [pickle.dumps(ShopStats(shop=shop, error=mismatch))]},
+                            schema=empty.schema)
         if fail_once and fail_once[0] == shop:
             from pyspark import TaskContext
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -170,6 +171,10 @@ class Shop:
         return list(d.values())
 
 
+# a formula the csv writer quoted ("=""123""") as the bare formula ="123"
+_QUOTED_FORMULA = re.compile(r'(?<![^,\n])"=""([^"]*)"""(?=,|\n)')
+
+
 def _write(path: Path, header: list[str], rows: list[list[str]], enc: str = "gb18030", trailing: bool = False,
            quote_all: bool = True) -> Path:
     buf = io.StringIO()
@@ -180,5 +185,7 @@ def _write(path: Path, header: list[str], rows: list[list[str]], enc: str = "gb1
     text = buf.getvalue()
     if trailing:  # the real legacy item export ends each data row with a bare comma
         text = text.replace(',""\n', ",\n")
+    if enc == "gb18030":  # a GBK download: the ids are bare formulas ="…", as the platform writes them
+        text = _QUOTED_FORMULA.sub(r'="\1"', text)
     path.write_bytes(text.encode(enc))
     return path
