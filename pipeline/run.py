@@ -33,7 +33,9 @@ Test hook (pipeline/interrupts.py `pause_at`): with SHORTSHIP_TEST_PAUSE_AT=<poi
 flag, liabilities, ledger, export, commit, publish) the run prints `paused at <point>` on
 stderr and sleeps SHORTSHIP_TEST_PAUSE_SECONDS (default 60) there, so a test can kill it at a
 known point: `commit` is right after the COMMIT, `publish` right after the outputs were
-published and before the lines are marked (`summary`: pipeline/cli.py, while it prints).
+published and before the lines are marked (`renamed`: pipeline/publish.py, in the middle of the
+publication: the changed files moved into place, the manifest not yet written; `summary`:
+pipeline/cli.py, while it prints).
 """
 from __future__ import annotations
 

@@ -207,3 +207,42 @@ def test_a_decided_order_gets_a_page(truth_run, tmp_path):
     assert ("decision", "merchant", "review_filled.csv", 7) in page.facts
     text = "".join(page.text)
     assert "人工判定" in text and "136****1111" in text and "13600001111" not in text
+
+
+def test_a_run_again_on_the_same_data_rewrites_no_page_and_no_unchanged_file(truth_run, exports, tmp_path):
+    """`shortship run` again with no new data (issue 21): no evidence page and none of the files
+    whose content is the same is written (inodes and mtimes kept); a file is written by the run
+    exactly when its bytes changed (the run's id is a column of flags and liabilities), and the
+    manifest says which run wrote each file last."""
+    import json
+    import shutil
+
+    from pipeline.publish import MANIFEST
+
+    from .conftest import TRUTH_AS_OF
+
+    def stamps(out):
+        return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+                for p in out.rglob("*") if p.is_file() and p.name != MANIFEST}
+
+    def entries(out):
+        return {f["path"]: f for f in json.loads((out / MANIFEST).read_text(encoding="utf-8"))["files"]}
+
+    dbp, out = tmp_path / "shop.duckdb", tmp_path / "out"
+    shutil.copy(truth_run["db"], dbp)
+    shutil.copytree(truth_run["out"], out)
+    before, old = stamps(out), entries(out)
+    again = run(exports, tmp_path, "--lang", "en", "--xlsx", as_of=TRUTH_AS_OF, db=dbp)
+    after, new = stamps(out), entries(out)
+    run_id = again["json"]["run_id"]
+    assert again["json"]["evidence_pages"] > 0
+    kept = {p for p in before if after.get(p) == before[p]}
+    assert {p for p in before if p.startswith("evidence/")} <= kept  # no page rewritten
+    for p in ("review.csv", "reship.csv", "courier_claims.csv", "root_causes.parquet", "summary.parquet",
+              "rejects.parquet"):
+        assert p in kept, p
+    for p, f in new.items():
+        if p in old:
+            assert (f["written_by"] == run_id) == (f["sha256"] != old[p]["sha256"]), p
+        assert (p in kept) == (f["written_by"] != run_id), p
+    assert again["json"]["output_files"]["written"] == sum(1 for f in new.values() if f["written_by"] == run_id)
