@@ -41,7 +41,7 @@ import json
 import os
 import secrets
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
@@ -72,7 +72,13 @@ class Entry:
     facts_as_of: str | None = None  # evidence pages: the set clock at which those facts last changed
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None or k in ("rows",)}
+        d: dict[str, Any] = {"path": self.path, "rows": self.rows, "bytes": self.bytes, "sha256": self.sha256}
+        if self.written_by is not None:
+            d["written_by"] = self.written_by
+        if self.facts is not None:
+            d["facts"] = self.facts
+            d["facts_as_of"] = self.facts_as_of
+        return d
 
     @classmethod
     def from_json(cls, d: Any) -> "Entry | None":
@@ -182,6 +188,7 @@ class Stage:
         self.written: list[str] = []     # paths staged (new or changed), in order
         self.meta: dict[str, Any] = {}   # fields writers add to the manifest (evidence_renderer)
         self._listing: dict[str, set[str]] = {}
+        self._made: set[str] = set()     # folders made inside the staging folder
 
     # --- what the previous set holds -------------------------------------------------------
 
@@ -208,9 +215,15 @@ class Stage:
 
     def path(self, rel: str) -> Path:
         """Where a writer writes `rel` itself (then calls `add`)."""
-        p = self.folder / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        return p
+        return Path(self._staged(rel))
+
+    def _staged(self, rel: str) -> str:
+        """The staging path of `rel` as a string, its folder made (once per folder)."""
+        folder = rel.rpartition("/")[0]
+        if folder not in self._made:
+            os.makedirs(os.path.join(self.folder, folder), exist_ok=True)
+            self._made.add(folder)
+        return os.path.join(self.folder, rel)
 
     def write_bytes(self, rel: str, data: bytes, rows: int | None = None, **extra: Any) -> bool:
         """Put `rel` with content `data` in the set; written only when it differs from the
@@ -220,9 +233,14 @@ class Stage:
         if same is not None:
             self.entries[rel] = replace(same, rows=rows if rows is not None else same.rows, **extra)
             return False
-        p = self.path(rel)
         try:
-            p.write_bytes(data)
+            fd = os.open(self._staged(rel), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
         except OSError as e:
             raise ShortshipError(f"{self.out_dir / rel}: cannot write ({e.strerror})") from None
         self.entries[rel] = Entry(path=rel, rows=rows, bytes=len(data), sha256=sha, written_by=self.batch, **extra)
@@ -245,6 +263,22 @@ class Stage:
                                   **extra)
         self.written.append(rel)
         return True
+
+    def unchanged_sha(self, rel: str) -> str | None:
+        """The SHA-256 of the published copy of `rel` that the manifest vouches for, if the
+        folder holds it: content with this hash need not be written."""
+        e = self.previous.trusted.get(rel)
+        return e.sha256 if e is not None and self.published(rel) else None
+
+    def record(self, rel: str, sha: str, size: int, staged: bool, rows: int | None = None, **extra: Any) -> None:
+        """A file someone else (a worker process) put at `path(rel)` (`staged`), or found
+        unchanged against `unchanged_sha(rel)` and did not write."""
+        if not staged:
+            same = self.previous.trusted[rel]
+            self.entries[rel] = replace(same, rows=rows if rows is not None else same.rows, **extra)
+            return
+        self.entries[rel] = Entry(path=rel, rows=rows, bytes=size, sha256=sha, written_by=self.batch, **extra)
+        self.written.append(rel)
 
     def keep(self, rel: str) -> bool:
         """Carry `rel` over as published, unread (the caller knows its content is unchanged).
@@ -289,14 +323,27 @@ def publish(stage: Stage, header: dict[str, Any]) -> Published:
     stale = sorted(rel for rel in stage.previous.owned - current
                    if not rel.startswith(BATCH_DIR + "/") and rel != MANIFEST and rel != JOURNAL and _safe_rel(rel))
     _write_journal(out_dir, stage.folder, list(stage.written) + stale)
-    made: set[Path] = set()
-    for rel in stage.written:
-        target = out_dir / rel
+    made: set[str] = set()
+    src_dir, dst_dir = str(stage.folder), str(out_dir)
+    # a folder the output folder does not have yet (the evidence pages of a first run) moves
+    # in whole: one rename, not one per file
+    whole = {rel.partition("/")[0] for rel in stage.written if "/" in rel}
+    whole = {d for d in whole if not os.path.lexists(os.path.join(dst_dir, d))}
+    for d in sorted(whole):
         try:
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            os.replace(stage.folder / rel, target)
+            os.replace(os.path.join(src_dir, d), os.path.join(dst_dir, d))
+        except OSError as e:
+            raise ShortshipError(f"{os.path.join(dst_dir, d)}: cannot write ({e.strerror})") from None
+    for rel in stage.written:
+        if rel.partition("/")[0] in whole and "/" in rel:
+            continue
+        target = os.path.join(dst_dir, rel)
+        try:
+            folder = rel.rpartition("/")[0]
+            if folder not in made:
+                os.makedirs(os.path.join(dst_dir, folder), exist_ok=True)
+                made.add(folder)
+            os.replace(os.path.join(src_dir, rel), target)
         except OSError as e:
             raise ShortshipError(f"{target}: cannot write ({e.strerror})") from None
     interrupts.pause_at("renamed")  # test hook: files moved, manifest not yet written

@@ -222,3 +222,42 @@ def test_the_paths_an_interrupted_publication_was_replacing_are_not_trusted(tmp_
     assert_manifest_is_the_folder(out)
     # and the set after that writes nothing
     assert publish_set("s4", {"a.txt": b"A", "evidence/1.html": b"P1"}).written == 0
+
+
+def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_path, monkeypatch):
+    """Many pages to render go to worker processes (pipeline/act/workers.py): the same bytes,
+    the same manifest entries, and a second set renders nothing."""
+    from pipeline.act import evidence
+
+    dbp = tmp_path / "w.duckdb"
+    shutil.copy(built, dbp)
+
+    def people(folder: Path, workers: str):
+        monkeypatch.setenv(evidence.WORKERS_ENV, workers)
+        con = db.connect(dbp, read_only=True)
+        try:
+            return export.write_people_files(con, folder)
+        finally:
+            con.close()
+
+    monkeypatch.setattr(evidence, "POOL_MIN", 1)
+    monkeypatch.setattr(evidence, "POOL_CHUNK", 1)  # one page a chunk: several chunks in flight
+    one, two = tmp_path / "one", tmp_path / "two"
+    people(one, "0")
+    done = people(two, "2")
+    assert done.written == len(DISPUTED) + 5
+    for o in DISPUTED:
+        assert (one / "evidence" / f"{o}.html").read_bytes() == (two / "evidence" / f"{o}.html").read_bytes()
+    strip = lambda m: [{k: v for k, v in f.items() if k != "written_by"} for f in m["files"]]  # noqa: E731
+    assert strip(manifest(one)) == strip(manifest(two))
+    assert_manifest_is_the_folder(two)
+    before = stamps(two)
+    con = db.connect(dbp)
+    try:  # one page's facts change: the workers write that page only
+        con.execute("update orders set seller_memo = '少发一件' where order_id = ?", [DISPUTED[0]])
+    finally:
+        con.close()
+    again = people(two, "2")
+    changed = {p for p, st in stamps(two).items() if before.get(p) != st}
+    assert {p for p in changed if p.startswith("evidence/")} == {f"evidence/{DISPUTED[0]}.html"}
+    assert again.written >= 1

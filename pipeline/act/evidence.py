@@ -22,6 +22,7 @@ written. A page whose order no longer gets one leaves the set (its file is remov
 """
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime
 from pathlib import Path
@@ -85,12 +86,29 @@ def write_pages(con: duckdb.DuckDBPyConnection, order_ids: list[str], folder: Pa
     return out
 
 
+# Pages are rendered and written by worker processes when there are many (pipeline/act/workers.py):
+POOL_MIN = 2_000       # pages to render before worker processes are worth their start (~0.5 s)
+POOL_CHUNK = 1_000     # pages a worker is handed at a time
+WORKERS_ENV = "SHORTSHIP_RENDER_WORKERS"  # worker processes (default: the cores, at most 4; 0 or 1: none)
+
+
+def render_workers() -> int:
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if value:
+        try:
+            return max(int(value), 0)
+        except ValueError:
+            raise ShortshipError(f"{WORKERS_ENV}={value!r}: expected a whole number") from None
+    return min(os.cpu_count() or 1, 4)
+
+
 def stage_pages(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, reasons: dict[str, list[str]],
-                every: bool = False) -> list[str]:
+                every: bool = False, workers: int | None = None) -> list[str]:
     """Put the pages of the orders `reasons` (order_id -> why its page) into the set staged in
     `stage`: only the pages whose facts (or renderer) changed since their published copy are
     rendered, and only those whose bytes changed are written (`every`: render them all, for
-    pages asked for by name). Returns the pages' paths (relative)."""
+    pages asked for by name). Returns the pages' paths (relative). `workers`: processes that
+    render (default `render_workers()`; used from POOL_MIN pages to render)."""
     if not reasons:
         return []
     rels = {o: page_path(o) for o in reasons}
@@ -111,12 +129,45 @@ def stage_pages(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, rea
                 todo[oid] = (h, prev.facts_as_of or now)
             else:
                 todo[oid] = (h, now)
+        n = render_workers() if workers is None else workers
+        if n > 1 and len(todo) >= POOL_MIN:
+            _render_in_workers(g, stage, info, todo, rels, n)
+            return list(rels.values())
         clocks: dict[str, datetime] = {}
         for p in g.pages(list(todo)):
             h, since = todo[p.order_id]
-            at = clocks.get(since)
-            if at is None:
-                at = clocks[since] = datetime.fromisoformat(since)
+            at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
             html = render(p, tx, info.policy, at)
             stage.write_bytes(rels[p.order_id], html.encode(), facts=h, facts_as_of=since)
     return list(rels.values())
+
+
+def _render_in_workers(g: Gathering, stage: Stage, info: SetInfo, todo: dict[str, tuple[str, str]],
+                       rels: dict[str, str], n: int) -> None:
+    """stage_pages' rendering by `n` worker processes (see POOL_MIN): this process fetches the
+    chunks and records what the workers wrote."""
+    from pipeline.act.workers import RenderPool
+
+    stage.path(next(iter(rels.values())))  # the evidence folder, made in the staging folder
+
+    def record(results: list[tuple]) -> None:
+        for oid, sha, size, staged in results:
+            h, since = todo[oid]
+            stage.record(rels[oid], sha, size, staged, facts=h, facts_as_of=since)
+
+    pool = RenderPool(n, info.lang, info.policy, str(stage.folder))
+    try:
+        in_flight = 0
+        for chunk in g.chunks(list(todo), POOL_CHUNK):
+            pool.submit(chunk, {o: (rels[o], todo[o][1], stage.unchanged_sha(rels[o])) for o in chunk.order_ids})
+            in_flight += 1
+            while in_flight > 2 * n:  # a bounded number of chunks in flight
+                record(pool.result())
+                in_flight -= 1
+        while in_flight:
+            record(pool.result())
+            in_flight -= 1
+    except BaseException:
+        pool.kill()
+        raise
+    pool.close()

@@ -15,13 +15,14 @@ one per order):
    fixed order, the reasons for the page and the policy's settings the page quotes; not the
    shop-wide statistics a kind marks `quoted`), computed by DuckDB: a page whose hash equals
    the one its published copy was rendered from need not be rendered at all;
-3. `pages`: the facts of the orders still to render, a chunk of orders at a time, as PageFacts.
+3. `chunks` / `pages`: the facts of the orders still to render, a chunk of orders at a time
+   (plain rows, which a worker process can be handed), as PageFacts.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterator, NamedTuple
@@ -106,6 +107,26 @@ class PageFacts:
     shipment_rows: list = field(default_factory=list)
 
 
+@dataclass
+class Chunk:
+    """The facts of some pages as plain rows (picklable: a worker process renders them)."""
+    order_ids: list[str]
+    reasons: dict[str, list[str]]
+    fields: dict[str, tuple[str, ...]]          # kind -> its columns
+    rows: dict[str, dict[str, list[tuple]]]     # kind -> order_id -> rows, in page order
+
+    def pages(self) -> Iterator[PageFacts]:
+        makers = {k.name: namedtuple(f"{k.name.title()}Fact", self.fields[k.name], rename=True)._make
+                  for k in KINDS}
+        for oid in self.order_ids:
+            p = PageFacts(order_id=oid, reasons=self.reasons.get(oid, []))
+            for k in KINDS:
+                make = makers[k.name]
+                found = [make(r) for r in self.rows[k.name].get(oid, ())]
+                setattr(p, k.name, (found[0] if found else None) if k.one else found)
+            yield p
+
+
 def policy_key(policy: Policy) -> str:
     """The policy's settings a page quotes, hashed: a new policy is new facts on every page."""
     def rule(r) -> dict:
@@ -181,28 +202,30 @@ class Gathering:
                f"from _ev_ids i {' '.join(joins)}")
         return dict(self.con.execute(sql, {"key": policy_key(self.policy)}).fetchall())
 
-    def pages(self, order_ids: list[str], chunk: int = CHUNK) -> Iterator[PageFacts]:
-        """The PageFacts of `order_ids`, in that order, `chunk` orders at a time."""
+    def chunks(self, order_ids: list[str], size: int = CHUNK) -> Iterator["Chunk"]:
+        """The facts of `order_ids`, `size` orders at a time (one query per kind and chunk)."""
         con = self.con
-        for start in range(0, len(order_ids), chunk):
-            part = order_ids[start:start + chunk]
+        for start in range(0, len(order_ids), size):
+            part = order_ids[start:start + size]
             con.execute("create or replace temp table _ev_todo as select unnest($ids::varchar[]) as order_id",
                         {"ids": part})
-            got: dict[str, dict[str, list]] = {}
+            fields: dict[str, tuple[str, ...]] = {}
+            rows: dict[str, dict[str, list[tuple]]] = {}
             for k in KINDS:
                 cur = con.execute(f"select t.* from _ev_{k.name} t semi join _ev_todo using (order_id) "
                                   f"order by {k.order}, to_json(t)::varchar")
-                make = NamedTuple("Fact", [(d[0], Any) for d in cur.description])._make  # type: ignore[misc]
-                by: dict[str, list] = defaultdict(list)
+                fields[k.name] = tuple(d[0] for d in cur.description)
+                by: dict[str, list[tuple]] = defaultdict(list)
                 for r in cur.fetchall():
-                    by[r[0]].append(make(r))
-                got[k.name] = by
-            for oid in part:
-                p = PageFacts(order_id=oid, reasons=self.reasons.get(oid, []))
-                for k in KINDS:
-                    found = got[k.name].get(oid, [])
-                    setattr(p, k.name, (found[0] if found else None) if k.one else found)
-                yield p
+                    by[r[0]].append(r)
+                rows[k.name] = dict(by)
+            yield Chunk(order_ids=part, reasons={o: self.reasons.get(o, []) for o in part}, fields=fields,
+                        rows=rows)
+
+    def pages(self, order_ids: list[str], size: int = CHUNK) -> Iterator[PageFacts]:
+        """The PageFacts of `order_ids`, in that order, `size` orders at a time."""
+        for chunk in self.chunks(order_ids, size):
+            yield from chunk.pages()
 
     def close(self) -> None:
         for t in _tables() + ["_act_orders", "_act_parcels"]:
