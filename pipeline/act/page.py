@@ -74,12 +74,25 @@ def _opt(v) -> str:
     return "" if v is None else esc(v)
 
 
+def _frame_template():
+    """base.html (the pages' head, CSS and footer, shared with the report) with markers where a
+    page goes; read as a file of the package (pipeline.resources), not through the report's code."""
+    import jinja2
+
+    from pipeline import resources
+
+    base = resources.package().joinpath("report", "templates", "base.html").read_text(encoding="utf-8")
+    env = jinja2.Environment(loader=jinja2.DictLoader({"base.html": base}), autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True)
+    return env.from_string('{% extends "base.html" %}{% block title %}@@TITLE@@{% endblock %}'
+                           '{% block header %}@@HEADER@@{% endblock %}{% block content %}@@CONTENT@@{% endblock %}'
+                           '{% block footer %}@@FOOTER@@{% endblock %}')
+
+
 class PageTexts:
     """Every text of a page in one language, translated and escaped once (per set)."""
 
     def __init__(self, lang: str):
-        from pipeline.report.render import environment
-
         m: Messages = messages(lang)
         self.m = m
         self.lang = lang
@@ -148,10 +161,7 @@ class PageTexts:
                        "browser for 举证."))
         # the frame: base.html (the report's head and CSS) rendered once, cut where the page goes
         marks = ("@@TITLE@@", "@@HEADER@@", "@@CONTENT@@")
-        frame = environment(lang).from_string(
-            '{% extends "base.html" %}{% block title %}@@TITLE@@{% endblock %}'
-            '{% block header %}@@HEADER@@{% endblock %}{% block content %}@@CONTENT@@{% endblock %}'
-            '{% block footer %}@@FOOTER@@{% endblock %}').render()
+        frame = _frame_template().render(html_lang="zh-CN" if lang == "zh" else "en")
         a, rest = frame.split(marks[0], 1)
         b, rest = rest.split(marks[1], 1)
         c, rest = rest.split(marks[2], 1)
