@@ -60,7 +60,7 @@ LEGACY_OUTPUTS = ("flags.parquet", "liabilities.parquet", "payouts.parquet", "su
                   "report.html", "liabilities.xlsx")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One file of a published set, as manifest.json lists it."""
     path: str                       # relative to the output folder, '/'-separated
