@@ -193,6 +193,8 @@ class RunSummary:
         if pages:  # one entry for the evidence pages, not one per order
             shown.append(_("%(folder)s (%(n)s pages)") % {"folder": str(Path(pages[0]).parent), "n": len(pages)})
         out.append(_("outputs: %(files)s") % {"files": ", ".join(shown)})
+        out.append(_("output files: %(written)s written (new or changed), %(unchanged)s unchanged, %(removed)s removed")
+                   % {"written": self.written, "unchanged": self.unchanged, "removed": self.removed})
         return out
 
     def to_json(self) -> dict[str, Any]:
