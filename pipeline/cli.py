@@ -399,7 +399,7 @@ def generate_cmd(orders, seed, out_dir, fmt, encoding, shops, start, days, quirk
 @out_option
 @lang_option
 def evidence_cmd(order_ids, db_path, lock_wait, out_dir, lang):
-    """Write evidence/<ORDER_ID>.html for each order: its timeline and source rows, for 举证."""
+    """Write evidence/NN/<ORDER_ID>.html for each order: its timeline and source rows, for 举证."""
     from pipeline import db
     from pipeline.export import evidence_to
 

@@ -24,7 +24,7 @@ The output stage is three layers, each calling only the one below:
 | payouts/<batch>.parquet    | the same, kept for every batch ever published           |
 | summary.parquet            | one row per shop × day                                  |
 | rejects.parquet            | one row per rejected input row                          |
-| reship.csv, courier_claims.csv, root_causes.parquet, evidence/<order_id>.html            |
+| reship.csv, courier_claims.csv, root_causes.parquet, evidence/NN/<order_id>.html            |
 | liabilities.xlsx (with --xlsx), review.csv, report.html                                   |
 | manifest.json              | the set: run, batch, as-of, policy, every file's rows and sha256 |
 
@@ -144,7 +144,7 @@ def write_people_files(con: duckdb.DuckDBPyConnection, out_dir: str | Path, *, l
                        run_id: str | None = None, as_of=None, policy=None,
                        progress: Callable[[str], None] | None = None) -> Published:
     """The people's files of the database `con` (review.csv, reship.csv, courier_claims.csv,
-    root_causes.parquet, report.html, evidence/<order_id>.html: `PEOPLE`) into the folder
+    root_causes.parquet, report.html, evidence/NN/<order_id>.html: `PEOPLE`) into the folder
     `out_dir`, published as one set with its manifest.json (only what changed is written).
     `run_id` (default the latest run), `as_of` and `policy` (default: that run's) say which run
     the report describes. Reads the database only: usable on a read-only connection."""

@@ -215,9 +215,9 @@ class Stage:
 
     def path(self, rel: str) -> Path:
         """Where a writer writes `rel` itself (then calls `add`)."""
-        return Path(self._staged(rel))
+        return Path(self.staged_path(rel))
 
-    def _staged(self, rel: str) -> str:
+    def staged_path(self, rel: str) -> str:
         """The staging path of `rel` as a string, its folder made (once per folder)."""
         folder = rel.rpartition("/")[0]
         if folder not in self._made:
@@ -234,7 +234,7 @@ class Stage:
             self.entries[rel] = replace(same, rows=rows if rows is not None else same.rows, **extra)
             return False
         try:
-            fd = os.open(self._staged(rel), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            fd = os.open(self.staged_path(rel), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
             try:
                 view = memoryview(data)
                 while view:
@@ -357,11 +357,13 @@ def publish(stage: Stage, header: dict[str, Any]) -> Published:
             pass
         except OSError as e:
             raise ShortshipError(f"{path}: cannot remove an earlier run's output ({e.strerror})") from None
-        if path.parent != out_dir:
+        folder = path.parent
+        while folder != out_dir and out_dir in folder.parents:
             try:
-                path.parent.rmdir()  # only when empty
+                folder.rmdir()  # only when empty
             except OSError:
-                pass
+                break
+            folder = folder.parent
     entries = [stage.entries[rel].to_json() for rel in sorted(current)]
     _write_json_atomic(out_dir / MANIFEST, {**header, **stage.meta, "files": entries}, stage.folder, compact_list="files")
     try:

@@ -50,7 +50,6 @@ from typing import Any, Callable, Iterable
 import duckdb
 
 from pipeline import db, export, interrupts, outcome
-from pipeline.act import EVIDENCE_DIR
 from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
 from pipeline.flag import FlagSummary, flag_orders
@@ -59,7 +58,7 @@ from pipeline.liabilities import (STATUSES, append_ledger, check_clock, compute_
 from pipeline.load import FileResult, RejectLimit, find_exports, load_paths
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 from pipeline.publish import Stage
-from pipeline.setdata import SetInfo
+from pipeline.setdata import EVIDENCE_DIR, SetInfo
 
 ZERO = Decimal("0.00")
 
@@ -191,7 +190,8 @@ class RunSummary:
         for o in self.outputs:  # one pass (240,000 evidence pages: no set rebuilt per output)
             (pages if _is_page(o) else shown).append(o)
         if pages:  # one entry for the evidence pages, not one per order
-            shown.append(_("%(folder)s (%(n)s pages)") % {"folder": str(Path(pages[0]).parent), "n": len(pages)})
+            shown.append(_("%(folder)s (%(n)s pages)") % {"folder": str(Path(pages[0]).parent.parent),
+                                                          "n": len(pages)})
         out.append(_("outputs: %(files)s") % {"files": ", ".join(shown)})
         out.append(_("output files: %(written)s written (new or changed), %(unchanged)s unchanged, %(removed)s removed")
                    % {"written": self.written, "unchanged": self.unchanged, "removed": self.removed})
@@ -243,9 +243,9 @@ class RunSummary:
 
 
 def _is_page(path: str) -> bool:
-    """An evidence page (evidence/<order_id>.html) of the output set (string work only: a run
+    """An evidence page (evidence/NN/<order_id>.html) of the output set (string work only: a run
     lists one per order it has a page for, 240,000 in a large one)."""
-    return os.path.basename(os.path.dirname(path)) == EVIDENCE_DIR
+    return os.path.basename(os.path.dirname(os.path.dirname(path))) == EVIDENCE_DIR
 
 
 def _fill_from_db(s: RunSummary, con) -> None:

@@ -163,9 +163,11 @@ def test_killed_in_the_middle_of_the_publication_the_next_run_leaves_a_consisten
         if proc.poll() is None:
             proc.kill()
     journal = json.loads((shop["out"] / ".shortship-publishing.json").read_text(encoding="utf-8"))["paths"]
-    assert f"evidence/{decided}.html" in journal and "flags.parquet" in journal
+    from pipeline.setdata import page_path
+
+    assert page_path(decided) in journal and "flags.parquet" in journal
     assert (shop["out"] / "manifest.json").read_bytes() == old_manifest  # the old set's, untouched
-    assert (shop["out"] / "evidence" / f"{decided}.html").exists()  # moved in, not yet listed
+    assert (shop["out"] / page_path(decided)).exists()  # moved in, not yet listed
     for p in shop["out"].glob("*.parquet"):
         pq.read_table(p)  # whole
     again = invoke("run", *shop["args"], "--json")
@@ -173,7 +175,7 @@ def test_killed_in_the_middle_of_the_publication_the_next_run_leaves_a_consisten
     files = json.loads((shop["out"] / "manifest.json").read_text(encoding="utf-8"))["files"]
     for f in files:
         assert hashlib.sha256((shop["out"] / f["path"]).read_bytes()).hexdigest() == f["sha256"], f["path"]
-    assert f"evidence/{decided}.html" in {f["path"] for f in files}
+    assert page_path(decided) in {f["path"] for f in files}
     assert not (shop["out"] / ".shortship-publishing.json").exists()
     assert not list(shop["out"].glob(".shortship-staging-*"))
     assert_every_line_published_once(shop["db"], shop["out"], may_repeat=True)

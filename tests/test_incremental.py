@@ -22,6 +22,7 @@ from pipeline.liabilities import compute_liabilities, record_run
 from pipeline.load import load_paths
 from pipeline.policy import load_policy
 from pipeline.publish import JOURNAL, MANIFEST, sha256_file
+from pipeline.setdata import page_path
 
 from .conftest import FIXTURES
 
@@ -85,7 +86,7 @@ def manifest(out: Path) -> dict:
 
 
 def pages(out: Path) -> set[str]:
-    return {p.stem for p in (out / "evidence").glob("*.html")}
+    return {p.stem for p in (out / "evidence").glob("*/*.html")}
 
 
 def assert_manifest_is_the_folder(out: Path) -> None:
@@ -113,14 +114,14 @@ def test_a_second_publication_of_the_same_data_rewrites_nothing(shop):
         same = by_path[f["path"]]
         assert same["sha256"] == f["sha256"] and same["written_by"] == m1["batch_id"], f["path"]
     for o in DISPUTED:
-        e = by_path[f"evidence/{o}.html"]
+        e = by_path[page_path(o)]
         assert e["facts"] and e["facts_as_of"] == "2019-03-10 12:00:00"
     assert_manifest_is_the_folder(shop["out"])
 
 
 def test_a_page_shows_its_facts_and_their_clock_not_the_run(shop):
     export_(shop)
-    page = (shop["out"] / "evidence" / f"{DISPUTED[0]}.html").read_text(encoding="utf-8")
+    page = (shop["out"] / page_path(DISPUTED[0])).read_text(encoding="utf-8")
     assert "r1" not in page and manifest(shop["out"])["batch_id"] not in page
     assert "本页事实截至 2019-03-10 12:00" in page and 'data-event="facts_as_of"' in page
     assert 'data-event="as_of"' not in page
@@ -139,12 +140,12 @@ def test_a_change_of_one_orders_facts_rewrites_its_page_only(shop):
     export_(shop)
     after = stamps(shop["out"])
     changed = {p for p in before if p.startswith("evidence/") and after.get(p) != before[p]}
-    assert changed == {f"evidence/{DISPUTED[1]}.html"}
-    page = (shop["out"] / "evidence" / f"{DISPUTED[1]}.html").read_text(encoding="utf-8")
+    assert changed == {page_path(DISPUTED[1])}
+    page = (shop["out"] / page_path(DISPUTED[1])).read_text(encoding="utf-8")
     assert "客服已核实" in page and "本页事实截至 2019-03-11 12:00" in page
     entries = {f["path"]: f for f in manifest(shop["out"])["files"]}
-    assert entries[f"evidence/{DISPUTED[1]}.html"]["facts_as_of"] == "2019-03-11 12:00:00"
-    assert entries[f"evidence/{DISPUTED[0]}.html"]["facts_as_of"] == "2019-03-10 12:00:00"  # kept as it was
+    assert entries[page_path(DISPUTED[1])]["facts_as_of"] == "2019-03-11 12:00:00"
+    assert entries[page_path(DISPUTED[0])]["facts_as_of"] == "2019-03-10 12:00:00"  # kept as it was
     assert_manifest_is_the_folder(shop["out"])
 
 
@@ -159,8 +160,9 @@ def test_a_page_whose_order_leaves_the_set_is_removed(shop):
         con.close()
     export_(shop)
     assert pages(shop["out"]) == set(DISPUTED[:2])
-    assert f"evidence/{DISPUTED[2]}.html" not in {f["path"] for f in manifest(shop["out"])["files"]}
+    assert page_path(DISPUTED[2]) not in {f["path"] for f in manifest(shop["out"])["files"]}
     assert (shop["out"] / "evidence" / "mine.txt").exists()
+    assert not (shop["out"] / page_path(DISPUTED[2])).parent.exists()  # its folder, now empty, too
     assert_manifest_is_the_folder(shop["out"])
 
 
@@ -169,10 +171,10 @@ def test_a_page_overwritten_by_the_evidence_command_is_written_again_by_the_next
     oid = DISPUTED[0]
     r = CliRunner().invoke(cli, ["evidence", oid, "--db", str(shop["db"]), "--out", str(shop["out"]), "--lang", "en"])
     assert r.exit_code == 0, r.output + r.stderr
-    assert 'lang="en"' in (shop["out"] / "evidence" / f"{oid}.html").read_text(encoding="utf-8")
-    assert json.loads((shop["out"] / JOURNAL).read_text())["paths"] == [f"evidence/{oid}.html"]
+    assert 'lang="en"' in (shop["out"] / page_path(oid)).read_text(encoding="utf-8")
+    assert json.loads((shop["out"] / JOURNAL).read_text())["paths"] == [page_path(oid)]
     export_(shop)  # the manifest's hash of that page is not trusted: written again, in Chinese
-    assert 'lang="zh-CN"' in (shop["out"] / "evidence" / f"{oid}.html").read_text(encoding="utf-8")
+    assert 'lang="zh-CN"' in (shop["out"] / page_path(oid)).read_text(encoding="utf-8")
     assert_manifest_is_the_folder(shop["out"])
 
 
@@ -185,7 +187,7 @@ def test_write_people_files_of_one_database_into_a_folder(built, tmp_path):
         con.close()
     names = {p.relative_to(tmp_path / "people").as_posix() for p in done.paths}
     assert names == {"review.csv", "reship.csv", "courier_claims.csv", "root_causes.parquet", "report.html",
-                     MANIFEST, *(f"evidence/{o}.html" for o in DISPUTED)}
+                     MANIFEST, *(page_path(o) for o in DISPUTED)}
     assert done.written == len(names) - 1 and again.written == 0 and again.unchanged == done.written
     review = (tmp_path / "people" / "review.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(review) == 1 + len(DISPUTED)
@@ -247,7 +249,7 @@ def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_
     done = people(two, "2")
     assert done.written == len(DISPUTED) + 5
     for o in DISPUTED:
-        assert (one / "evidence" / f"{o}.html").read_bytes() == (two / "evidence" / f"{o}.html").read_bytes()
+        assert (one / page_path(o)).read_bytes() == (two / page_path(o)).read_bytes()
     strip = lambda m: [{k: v for k, v in f.items() if k != "written_by"} for f in m["files"]]  # noqa: E731
     assert strip(manifest(one)) == strip(manifest(two))
     assert_manifest_is_the_folder(two)
@@ -259,5 +261,5 @@ def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_
         con.close()
     again = people(two, "2")
     changed = {p for p, st in stamps(two).items() if before.get(p) != st}
-    assert {p for p in changed if p.startswith("evidence/")} == {f"evidence/{DISPUTED[0]}.html"}
+    assert {p for p in changed if p.startswith("evidence/")} == {page_path(DISPUTED[0])}
     assert again.written >= 1

@@ -400,7 +400,7 @@ def test_the_summary_lists_the_evidence_pages_as_one_entry():
     from pipeline.run import RunSummary
 
     s = RunSummary("r", datetime(2019, 3, 10, 12), "tmall", "db", "out", lang="en")
-    s.outputs = ["out/flags.parquet", *(f"out/evidence/{i}.html" for i in range(3)), "out/manifest.json"]
+    s.outputs = ["out/flags.parquet", *(f"out/evidence/{i:02d}/10{i:02d}.html" for i in range(3)), "out/manifest.json"]
     assert s.lines()[-2] == "outputs: out/flags.parquet, out/manifest.json, out/evidence (3 pages)"
     j = s.to_json()
     assert j["outputs"] == ["out/flags.parquet", "out/manifest.json"] and j["evidence_pages"] == 3

@@ -5,7 +5,7 @@
 | reship.csv                  | warehouse / ERP    | one row per order × SKU still to send          |
 | courier_claims.csv          | whoever claims     | one row per order to claim from a courier      |
 | root_causes.parquet         | BI, the report     | one row per dimension × value (SKU, shop, ...) |
-| evidence/<order_id>.html    | 小二介入 (disputes) | one page per disputed, courier or decided order |
+| evidence/NN/<order_id>.html | 小二介入 (disputes) | one page per disputed, courier or decided order |
 
 `stage_act` is the writer of these files in an output set (pipeline/export.py declares the
 set). It is handed the set's rows (pipeline/setdata.py `SetData`: computed once, also shown by
@@ -30,7 +30,7 @@ from pipeline.clock import fmt
 from pipeline.errors import ShortshipError
 from pipeline.locale import Messages, messages
 from pipeline.publish import Stage
-from pipeline.setdata import SetData, SetInfo
+from pipeline.setdata import EVIDENCE_DIR, SetData, SetInfo  # noqa: F401 - EVIDENCE_DIR: the pages' folder
 
 # the columns of each people's CSV, in order (canonical names; headings from the catalogue)
 RESHIP_COLUMNS = ["order_id", "shop", "buyer", "sku", "title", "attributes", "quantity", "deadline", "hours_left",
@@ -42,8 +42,7 @@ CLAIM_COLUMNS = ["carrier", "month", "order_id", "shop", "basis", "status", "kin
 CODE_FIELDS = {"status": "status", "kind": "kind", "basis": None, "freight_source": "freight_source",
                "claim_rule": "claim_rule", "responsibility": "responsibility", "payout_form": "payout_form",
                "reason": "payout_reason", "decision": "decision", "dimension": "dimension"}
-EVIDENCE_DIR = "evidence"
-# the files of a run's output set written here (besides evidence/<order_id>.html)
+# the files of a run's output set written here (besides evidence/NN/<order_id>.html)
 FILES = ("reship.csv", "courier_claims.csv", "root_causes.parquet")
 
 

@@ -1,4 +1,4 @@
-"""evidence/<order_id>.html: one self-contained page per order, the file to hand in for 举证.
+"""evidence/NN/<order_id>.html (setdata.page_path): one self-contained page per order, the file to hand in for 举证.
 
 A page holds the order's timeline (paid, ship-by, every parcel with its tracking number and
 its weight against the expected weight, re-shipments, every refund with its reason,
@@ -23,36 +23,21 @@ written. A page whose order no longer gets one leaves the set (its file is remov
 from __future__ import annotations
 
 import os
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
 import duckdb
 
-from pipeline.act import EVIDENCE_DIR
 from pipeline.act.facts import Gathering
 from pipeline.act.page import PageTexts, render
 from pipeline.clock import fmt
 from pipeline.errors import ShortshipError
 from pipeline.policy import Policy
 from pipeline.publish import Stage
-from pipeline.setdata import SetInfo
+from pipeline.setdata import SetInfo, page_name, page_path  # noqa: F401 - the pages' names, re-exported
 
-_SAFE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 RENDERER = "evidence_renderer"  # the manifest's key: what rendered the published pages
-
-
-def page_name(order_id: str) -> str:
-    """The file name of an order's page; an id that is not a plain token cannot name a file."""
-    if not _SAFE_ID.fullmatch(order_id or ""):
-        raise ShortshipError(f"order id {order_id!r}: not a valid order id")
-    return f"{order_id}.html"
-
-
-def page_path(order_id: str) -> str:
-    """The page of an order, relative to the output folder (also the report's link)."""
-    return f"{EVIDENCE_DIR}/{page_name(order_id)}"
 
 
 def rendered(con: duckdb.DuckDBPyConnection, reasons: dict[str, list[str]], lang: str, as_of: datetime,
@@ -148,7 +133,6 @@ def _render_in_workers(g: Gathering, stage: Stage, info: SetInfo, todo: dict[str
     chunks and records what the workers wrote."""
     from pipeline.act.workers import RenderPool
 
-    stage.path(next(iter(rels.values())))  # the evidence folder, made in the staging folder
 
     def record(results: list[tuple]) -> None:
         for oid, sha, size, staged in results:
@@ -159,6 +143,8 @@ def _render_in_workers(g: Gathering, stage: Stage, info: SetInfo, todo: dict[str
     try:
         in_flight = 0
         for chunk in g.chunks(list(todo), POOL_CHUNK):
+            for o in chunk.order_ids:
+                stage.staged_path(rels[o])  # its folder made in the staging folder (once a folder)
             pool.submit(chunk, {o: (rels[o], todo[o][1], stage.unchanged_sha(rels[o])) for o in chunk.order_ids})
             in_flight += 1
             while in_flight > 2 * n:  # a bounded number of chunks in flight

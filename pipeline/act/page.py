@@ -1,4 +1,4 @@
-"""The HTML of one evidence page (evidence/<order_id>.html) from its facts (pipeline/act/facts.py).
+"""The HTML of one evidence page (evidence/NN/<order_id>.html) from its facts (pipeline/act/facts.py).
 
 A page is plain Python string building, not a template: the pages are rendered by the ten
 thousand, and a Jinja2 template with autoescaping cost about a millisecond a page (an escape

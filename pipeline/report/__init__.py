@@ -29,7 +29,7 @@ from pipeline.policy import FLAG_KINDS
 from pipeline.report import charts
 from pipeline.publish import Stage
 from pipeline.report.render import environment, plain_money
-from pipeline.setdata import SetData, SetInfo
+from pipeline.setdata import SetData, SetInfo, page_path
 
 STATUS_ORDER = ("owed", "curable", "cured", "courier", "disputed", "excluded")
 TOP_N = 10
@@ -260,6 +260,7 @@ def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData)
         "buyer_reviews": _buyer_reviews(con),
         "problems": problems,
         "evidence": data.evidence,
+        "page_of": page_path,
     }
 
 

@@ -123,7 +123,7 @@ def _chromium() -> str | None:
 def test_report_and_an_evidence_page_open_in_a_headless_browser(done, tmp_path):
     r = CliRunner().invoke(cli, ["evidence", "1001000000000000002", "--db", str(done["db"]), "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output + r.stderr
-    pages = [done["out"] / "report.html", tmp_path / "evidence" / "1001000000000000002.html"]
+    pages = [done["out"] / "report.html", tmp_path / "evidence" / "02" / "1001000000000000002.html"]
     for page in pages:
         profile = tempfile.mkdtemp()
         try:
