@@ -10,7 +10,14 @@ Layout (`write_liabilities_xlsx`): sheets, in this order (names in the run's lan
 - `reship`: the rows of reship.csv (what to send, order × SKU);
 - `courier_claims`: the rows of courier_claims.csv (one per order to claim), and
   `claim_totals`: per carrier × month, then per carrier (month empty);
-- `review`: the orders awaiting a review decision, with an empty `decision` column.
+- `review`: the orders awaiting a review decision, with the columns of review.csv: the evidence,
+  the order's lines, the units detected (`missing_qty`, to correct) and the empty columns a
+  person fills: `decision` (a drop-down list of the four decisions: 商家, 快递, 买家, 无责; with
+  `--lang en` merchant, courier, buyer, no_fault), `note`, `decided_by`, `decided_at`.
+  `missing_qty` accepts whole numbers from 0 to 1,000,000 only. Filled and put with the
+  exports (or given to `run`), the workbook is a decisions input: the loader recognises it by
+  the custom document property WORKBOOK_PROPERTY (pipeline/io/xlsx.py) or by this sheet's row 2,
+  reads this sheet alone and passes over the others.
 
 The liabilities and payouts sheets carry every column of their table, in table order (a column
 added later appears without code changes; its cell type follows its DuckDB type). The summary
@@ -43,6 +50,7 @@ import xlsxwriter
 import xlsxwriter.utility
 
 from pipeline.errors import ShortshipError
+from pipeline.io.xlsx import WORKBOOK_PROPERTY
 from pipeline.locale import Messages, mask_phones, messages
 from pipeline.publish import Stage
 from pipeline.setdata import SetData, SetInfo
@@ -56,11 +64,11 @@ FETCH_ROWS = 10_000
 # Code columns whose values are labelled, and the catalogue context of their values:
 CODE_COLUMNS = {"status": "status", "kind": "kind", "responsibility": "responsibility",
                 "payout_form": "payout_form", "reason": "payout_reason", "claim_rule": "claim_rule",
-                "freight_source": "freight_source", "decision": "decision"}
+                "freight_source": "freight_source", "decision": "decision", "hold": "hold"}
 BASIS_CONTEXTS = {"reship": "reship_basis", "courier_claims": "claim_basis", "review": "basis"}
 WIDTHS = {"id": 22, "text": 14, "money": 13, "int": 10, "bool": 9, "ts": 19, "num": 10}
 
-STATUS_ORDER = ["owed", "curable", "cured", "courier", "disputed", "excluded"]
+STATUS_ORDER = ["owed", "curable", "cured", "courier", "disputed", "excluded", "awaiting_data"]
 SUMMARY_SUMS = ["compensation_yuan", "points", "goods_refund_yuan", "freight_yuan", "total_yuan"]
 SUMMARY_OPTIONAL = ["at_risk_yuan", "recoverable_yuan"]  # summed too when the table has them
 
@@ -177,6 +185,38 @@ def _dict_sheet(wb, name: str, columns: list[tuple[str, str]], rows: list[dict],
     for r in rows:
         sheet.write([r.get(c) for c, _ in columns])
     sheet.finish()
+    _validate(sheet, name, m)
+
+
+# what a person may type in the review sheet: the decisions the loader reads (sql/staging/
+# decisions.sql: 商家, 快递, 买家, 无责 or the codes) and the units missing (0 to 1,000,000)
+DECISION_CHOICES = {"zh": ["商家", "快递", "买家", "无责"], "en": ["merchant", "courier", "buyer", "no_fault"]}
+MAX_MISSING_QTY = 1_000_000
+
+
+def _validate(sheet: _Sheet, name: str, m: Messages) -> None:
+    """The review sheet's checks on the rows it lists: 判定 from a drop-down list of the four
+    decisions, 缺件数量 a whole number."""
+    if name != "review" or sheet.row <= HEADER_ROWS:
+        return
+    col = {c: i for i, (c, _) in enumerate(sheet.columns)}
+    first, last = HEADER_ROWS, sheet.row - 1
+    if "decision" in col:
+        choices = DECISION_CHOICES["en" if m.lang == "en" else "zh"]
+        sheet.ws.data_validation(first, col["decision"], last, col["decision"], {
+            "validate": "list", "source": choices,
+            "input_title": m.heading("decision")[:32],
+            "input_message": m.gettext("Who was at fault: merchant, courier, buyer or no_fault (nobody). "
+                                       "Leave it empty while undecided.")[:255],
+            "error_title": m.heading("decision")[:32],
+            "error_message": m.gettext("Pick one of the list: merchant, courier, buyer, no_fault.")[:255],
+        })
+    if "missing_qty" in col:
+        sheet.ws.data_validation(first, col["missing_qty"], last, col["missing_qty"], {
+            "validate": "integer", "criteria": "between", "minimum": 0, "maximum": MAX_MISSING_QTY,
+            "error_title": m.heading("missing_qty")[:32],
+            "error_message": m.gettext("Units missing: a whole number from 0 to 1,000,000.")[:255],
+        })
 
 
 # the sheets of what to act on: (column, cell type)
@@ -190,9 +230,11 @@ CLAIM_SHEET = [("carrier", "text"), ("month", "text"), ("order_id", "id"), ("sho
                ("claim_rule", "text"), ("claim_yuan", "money"), ("weight_kg", "num"), ("expected_kg", "num")]
 CLAIM_TOTALS_SHEET = [("carrier", "text"), ("month", "text"), ("orders", "int"), ("goods_value_yuan", "money"),
                       ("claim_yuan", "money")]
-REVIEW_SHEET = [("order_id", "id"), ("shop", "text"), ("buyer", "text"), ("kind", "text"),
-                ("missing_qty", "int"), ("affected_amount", "money"), ("paid_at", "ts"), ("deadline", "ts"),
-                ("evidence", "text"), ("decision", "text")]
+# review.csv's columns (pipeline/review.py), the order's times, and the columns a person fills
+REVIEW_SHEET = [("order_id", "id"), ("shop", "text"), ("buyer", "text"), ("kind", "text"), ("rules", "text"),
+                ("evidence", "text"), ("lines", "text"), ("paid_at", "ts"), ("deadline", "ts"),
+                ("affected_amount", "money"), ("missing_qty", "int"), ("decision", "text"), ("note", "text"),
+                ("decided_by", "text"), ("decided_at", "ts")]
 
 
 def _review_rows(data: SetData) -> list[dict]:
@@ -234,6 +276,8 @@ def write_liabilities_xlsx(con, out_path: str | Path, data: SetData, run_id: str
             "subject": f"run {run_id}" if run_id else "all runs",
             "comments": "Generated by shortship; money in yuan (CNY), times China time (UTC+8).",
         })
+        # the mark the loader knows it by: put back with the exports, only the review sheet is read
+        wb.set_custom_property(*WORKBOOK_PROPERTY)
 
         liab_cols = _table_columns(con, "liabilities")
         pay_cols = _table_columns(con, "payouts")

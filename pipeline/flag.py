@@ -29,6 +29,17 @@ RESPONSIBILITIES = ("merchant", "courier", "buyer", "undetermined")
 # a review decision may also say nobody was at fault: the flag stays, its liability is excluded
 DECISIONS = ("merchant", "courier", "buyer", "no_fault")
 
+# the rows that load but do not add up (sql/outputs/data_problems.sql `problem`): never evidence
+# for money; a refund of these raises no signal, a decision of these is not applied, and the
+# order goes to review (rule data_problem)
+DATA_PROBLEMS = (
+    "refund_exceeds_paid",
+    "refunds_exceed_paid",
+    "refund_exceeds_line_paid",
+    "refund_line_not_on_order",
+    "decision_units_exceed_ordered",
+)
+
 # the signal models, in the order they are built (sql/signals/<name>.sql -> temp sig_<name>)
 SIGNALS = (
     "refund_reason",
@@ -39,6 +50,7 @@ SIGNALS = (
     "shipments",
     "parcel_weight",
     "unshipped",
+    "data_problem",
 )
 
 # rule id -> (signal model, what it means). Responsibility rules come from
@@ -51,22 +63,28 @@ RULES: dict[str, tuple[str, str]] = {
     "refund_amount": ("refund_amount", "refund = k x unit price of a line with more than k units, or one whole line"),
     "text_words": ("text_words", "订单备注 / 买家退款说明 say units of this order's goods are missing (少发, 漏发, "
                                  "补发 N 个 X with X on the order), wrong, empty or not received (supporting only)"),
-    "text_makeup": ("text_makeup", "a make-up on the buyer's later order (订单备注 补发 of an item not on it, a 买家留言 "
-                                   "asking to 补, 上次 ...) traced to this order's line: units missing here, re-shipped "
-                                   "with the later order"),
+    "text_makeup": ("text_makeup", "a make-up on the buyer's later order (订单备注 补发 of an item not on it, or of any "
+                                   "item when the memo says how to pack that parcel or re-ships goods it does not "
+                                   "hold; a 买家留言 asking to 补, 上次 ...) traced to this order's line: units missing "
+                                   "here, re-shipped with the later order"),
     "ship_shortfall": ("shipments", "shipments file: first parcels hold fewer units than ordered"),
     "ship_reship": ("shipments", "shipments file: a re-shipment (补发) parcel"),
     "ship_wrong_sku": ("shipments", "shipments file: a SKU not ordered shipped while an ordered SKU fell short"),
     "parcel_weight": ("parcel_weight", "parcel weighs clearly less than its SKUs' expected weight"),
     "unshipped_deadline": ("unshipped", "paid, not shipped, ship-by passed at as-of"),
     "closed_out_of_stock": ("unshipped", "closed after payment as 缺货 / 卖家缺货"),
+    "data_problem": ("data_problem", "a refund (or a review decision) that does not add up: never evidence for money; "
+                                     "the order goes to review (sql/outputs/data_problems.sql)"),
     # what a phrase or a refund says that raises no flag (the notes table; in a flag's rules when
     # the order is flagged for another reason they do not appear)
     "text_gift": ("notes", "a missing free gift (补发赠品): a packing error to count, nothing owed"),
     "text_damage": ("notes", "damage or quality (坏, 破, 不亮 ...): goods replaced, not a shortage"),
     "text_checkout": ("notes", "a 买家留言 written at checkout: a warning or a wish, never a report about the parcel"),
     "text_other_order": ("notes", "a make-up for another order (补发 X with X not on the order, 上次 ...) that no "
-                                  "earlier order of the buyer matches: context"),
+                                  "earlier order of the buyer matches, or the units of a make-up more than every "
+                                  "earlier line holding its item: context"),
+    "text_substitution": ("notes", "an agreed swap said with a shortage (少发一个X换成2个Y, [phrases] substitution): "
+                                   "the buyer took other goods instead, nothing is missing"),
     "refund_explained": ("notes", "a refund explained otherwise: the whole of a line closed inside the order "
                                   "(交易关闭), or damage said on the order"),
     # responsibility
@@ -78,6 +96,13 @@ RULES: dict[str, tuple[str, str]] = {
     "courier_not_received": ("responsibility", "shipped, not received"),
     "review_decision": ("review", "a person's decision in a filled review.csv (判定): responsibility and units"),
 }
+
+# the rows that do not add up, built before the clock's macros (fl_refunds_at leaves the refunds
+# of fl_untrusted out): (model, temp table)
+_PROBLEMS = (
+    ("outputs/data_problems.sql", "fl_problems"),
+    ("flags/untrusted.sql", "fl_untrusted"),
+)
 
 # the steps before the signals: (model, temp table)
 _BEFORE_SIGNALS = (
@@ -106,6 +131,7 @@ _AFTER_SIGNALS = (
 
 _TEMP_TABLES = (
     ["policy_terms"]
+    + [t for _, t in _PROBLEMS]
     + [t for _, t in _BEFORE_SIGNALS]
     + [f"sig_{s}" for s in SIGNALS]
     + [t for _, t in _AFTER_SIGNALS]
@@ -127,6 +153,7 @@ class FlagSummary:
     decided: int = 0                  # settled by a person's decision (review_decision)
     decisions_rejected: int = 0       # decisions for orders this run does not flag (to rejects)
     notes_by_rule: dict[str, int] = field(default_factory=dict)  # phrases and refunds by what they say
+    held: dict[str, int] = field(default_factory=dict)  # flags by hold: awaiting data or a data problem
 
     def table(self) -> list[str]:
         """Counts by kind (rows) and responsibility (columns), as printable lines."""
@@ -154,6 +181,8 @@ class FlagSummary:
             + [f"awaiting review (review.csv): {self.awaiting_review}; decided by review: {self.decided}"
                + (f"; decisions rejected (order not flagged): {self.decisions_rejected}"
                   if self.decisions_rejected else ""),
+               *([f"held, no money moves yet: " + ", ".join(f"{h} {n}" for h, n in sorted(self.held.items()))]
+                 if self.held else []),
                "what the words and refunds say (notes): "
                + (", ".join(f"{r} {n}" for r, n in sorted(self.notes_by_rule.items())) or "nothing"),
                f"buyers for review (many short-shipment claims): {self.buyers_for_review}"]
@@ -227,8 +256,13 @@ def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Polic
     """
     params = _params(as_of, policy, run_id)
     db.run_script(con, db.read_sql("flags/macros.sql"))
+    counts = {}
+    for model, table in _PROBLEMS:
+        if progress:
+            progress(f"flag: {model}")
+        counts[table] = db.materialize(con, model, table, params, temp=True)
     db.run_script(con, db.read_sql("flags/clock.sql"))
-    counts = {"policy_terms": load_policy_terms(con, policy)}
+    counts["policy_terms"] = load_policy_terms(con, policy)
     steps = list(_BEFORE_SIGNALS) + [(f"signals/{s}.sql", f"sig_{s}") for s in SIGNALS] + list(_AFTER_SIGNALS)
     for model, table in steps:
         if progress:
@@ -303,12 +337,14 @@ def summarize(con: duckdb.DuckDBPyConnection, run_id: str, as_of: datetime, poli
         by_b[b or "?"] += n
     review = con.execute("select count(*) from buyer_reviews where review").fetchone()[0]
     awaiting, decided = con.execute(
-        "select count(*) filter (where responsibility = 'undetermined' and decision is null), "
+        "select count(*) filter (where responsibility = 'undetermined' and decision is null "
+        "and (hold is null or hold = 'data_problem')), "
         "count(*) filter (where decision is not null) from flags").fetchone()
     notes = dict(con.execute("select rule, count(*) from notes group by rule").fetchall())
+    held = dict(con.execute("select hold, count(*) from flags where hold is not null group by hold").fetchall())
     return FlagSummary(
         run_id=run_id, as_of=as_of, policy_id=policy_id, flagged=sum(by_k.values()),
         by_kind=dict(by_k), by_responsibility=dict(by_r), by_kind_responsibility=dict(by_kr),
         by_basis=dict(by_b), buyers_for_review=review, awaiting_review=awaiting, decided=decided,
-        notes_by_rule=notes,
+        notes_by_rule=notes, held=held,
     )

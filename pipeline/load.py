@@ -297,7 +297,8 @@ def _csv_raw_select(src: CsvSource, parts: list[Path], load_id: int, extras: boo
     position = {canon: pos for pos, canon in enumerate(hm.columns) if canon}
     select = [f"{int(load_id)}::integer as load_id", "c0::bigint as line"]
     for canon in ALIASES[src.kind]:
-        select.append(f"c{position[canon] + 1} as {canon}" if canon in position else f"null::varchar as {canon}")
+        select.append(f"{hm.value_sql(canon, lambda p: f'c{p + 1}')} as {canon}" if canon in position
+                      else f"null::varchar as {canon}")
     extra_keys, extra_vals = [], []
     for pos, canon in enumerate(hm.columns):
         if not canon:

@@ -25,7 +25,8 @@ the key (ShortshipError).
 | courier.claim | default postage_multiple | declared_value (insured parcels: the goods value), postage_multiple (the goods value, at most postage_multiple × the postage) |
 | courier.postage_multiple | default "3" | a quoted decimal, above 0 and at most 100 |
 | detection.* numbers | defaults in Policy below | ratios in (0, 1], others within reason |
-| reasons.<kind>, goods_status.*, words.*, rulings.*, phrases.*, detection.<list> | default: empty | lists of strings |
+| reasons.<kind>, goods_status.*, words.*, rulings.*, detection.<list> | default: empty | lists of strings |
+| phrases.<list> | default: empty | lists of strings; <list> one of PHRASE_LISTS (a misspelt list would switch its rule off unseen) |
 """
 from __future__ import annotations
 
@@ -230,6 +231,9 @@ _REVIEW_KEYS = {"min_short_claims"}
 _COURIER_KEYS = {"claim", "postage_multiple"}
 _DETECTION_NUMBERS = {"light_parcel_ratio", "empty_parcel_ratio", "weight_noise_sigmas", "amount_tolerance_yuan",
                       "weight_min_samples", "negation_window"}
+# the [phrases] lists the text models read (sql/flags/phrase_patterns.sql, text_parts.sql, texts.sql)
+PHRASE_LISTS = ("gift", "damage", "other_order", "received", "not_trigger", "breaks", "measure_words", "not_counts",
+                "descriptive", "filler", "packing", "substitution")
 MAX_YUAN = Decimal("1000000")        # a floor or cap beyond this is a typo
 MAX_POINTS_PER_YUAN = 10_000
 
@@ -298,6 +302,7 @@ def parse_policy(data: dict, source: str = "<policy>") -> Policy:
     if bad:
         raise r._err(f"reasons.{bad[0]}", f"is not a kind ({', '.join(FLAG_KINDS)})")
     lists = {key: r.lists(key) for key in ("goods_status", "words", "rulings", "phrases")}
+    r.known_keys(lists["phrases"], set(PHRASE_LISTS), "phrases.")
     return Policy(
         id=pid,
         name=r.string("name", pid),

@@ -12,7 +12,10 @@ in the evidence; the liabilities and the ledger follow by the usual differences.
 A decision for an order that the run does not flag decides nothing: `reject_unflagged_decisions`
 moves it to `rejects` (its file and line) and out of `decisions`, and moves its count from
 loaded to rejected in its load's `load_manifest` row, inside the run's transaction, so that
-rows_in still adds up.
+rows_in still adds up. A decision whose order row is not loaded yet is not rejected: it waits
+(awaiting data, sql/outputs/awaiting.sql) and applies when the order arrives; a decision whose
+missing_qty is above the units ordered is kept but not applied (a data problem: the order stays
+in review.csv with the problem in its evidence).
 
 review.csv is UTF-8 with a BOM (Excel opens it as Unicode), headings in Chinese by default
 (English with lang 'en') and exactly the headings the decisions loader maps; order ids are

@@ -128,6 +128,8 @@ class RunSummary:
     unchanged: int = 0  # files of the set carried over as they were (same content)
     removed: int = 0    # files of the previous set this set no longer has
     data_problems: int = 0  # rows of sql/outputs/data_problems.sql (e.g. a refund above what was paid)
+    data_problem_counts: dict[str, int] = field(default_factory=dict)  # the same by problem
+    awaiting_data: dict[str, int] = field(default_factory=dict)  # orders of sql/outputs/awaiting.sql by what they wait for
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     lang: str = "zh"  # the language of the printed summary (--lang)
@@ -183,9 +185,14 @@ class RunSummary:
         if self.not_exports:
             out.append(_("skipped, not exports: %(files)s") % {
                 "files": "; ".join(f"{f.path} ({f.message})" for f in self.not_exports)})
+        if self.awaiting_data:
+            out.append(_("awaiting data: %(n)s order(s) (%(what)s): nothing owed or paid until it arrives") % {
+                "n": sum(self.awaiting_data.values()),
+                "what": ", ".join(f"{m.code('hold', k)} {n}" for k, n in sorted(self.awaiting_data.items()))})
         if self.data_problems:
-            out.append(_("data problems: %(n)s (e.g. refunds above what was paid; they raise nothing owed)") % {
-                "n": self.data_problems})
+            out.append(_("data problems: %(n)s (%(what)s): never evidence for money, their orders go to review") % {
+                "n": self.data_problems,
+                "what": ", ".join(f"{m.code('problem', k)} {n}" for k, n in sorted(self.data_problem_counts.items()))})
         pages, shown = [], []
         for o in self.outputs:  # one pass (240,000 evidence pages: no set rebuilt per output)
             (pages if _is_page(o) else shown).append(o)
@@ -233,6 +240,8 @@ class RunSummary:
             "rejects": {"this_run": self.rejects_this_run, "total": self.rejects_total},
             "skipped": [{"path": f.path, "reason": f.message} for f in self.not_exports],
             "data_problems": self.data_problems,
+            "data_problem_counts": dict(sorted(self.data_problem_counts.items())),
+            "awaiting_data": {"orders": sum(self.awaiting_data.values()), **dict(sorted(self.awaiting_data.items()))},
             # the files of the set; the evidence pages (thousands) as one count
             "outputs": [o for o in self.outputs if not _is_page(o)],
             "evidence_pages": sum(1 for o in self.outputs if _is_page(o)),
@@ -253,7 +262,8 @@ def _fill_from_db(s: RunSummary, con) -> None:
     s.flagged = dict(con.execute("select kind, count(*) from flags group by kind").fetchall())
     s.by_status = dict(con.execute("select status, count(*) from liabilities group by status").fetchall())
     s.awaiting_review, s.decided = con.execute(
-        "select count(*) filter (where responsibility = 'undetermined' and decision is null), "
+        "select count(*) filter (where responsibility = 'undetermined' and decision is null "
+        "and (hold is null or hold = 'data_problem')), "
         "count(*) filter (where decision is not null) from flags").fetchone()
     (s.owed_orders, s.owed_yuan, s.owed_points, s.total_yuan, s.curable_orders,
      s.curable_at_risk_yuan, s.nearest_deadline) = con.execute(
@@ -272,7 +282,11 @@ def _fill_from_db(s: RunSummary, con) -> None:
         [s.run_id],
     ).fetchone()
     s.rejects_total = con.execute("select count(*) from rejects").fetchone()[0]
-    s.data_problems = con.execute(f"select count(*) from ({db.model_sql('outputs/data_problems.sql')})").fetchone()[0]
+    s.data_problem_counts = dict(con.execute(
+        f"select problem, count(*) from ({db.model_sql('outputs/data_problems.sql')}) group by problem").fetchall())
+    s.data_problems = sum(s.data_problem_counts.values())
+    s.awaiting_data = dict(con.execute(
+        f"select waiting_for, count(*) from ({db.model_sql('outputs/awaiting.sql')}) group by waiting_for").fetchall())
 
 
 @dataclass

@@ -234,11 +234,13 @@ def owed_by_order(db: Path) -> dict:
         con.close()
 
 
-def test_a_refund_above_what_was_paid_loads_raises_nothing_owed_and_is_a_data_problem(tmp_path):
-    """A short-shipment refund of 9,999,999.99 on an order that paid 39.40: it loads (it is the
-    platform's record), owes no more than a refund of the whole 39.40 would, and is listed as a
-    data problem (printed line and --json); order 501 is loaded, order 502 is known only from
-    its refund."""
+def test_a_refund_above_what_was_paid_raises_nothing_and_sends_its_order_to_review(tmp_path):
+    """A short-shipment refund of 9,999,999.99 on an order that paid 39.40 (SPEC section 8: a
+    refund that does not add up is a data problem, never evidence for money): it loads (it is
+    the platform's record), raises nothing owed (the same refund of 39.40 is owed something,
+    so the comparison means something), pays nothing, is listed as a data problem (printed line
+    and --json), and its order waits in review.csv, disputed, with the problem in its evidence.
+    Order 502 is known only from its refund: awaiting data whatever the amount."""
     def refund(o, amount):
         return f'201700000000000050{o},901700000000000050{o},"{amount}",退款成功,买家已收到货,少件/漏发,2017-05-03 10:00:00,39.40\n'
 
@@ -250,25 +252,40 @@ def test_a_refund_above_what_was_paid_loads_raises_nothing_owed_and_is_a_data_pr
         write(folder, "ExportOrderDetailList201705040000.csv", ITEMS_H + "2017000000000000501,公仔,19.70,2,交易成功,S1\n")
         write(folder, "ExportRefundList201705040000.csv", REFUNDS_H + refund(1, amount) + refund(2, amount))
         db = tmp_path / f"{amount}.duckdb"
-        r = run(str(folder), "--db", str(db), "--create", "--out", str(tmp_path / f"out{amount}"), "--as-of", "2017-05-10",
-                "--json")
+        out = tmp_path / f"out{amount}"
+        r = run(str(folder), "--db", str(db), "--create", "--out", str(out), "--as-of", "2017-05-10", "--json")
         assert r.exit_code == 0, r.output + r.stderr
-        results[amount] = (owed_by_order(db), json.loads(r.stdout.strip().splitlines()[-1]))
-    (fair, fair_json), (huge, huge_json) = results["39.40"], results["9,999,999.99"]
-    assert sorted(fair) == sorted(huge) == ["2017000000000000501", "2017000000000000502"]
-    for order_id in fair:
-        assert fair[order_id][0] > 0  # the fair refund is owed something: the comparison means something
-        assert all(h <= f for h, f in zip(huge[order_id], fair[order_id])), order_id
+        results[amount] = (owed_by_order(db), json.loads(r.stdout.strip().splitlines()[-1]), db, out)
+    (fair, fair_json, _, _), (huge, huge_json, huge_db, huge_out) = results["39.40"], results["9,999,999.99"]
+    loaded, unloaded = "2017000000000000501", "2017000000000000502"
+    assert fair[loaded][1] > 0 and fair_json["ledger"]["lines"] == 1  # the fair refund is owed, and paid
+    assert huge[loaded] == (Decimal("0.00"),) * 3  # the huge one raises nothing at all
+    assert huge_json["owed"]["yuan"] == "0.00" and huge_json["ledger"]["lines"] == 0
+    for results_json, by_order in ((fair_json, fair), (huge_json, huge)):
+        assert by_order[unloaded] == (Decimal("0.00"),) * 3  # no order row: awaiting data
+        assert results_json["status"]["awaiting_data"] == 1 and results_json["awaiting_data"]["order_not_loaded"] == 1
     assert fair_json["data_problems"] == 0 and huge_json["data_problems"] == 2
-    con = duckdb.connect(str(tmp_path / "9,999,999.99.duckdb"), read_only=True)
+    assert huge_json["data_problem_counts"] == {"refund_exceeds_paid": 2}
+    assert huge_json["status"]["disputed"] == 1 and huge_json["review"]["awaiting"] == 1
+    con = duckdb.connect(str(huge_db), read_only=True)
     from pipeline import db as dbmod
     problems = con.execute(f"select * from ({dbmod.model_sql('outputs/data_problems.sql')}) order by order_id").fetchall()
+    flag = con.execute("select responsibility, rules, evidence, affected_amount, hold from flags where order_id = ?",
+                       [loaded]).fetchone()
+    liab = con.execute("select status, hold, base_amount from liabilities where order_id = ?", [loaded]).fetchone()
     con.close()
     assert [(p[0], p[1], p[2], p[4]) for p in problems] == [
-        ("refund_exceeds_paid", "2017000000000000501", "9017000000000000501", 2),
-        ("refund_exceeds_paid", "2017000000000000502", "9017000000000000502", 3)]
+        ("refund_exceeds_paid", loaded, "9017000000000000501", 2),
+        ("refund_exceeds_paid", unloaded, "9017000000000000502", 3)]
     assert problems[0][3].endswith("ExportRefundList201705040000.csv")
     assert "9999999.99" in problems[0][5] and "39.40" in problems[0][5]
+    responsibility, rules, evidence, affected, hold = flag
+    assert (responsibility, rules, affected, hold) == ("undetermined", ["data_problem"], None, "data_problem")
+    assert liab == ("disputed", "data_problem", None)
+    review = (huge_out / "review.csv").read_text(encoding="utf-8-sig")
+    row = next(line for line in review.splitlines() if loaded in line)
+    assert "9999999.99" in row and "39.40" in row and "refund_exceeds_paid" in row
+    assert unloaded not in review  # awaiting data: nothing to decide yet
 
 
 def test_the_largest_values_that_load_go_through_a_whole_run(tmp_path):

@@ -414,3 +414,18 @@ def test_a_bad_max_rejects_is_one_line_before_the_database_is_touched(tmp_path):
         r = CliRunner().invoke(cli, [cmd, str(EXPORTS), "--db", str(db), "--create", "--max-rejects", "lots"])
         assert r.exit_code == 1 and r.stderr.strip().startswith("Error: --max-rejects 'lots'"), r.output
     assert not db.exists()
+
+
+def test_decisions_read_as_the_outputs_label_them(con, tmp_path):
+    """A reviewer may copy the label review.csv and the workbook show (商家责任 …) rather than the
+    short word: each reads as its decision."""
+    rows = ["订单编号,判定", '="20170000000000001",商家责任', '="20170000000000002",快递责任',
+            '="20170000000000003",买家责任', '="20170000000000004",无过错', '="20170000000000005",无责任',
+            '="20170000000000006",商家', '="20170000000000007",No_Fault']
+    p = tmp_path / "review.csv"
+    p.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    [r] = load_paths(con, [p], kind="decisions")
+    assert (r.rows_in, r.loaded, r.rejected) == (7, 7, 0)
+    got = dict(con.execute("select order_id, decision from decisions").fetchall())
+    assert [got[f"2017000000000000{i}"] for i in range(1, 8)] == [
+        "merchant", "courier", "buyer", "no_fault", "no_fault", "merchant", "no_fault"]

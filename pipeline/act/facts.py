@@ -61,7 +61,7 @@ KINDS: tuple[FactKind, ...] = (
         select order_id, kind, responsibility, confidence, missing_qty, affected_amount, rules, evidence, ship_by
         from flags semi join _ev_ids using (order_id)""", "order_id", True),
     FactKind("liability", """
-        select order_id, status, base_amount, compensation_yuan, points, floor_applied, cap_applied,
+        select order_id, status, hold, base_amount, compensation_yuan, points, floor_applied, cap_applied,
                goods_refund_yuan, freight_yuan, total_yuan, at_risk_yuan, recoverable_yuan, deadline
         from liabilities semi join _ev_ids using (order_id)""", "order_id", True),
     FactKind("lines", """

@@ -151,6 +151,7 @@ class PageTexts:
         self.weighed = _("weighed %(w)s kg")
         self.expected = _("expected %(e)s ± %(s)s kg")
         self.refunded = _("refunded %(r)s")
+        self.hold_text = _("nothing moves in the ledger until it clears: %(hold)s")
         self.weights_note = _("Expected weights are learnt from this shop's own parcels of the same SKUs shipped "
                               "alone (the median, and its usual scatter); a parcel is light when it weighs less than "
                               "expected by more than %(k)s times that scatter.")
@@ -267,8 +268,12 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
     if fl:
         w('  <dl class="facts">\n')
         if li:
+            hold = ""
+            if li.hold:  # no money moves for it yet (awaiting data, a data problem)
+                hold = (f' <span data-hold="{esc(li.hold)}">'
+                        f'{esc(tx.hold_text % {"hold": tx.m.code("hold", li.hold)})}</span>')
             w(f'    <dt>{t["status"]}</dt><dd><span class="tag {esc(li.status)}" data-status="{esc(li.status)}">'
-              f'{code("status", li.status)}</span></dd>\n')
+              f'{code("status", li.status)}</span>{hold}</dd>\n')
         else:
             w(f'    <dt>{t["status"]}</dt><dd></dd>\n')
         mq = fl.missing_qty

@@ -33,8 +33,8 @@ from pipeline.generate.units import DAY, HOUR, MINUTE, NEVER
 from pipeline.generate.values import buyer_hash
 from pipeline.generate.vocab import (
     CATEGORIES, CHECKOUT_NOTES, CS_FOR_SELLER, DAMAGE_NOTES, DESC_DAMAGE, DESC_EMPTY, DESC_LOST, DESC_OOS, DESC_SHORT,
-    DESC_WRONG, GIFT_NOTES, MEMO_MAKEUP, MEMO_RESHIP, MEMO_SHORT_TEXT, MEMO_UNSHIPPED, MSG_MAKEUP, NUM_CN,
-    R_CLAIM_OTHER, R_EMPTY, R_LOST, R_OOS, R_SHORT, R_WRONG, SHOPS,
+    DESC_WRONG, GIFT_NOTES, MEMO_MAKEUP, MEMO_PACKING, MEMO_RESHIP, MEMO_SEVERAL, MEMO_SHORT_TEXT, MEMO_SWAP,
+    MEMO_UNSHIPPED, MSG_MAKEUP, NUM_CN, R_CLAIM_OTHER, R_EMPTY, R_LOST, R_OOS, R_SHORT, R_WRONG, SHOPS,
 )
 
 ONE, ONE_ANY, SEVERAL, WHOLE = "one", "one_any", "several", "whole"
@@ -285,14 +285,16 @@ def _fresh_buyer(d: Draft, i: int) -> int:
     return base
 
 
-def _partner(d: Draft, f: Fault, name: str) -> int | None:
-    """A later order of the chunk, created after order f.i was delivered, with no case, no other
-    make-up and no line detection could read as `name`: the buyer's next order."""
+def _partner(d: Draft, f: Fault, name: str, after: int | None = None) -> int | None:
+    """A later order of the chunk, created after order f.i was delivered (or after time `after`),
+    with no case, no other make-up and no line detection could read as `name`: the buyer's next
+    order."""
+    after = f.t_del if after is None else after
     # orders are drawn in time order (to within one order), so the next orders begin about here
-    first = max(f.i + 1, int(np.searchsorted(d.created, f.t_del, side="right")))
+    first = max(f.i + 1, int(np.searchsorted(d.created, after, side="right")))
     start = first + int(d.rng.integers(0, 20))
     for j in range(start, min(d.n, start + 400)):
-        if (d.is_case[j] or d.unpaid[j] or j in d.partners or d.created[j] <= f.t_del
+        if (d.is_case[j] or d.unpaid[j] or j in d.partners or d.created[j] <= after
                 or _may_match(name, _titles(d, j)) or name in {d.w.prod_sku_list[int(p)] for p in
                                                                 d.l_prod[d.line_start[j]:d.line_start[j] + d.n_lines[j]]}):
             continue
@@ -317,6 +319,146 @@ def _makeup_earlier(d: Draft, f: Fault) -> None:
         d.memo[j] = d.pick(MEMO_MAKEUP).format(k=kwords(s.k), item=name)
     else:
         d.message[j] = d.pick(MSG_MAKEUP).format(k=kwords(s.k), item=name)
+
+
+# ---- the memos of issue 22: read as the shop writes them
+
+
+def _skus(d: Draft, i: int) -> list[str]:
+    s, m = int(d.line_start[i]), int(d.n_lines[i])
+    return [d.w.prod_sku_list[int(p)] for p in d.l_prod[s:s + m]]
+
+
+def _holds(d: Draft, j: int, name: str, i: int) -> bool:
+    """Whether order j holds the item order i's memo names `name` (its noun in a title, or its
+    商家编码 when `name` is one)."""
+    if name in _nouns(d, i):
+        return any(name in t for t in _titles(d, j))
+    return name in _skus(d, j)
+
+
+def _free(d: Draft, j: int) -> bool:
+    """An order a case may lean on: paid, no case, not already carrying or holding a make-up."""
+    return not (d.is_case[j] or d.unpaid[j] or j in d.partners)
+
+
+def _later_holder(d: Draft, after: int, name: str, i: int, one_line: bool = False) -> int | None:
+    """A free order created after time `after` that holds `name` (on exactly one line, none other
+    readable as it, when one_line)."""
+    first = max(i + 1, int(np.searchsorted(d.created, after, side="right")))
+    start = first + int(d.rng.integers(0, 20))
+    for j in range(start, min(d.n, start + 400)):
+        if not _free(d, j) or d.created[j] <= after or not _holds(d, j, name, i):
+            continue
+        if one_line:
+            titles = _titles(d, j)
+            if sum(name in t for t in titles) != 1 or any(name not in t and _may_match(name, [t]) for t in titles):
+                continue
+        return j
+    return None
+
+
+def _earlier_holder(d: Draft, f: Fault, name: str) -> int | None:
+    """A free order paid (a few minutes or more) before order f.i, shipped, holding `name`."""
+    start = f.i - 1 - int(d.rng.integers(0, 20))
+    for j in range(start, max(-1, start - 400), -1):
+        if (_free(d, j) and d.paid[j] < f.t_paid - 10 * MINUTE and d.ship1[j] < NEVER
+                and _holds(d, j, name, f.i)):
+            return j
+    return None
+
+
+def _memo_on_itself(d: Draft, f: Fault, s: _Short, name: str) -> None:
+    """No order of the chunk fits the case: the shortage is written on the order itself."""
+    d.memo[f.i] = f"'{name}少发{kwords(s.k)}个"
+
+
+def _makeup_packing(d: Draft, f: Fault) -> None:
+    """k units of one line missing; the make-up is written on the buyer's next order, which holds
+    the item too, in a memo that also says how to pack that parcel ('补发k个X  发申通', 'X补发k个
+    都发粉色的吧', '补发k个X  加急 今天发'): written before that parcel left, it re-ships for the earlier
+    order."""
+    s = _short_units(d, f)
+    name = _item_name(d, f.i, s.li)
+    j = _later_holder(d, f.t_del, name, f.i)
+    if j is None:
+        _memo_on_itself(d, f, s, name)
+        return
+    d.partners.add(j)
+    d.buyer[f.i] = d.buyer[j] = _fresh_buyer(d, f.i)
+    d.memo[j] = d.pick(MEMO_PACKING).format(k=kwords(s.k), item=name)
+
+
+def _makeup_several(d: Draft, f: Fault) -> None:
+    """k units of one line missing; the buyer's next order (which does not hold the item) carries
+    one 补发 naming them and one unit of an item of its own ('补发k个X  一个Y'): one act, so Y is a
+    make-up too (for an order the exports do not hold), not a shortage of the next order."""
+    s = _short_units(d, f)
+    name = _item_name(d, f.i, s.li)
+    j = _partner(d, f, name)
+    if j is None:
+        _memo_on_itself(d, f, s, name)
+        return
+    titles_i, skus_i = _titles(d, f.i), set(_skus(d, f.i))
+    others = [y for y in (_item_name(d, j, li) for li in range(int(d.line_start[j]), int(d.line_start[j] + d.n_lines[j])))
+              if y not in skus_i and not _may_match(y, titles_i)]
+    d.partners.add(j)
+    d.buyer[f.i] = d.buyer[j] = _fresh_buyer(d, f.i)
+    if not others:
+        d.memo[j] = MEMO_MAKEUP[0].format(k=kwords(s.k), item=name)
+        return
+    d.memo[j] = d.pick(MEMO_SEVERAL).format(k=kwords(s.k), item=name, other=d.pick(others))
+
+
+def _makeup_split(d: Draft, f: Fault) -> None:
+    """k of n units of one line missing (order A); the buyer's next order B holds the item on one
+    line, all of whose units were missing too; the order after (C, without the item) carries one
+    make-up for both: '补发(k + B's units)个X'. More than B's line holds: the rest is A's. Two truth
+    rows, A and B (B's whole line)."""
+    s = _short_units(d, f)
+    name = _item_name(d, f.i, s.li)
+    b = _later_holder(d, f.t_del, name, f.i, one_line=True) if name in _nouns(d, f.i) else None
+    c = None
+    if b is not None:
+        d.partners.add(b)  # held while C is looked for
+        c = _partner(d, f, name, after=int(d.deliver[b]))
+        if c is None:
+            d.partners.discard(b)
+    if c is None:
+        _memo_on_itself(d, f, s, name)
+        return
+    d.partners.add(c)
+    d.buyer[f.i] = d.buyer[b] = d.buyer[c] = _fresh_buyer(d, f.i)
+    lb = next(li for li in range(int(d.line_start[b]), int(d.line_start[b] + d.n_lines[b]))
+              if name in d.w.prod_title_list[int(d.l_prod[li])])
+    n_b = int(d.l_qty[lb])
+    d.memo[c] = d.pick(MEMO_MAKEUP[:2]).format(k=kwords(s.k + n_b), item=name)
+    d.truth.append(dict(i=b, case="makeup_split", kind="short", resp="undetermined", evidence="text_only",
+                        status="disputed", detail=[(lb, n_b, n_b, int(d.l_paid[lb]))],
+                        ship_by=int(d.paid[b]) + d.w.penalty.window_hours * HOUR, reshipped_at=None))
+
+
+def _reship_undecided(d: Draft, f: Fault) -> None:
+    """k units of one line missing and the seller's memo on the order itself says '补发k个X', no
+    packing instruction, while the buyer's earlier order holds X too: the words cannot tell which
+    parcel was short, so this order is flagged for review with both readings in its evidence (the
+    truth: this order)."""
+    s = _short_units(d, f)
+    name = _item_name(d, f.i, s.li)
+    e = _earlier_holder(d, f, name)
+    if e is not None:
+        d.partners.add(e)
+        d.buyer[f.i] = d.buyer[e] = _fresh_buyer(d, f.i)
+    d.memo[f.i] = d.pick(MEMO_MAKEUP[:2]).format(k=kwords(s.k), item=name)
+
+
+def _substitution_note(d: Draft, f: Fault) -> None:
+    """A shortage settled by an agreed swap: '少发一个X换成2个Y' (text_substitution), no flag."""
+    li = f.all_lines[int(d.rng.integers(len(f.all_lines)))]
+    name = _item_name(d, f.i, li)
+    others = [x for x in _nouns(d, f.i) if x != name]
+    d.memo[f.i] = d.pick(MEMO_SWAP).format(item=name, other=d.pick(others), k=kwords(int(d.rng.integers(1, 3))),
+                                           m=kwords(int(d.rng.integers(1, 4))))
 
 
 def _makeup_untraced(d: Draft, f: Fault) -> None:
@@ -433,6 +575,29 @@ REGISTRY: tuple[Case, ...] = (
     Case("refund_damage", "none", "", "amount_only", "", 0.002, ONE, _refund_damage,
          "as amount_only, but the refund's 买家退款说明 says the goods were broken ('收到有一个是坏的'): the refund "
          "is explained otherwise (refund_explained), no flag"),
+    # issue 22: memos read as the shop writes them
+    Case("makeup_packing", "short", "undetermined", "text_only", "disputed", 0.002, ONE, _makeup_packing,
+         "as makeup_earlier, but the buyer's next order holds the item too and its seller memo also says how to "
+         "pack that parcel ('补发k个X  发申通', 'X补发k个  都发粉色的吧', '补发k个X  加急 今天发'): written before "
+         "that parcel left, it is a make-up for the earlier order (text_makeup); the next order must not be "
+         "flagged"),
+    Case("makeup_several", "short", "undetermined", "text_only", "disputed", 0.002, ONE, _makeup_several,
+         "as makeup_earlier, with the next order's seller memo also re-shipping one unit of an item of that "
+         "next order ('补发k个X  一个Y'): one act, so Y is a make-up too (untraced: text_other_order); the next "
+         "order must not be flagged"),
+    Case("makeup_split", "short", "undetermined", "text_only", "disputed", 0.001, ONE, _makeup_split,
+         "k of n units missing on one line of order A, and the whole line holding the same item on the buyer's "
+         "next order B; the order after (C, without the item) carries one make-up for both, seller memo "
+         "'补发m个X' with m = k + B's units: more than B's line holds, so it is split over the earlier orders, "
+         "latest first. Two truth rows, A and B (B: missing_qty = ordered_qty); C must not be flagged"),
+    Case("reship_undecided", "short", "undetermined", "text_only", "disputed", 0.002, ONE, _reship_undecided,
+         "k of n units missing on one line; the order's own seller memo '补发k个X' / 'X补发k个' (no packing "
+         "instruction) while the buyer's earlier order holds X too: the words cannot decide, the order is "
+         "flagged (text_words, disputed) with the other reading in its evidence; the earlier order must not be "
+         "flagged"),
+    Case("substitution_note", "none", "", "text_only", "", 0.002, WHOLE, _substitution_note,
+         "a shortage settled by an agreed swap: seller memo '少发一个X换成mY' / '少发k个X，换成Ym个' / "
+         "'X少了一个 换了m个Y' (text_substitution), no flag"),
 )
 
 CASE_NAMES = tuple(c.name for c in REGISTRY)

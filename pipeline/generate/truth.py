@@ -110,8 +110,9 @@ def _truth_row(w: World, ch: Chunk, t: dict, rids: list[int], st: int) -> dict:
 _PREAMBLE = """\
 # truth.parquet: what was injected and what the pipeline should find
 
-Written by `shortship generate` (pipeline/generate.py). One row per order with an injected case;
-orders without a case are not listed (their expected flag is none). Ordinary refunds (七天无理由退换货,
+Written by `shortship generate` (pipeline/generate.py). One row per order with an injected case
+(a makeup_split case also lists the second earlier order its make-up is split over); orders
+without a case are not listed (their expected flag is none). Ordinary refunds (七天无理由退换货,
 质量问题, 大小/尺寸与商品描述不符, buyer cancellations before shipping, refused or withdrawn claims with
 ordinary reasons) are noise, not cases. Partial refunds of k units for an ordinary reason always come
 with a return (退货退款, 货物状态 买家已退货); ordinary 仅退款 partial refunds never equal k x unit paid

@@ -88,6 +88,12 @@ MEMO_UNSHIPPED = ["'缺货，等补货", "'仓库漏单", "'待发"]
 # the sorts of issue 14: what a phrase with a trigger word says besides "units of this order missing"
 MEMO_MAKEUP = ["'补发{k}个{item}", "'{item}补发{k}个", "'上次少发的{item}，补发{k}个"]  # on the buyer's next order
 MSG_MAKEUP = ["记得补{k}个{item}", "麻烦补发{k}个{item}，谢谢"]  # the buyer asks at checkout of the next order
+# issue 22: a make-up memo that also says how to pack its parcel (a courier, a colour, urgency)
+MEMO_PACKING = ["'补发{k}个{item}  发申通", "'{item}补发{k}个  都发粉色的吧", "'补发{k}个{item}  加急 今天发"]
+# one 补发 naming the short item of the earlier order and an item of the later one
+MEMO_SEVERAL = ["'补发{k}个{item}  一个{other}", "'补发{k}个{item} {other}一个"]
+# a shortage settled by an agreed swap ({m} of another item instead)
+MEMO_SWAP = ["'少发一个{item}换成{m}个{other}", "'少发{k}个{item}，换成{other}{m}个", "'{item}少了一个 换了{m}个{other}"]
 GIFT_NOTES = [("memo", "'补发赠品"), ("memo", "'赠品漏发了，补发一个"), ("message", "赠品没收到，记得补发哦")]
 DAMAGE_NOTES = [("memo", "'{item}坏了一个，补发一个"), ("message", "上次的{item}有一个是坏的，请补发"),
                 ("memo", "'客户说{item}不亮，补寄一个")]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 KINDS = ("orders", "items", "refunds", "shipments", "decisions")
 
@@ -164,11 +165,39 @@ _NORMALIZED: dict[str, dict[str, str]] = {
 }
 
 
+# Columns whose several names may stand side by side in one header with different contents (an
+# ERP superset has both 订单备注 and 商家备忘, two memos of the seller): their non-empty values are
+# joined with JOIN_SEPARATOR, in the order of the alias table. Any other column named twice
+# under two of its aliases reads the first non-empty value in the alias table's order.
+JOINED = frozenset({"seller_memo", "buyer_message", "note"})
+JOIN_SEPARATOR = "；"
+
+
 @dataclass(frozen=True)
 class HeaderMap:
     kind: str
     columns: list[str | None]  # canonical name per source position, None = kept as extra
     names: list[str]  # the source header names, normalised
+    # canonical name -> further source positions holding another of its aliases (alias order);
+    # those positions are None in `columns` (kept as extras too) and read by `value_sql`
+    more: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def positions(self, canon: str) -> list[int]:
+        """The source positions a canonical column is read from (first: the best alias)."""
+        if canon not in self.columns:
+            return []
+        return [self.columns.index(canon), *self.more.get(canon, ())]
+
+    def value_sql(self, canon: str, column: Callable[[int], str]) -> str:
+        """The SQL expression of a canonical column's text over the source columns named by
+        `column(position)`: the column itself, or the combination of its several aliases."""
+        cols = [column(p) for p in self.positions(canon)]
+        if len(cols) == 1:
+            return cols[0]
+        filled = [f"nullif(nullif(trim({c}), ''), '=\"\"')" for c in cols]
+        if canon in JOINED:
+            return f"nullif(concat_ws('{JOIN_SEPARATOR}', {', '.join(filled)}), '')"
+        return f"coalesce({', '.join(filled)}, {cols[0]})"
 
     def missing_required(self) -> list[str]:
         present = set(c for c in self.columns if c)
@@ -197,21 +226,23 @@ def _alias_label(kind: str, canon: str) -> str:
 
 
 def map_header(kind: str, header: list[str]) -> HeaderMap:
-    """Map a header row to canonical names for `kind`. The first alias present wins."""
+    """Map a header row to canonical names for `kind`. The first alias present (in the alias
+    table's order) names the column; further aliases of it in the same header are read with it
+    (`HeaderMap.value_sql`: joined for memos and messages, else the first non-empty)."""
     names = [normalize_header(h) for h in header]
     table = _NORMALIZED[kind]
-    ranks: dict[str, tuple[int, int]] = {}
+    ranks: dict[str, list[tuple[int, int]]] = {}
     for pos, n in enumerate(names):
         canon = table.get(n)
         if canon is None:
             continue
         rank = [normalize_header(a) for a in ALIASES[kind][canon]].index(n)
-        if canon not in ranks or rank < ranks[canon][0]:
-            ranks[canon] = (rank, pos)
+        ranks.setdefault(canon, []).append((rank, pos))
     columns: list[str | None] = [None] * len(names)
-    for canon, (_, pos) in ranks.items():
-        columns[pos] = canon
-    return HeaderMap(kind=kind, columns=columns, names=names)
+    for canon, found in ranks.items():
+        columns[min(found)[1]] = canon
+    more = {canon: tuple(pos for _, pos in sorted(found)[1:]) for canon, found in ranks.items() if len(found) > 1}
+    return HeaderMap(kind=kind, columns=columns, names=names, more=more)
 
 
 # Signature names: the header names (aliases, normalised) that only one kind has, e.g. 退款编号,

@@ -29,12 +29,23 @@ a chunk of rows at a time. Cell rules (`cell_text`):
 `line` is the sheet row number as Excel shows it (1-based). Blank rows are not records. A row
 with values right of the header's last named column is rejected (as the CSV path rejects a row
 with more fields than the header) and reported in `rejects` with its row number.
+
+shortship's own workbook (liabilities.xlsx, pipeline/export_xlsx.py) is a way back, never an
+export: the writer leaves WORKBOOK_PROPERTY in its custom document properties (Excel, WPS and
+openpyxl keep them), and every sheet carries the canonical column names in row 2. A workbook
+with the property, or with a sheet whose row 2 names both `order_id` and `decision` (the review
+sheet, should a tool have dropped the properties), is read for its review sheet alone: as
+decisions, with row 2 as the header (the filled 判定 / decision column, 缺件数量, 备注, 判定人,
+判定时间); its other sheets (summary, liabilities, payouts, reship, courier claims) are results
+and are passed over without a word.
 """
 from __future__ import annotations
 
 import datetime as dt
 import gc
 import os
+import re
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -45,10 +56,16 @@ import python_calamine as pc
 
 from pipeline.errors import ShortshipError
 from pipeline.io.errors import NotAnExport
-from pipeline.io.headers import KINDS, HeaderMap, detect_kind, lacks, map_header, signature_hits
+from pipeline.io.headers import KINDS, HeaderMap, detect_kind, lacks, map_header, normalize_header, signature_hits
 
 HEADER_SEARCH_ROWS = 20
 CHUNK_ROWS = 50_000
+
+# shortship's own workbook: the custom document property the writer sets (name, value), and the
+# row of its sheets that holds the canonical column names (row 1: the headings people read)
+WORKBOOK_PROPERTY = ("shortship", "liabilities.xlsx")
+CANONICAL_ROW = 2
+REVIEW_COLUMNS = frozenset({"order_id", "decision"})  # row 2 of the review sheet names both
 
 ID_COLUMNS = frozenset({"order_id", "line_id", "refund_id", "payment_no", "main_order_id"})
 EXCEL_ID_LIMIT = 1e15  # Excel keeps 15 significant digits: a number id this large lost some
@@ -217,9 +234,12 @@ class XlsxSource:
         extra_keys = _unique([self.header[p].strip() or f"column_{p + 1}" for p in extra_pos])
         mapped = [(p, c) for p, c in enumerate(columns) if c]
 
+        # a column named under two of its aliases is read from both (HeaderMap.value_sql)
+        also = [(p, c) for c, ps in self.header_map.more.items() for p in ps]
         table = f"_xlsx_rows_{load_id}"
         cols = ["load_id", "line"] + [c for _, c in mapped]
-        select = [f"{int(load_id)}::integer", "line"] + [f'"{c}"' for _, c in mapped]
+        select = [f"{int(load_id)}::integer", "line"] + [
+            self.header_map.value_sql(c, lambda p: f'"s{p}"') for _, c in mapped]
         if extra_keys:
             cols.append("extra")
             select.append(f"map($keys, [{', '.join(f'e{i}' for i in range(len(extra_keys)))}])")
@@ -237,8 +257,8 @@ class XlsxSource:
                 return
             data = list(zip(*chunk))
             arrays = {"line": pa.array(lines, type=pa.int64())}
-            for p, c in mapped:
-                arrays[c] = pa.array(column_text(data[p], c), type=pa.string())
+            for p, c in mapped + also:
+                arrays[f"s{p}"] = pa.array(column_text(data[p], c), type=pa.string())
             for i, p in enumerate(extra_pos):
                 arrays[f"e{i}"] = pa.array(column_text(data[p], None), type=pa.string())
             con.register(table, pa.table(arrays))
@@ -331,8 +351,74 @@ def _find_header(sheet, name: str, kind: str | None) -> _SheetHead:
     return head
 
 
+def written_by_shortship(path: Path) -> bool:
+    """Whether the workbook carries the property liabilities.xlsx is written with."""
+    name, value = WORKBOOK_PROPERTY
+    try:
+        with zipfile.ZipFile(path) as z:
+            if "docProps/custom.xml" not in z.namelist():
+                return False
+            xml = z.read("docProps/custom.xml").decode("utf-8", "replace")
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return False
+    m = re.search(r'<property\b[^>]*\bname="' + re.escape(name) + r'"[^>]*>(.*?)</property>', xml, re.S)
+    return bool(m) and value in m.group(1)
+
+
+def _first_rows(sheet, n: int) -> list[list[str]]:
+    """The sheet's first n rows (blank ones too), as header text."""
+    out = []
+    for row in sheet.iter_rows():
+        out.append([(cell_text(c) or "").strip() for c in row])
+        if len(out) == n:
+            break
+    return out
+
+
+def _review_source(path: Path, name: str, sheet) -> XlsxSource | None:
+    """The review sheet of shortship's workbook as a decisions source (row 2 the header), or None
+    when the sheet is not one."""
+    rows = _first_rows(sheet, CANONICAL_ROW)
+    if len(rows) < CANONICAL_ROW or _blank(rows[0]):
+        return None
+    header = rows[CANONICAL_ROW - 1]
+    while header and not header[-1]:
+        header.pop()
+    if not REVIEW_COLUMNS <= {normalize_header(h) for h in header}:
+        return None
+    hm = map_header("decisions", header)
+    problem = lacks(hm) or hm.duplicate_problem()
+    if problem:
+        raise ShortshipError(f"{path}: sheet {name!r}: {problem}")
+    return XlsxSource(path=path, sheet=name, header=header, header_row=CANONICAL_ROW, header_map=hm)
+
+
+def _our_workbook(path: Path, wb, names: list[str], kind: str | None, loaded: dict) -> list[XlsxSource]:
+    """The sources of shortship's own workbook: its review sheet, as decisions (the others are
+    results, passed over). The review sheet is the last one the writer adds: looked for from
+    the end."""
+    if kind not in (None, "decisions"):
+        raise NotAnExport(f"{path}: shortship's own workbook (liabilities.xlsx) holds no {kind} export; "
+                          "only its review sheet is read, as decisions")
+    for name in reversed(names):
+        sheet = loaded.get(name)
+        if sheet is None:
+            try:
+                sheet = wb.get_sheet_by_name(name)
+            except Exception as e:
+                raise ShortshipError(f"{path}: cannot read sheet {name!r} ({_one_line(e)})") from None
+        src = _review_source(path, name, sheet)
+        if src is not None:
+            _parsed["key"] = _file_key(path)
+            _parsed["sheets"] = {name: sheet}
+            return [src]
+    raise NotAnExport(f"{path}: shortship's own workbook (liabilities.xlsx) without its review sheet: "
+                      "nothing to load")
+
+
 def open_workbook(path: Path, kind: str | None = None) -> list[XlsxSource]:
-    """The sources of a workbook: one per sheet whose header is recognised.
+    """The sources of a workbook: one per sheet whose header is recognised; of shortship's own
+    workbook, its review sheet alone (as decisions).
 
     With `kind` given, sheets recognised as another kind are passed over and a sheet whose
     header is export-like but undecided is taken as `kind`.
@@ -345,15 +431,23 @@ def open_workbook(path: Path, kind: str | None = None) -> list[XlsxSource]:
         names = [m.name for m in wb.sheets_metadata if m.typ == pc.SheetTypeEnum.WorkSheet]
     except Exception as e:
         raise NotAnExport(f"{path}: cannot read as an xlsx workbook ({_one_line(e)})") from None
+    if written_by_shortship(path):
+        return _our_workbook(path, wb, names, kind, {})
+
+    loaded: dict = {}
+    for name in names:
+        try:
+            loaded[name] = sheet = wb.get_sheet_by_name(name)
+        except Exception as e:
+            raise ShortshipError(f"{path}: cannot read sheet {name!r} ({_one_line(e)})") from None
+        if _review_source(path, name, sheet) is not None:  # ours, its properties lost on the way
+            return _our_workbook(path, wb, names, kind, loaded)
 
     sources: list[XlsxSource] = []
     keep: dict = {}
     others: list[str] = []
     for name in names:
-        try:
-            sheet = wb.get_sheet_by_name(name)
-        except Exception as e:
-            raise ShortshipError(f"{path}: cannot read sheet {name!r} ({_one_line(e)})") from None
+        sheet = loaded[name]
         head = _find_header(sheet, name, kind)
         if head.row is None:
             continue

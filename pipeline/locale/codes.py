@@ -31,7 +31,13 @@ CODES = [
     pgettext("status", "courier"),
     pgettext("status", "disputed"),
     pgettext("status", "excluded"),
+    pgettext("status", "awaiting_data"),
     pgettext("status", "total"),
+    # liabilities.hold / flags.hold, and sql/outputs/awaiting.sql waiting_for: why no money moves yet
+    pgettext("hold", "order_not_loaded"),
+    pgettext("hold", "lines_not_loaded"),
+    pgettext("hold", "no_paid_time"),
+    pgettext("hold", "data_problem"),
     # liabilities.payout_form
     pgettext("payout_form", "points"),
     pgettext("payout_form", "red_packet"),
@@ -51,6 +57,7 @@ CODES = [
     pgettext("basis", "amount"),
     pgettext("basis", "weight"),
     pgettext("basis", "text"),
+    pgettext("basis", "problem"),
     # reship.csv basis: where the units to send come from
     pgettext("reship_basis", "shipments"),
     pgettext("reship_basis", "flag_line"),
@@ -71,6 +78,9 @@ CODES = [
     # sql/outputs/data_problems.sql problem
     pgettext("problem", "refund_exceeds_paid"),
     pgettext("problem", "refunds_exceed_paid"),
+    pgettext("problem", "refund_exceeds_line_paid"),
+    pgettext("problem", "refund_line_not_on_order"),
+    pgettext("problem", "decision_units_exceed_ordered"),
     # root_causes.parquet dimension
     pgettext("dimension", "shop"),
     pgettext("dimension", "sku"),
@@ -117,6 +127,8 @@ CODES = [
     pgettext("rule", "text_gift"),
     pgettext("rule", "text_makeup"),
     pgettext("rule", "text_other_order"),
+    pgettext("rule", "text_substitution"),
+    pgettext("rule", "data_problem"),
 ]
 
 # the sheets of liabilities.xlsx (context "sheet"); the English catalogue keeps the names
@@ -206,4 +218,11 @@ COLUMNS = [
     pgettext("column", "source_file"),
     pgettext("column", "line"),
     pgettext("column", "detail"),
+    # awaiting data (sql/outputs/awaiting.sql) and liabilities.hold
+    pgettext("column", "hold"),
+    pgettext("column", "waiting_for"),
+    pgettext("column", "refunds"),
+    pgettext("column", "parcels"),
+    pgettext("column", "decisions"),
+    pgettext("column", "since"),
 ]

@@ -6,7 +6,8 @@ pipeline/report/charts.py. No script, nothing loaded from the network: it opens 
 Texts come from the message catalogue (pipeline/locale), in the run's `--lang`.
 
 What it shows, in the order a shop acts on it: the totals; what to re-ship now (reship.csv);
-the orders awaiting a review decision; what to claim from couriers (courier_claims.csv);
+the orders awaiting a review decision; the orders awaiting data (nothing owed until their rows
+arrive: sql/outputs/awaiting.sql); what to claim from couriers (courier_claims.csv);
 liabilities by status; flagged orders by day and kind; root causes (short-shipment rate by
 SKU, shop, packer and warehouse, and its trend by week: root_causes.parquet); the largest
 liabilities with their evidence; buyers with many claims; problems found in the data.
@@ -31,7 +32,7 @@ from pipeline.publish import Stage
 from pipeline.report.render import environment, plain_money
 from pipeline.setdata import SetData, SetInfo, page_path
 
-STATUS_ORDER = ("owed", "curable", "cured", "courier", "disputed", "excluded")
+STATUS_ORDER = ("owed", "curable", "cured", "courier", "disputed", "excluded", "awaiting_data")
 TOP_N = 10
 TABLE_N = 20
 LARGEST_N = 20
@@ -59,6 +60,7 @@ class Totals:
     payout_yuan: Decimal
     payout_points: int
     rejects: int
+    awaiting_orders: int = 0  # orders awaiting data (sql/outputs/awaiting.sql; set by report_context)
 
     def attributes(self) -> dict[str, str]:
         """The data-* attributes of the totals section (money as plain decimal strings)."""
@@ -79,6 +81,7 @@ class Totals:
             "payout-yuan": plain_money(self.payout_yuan),
             "payout-points": str(self.payout_points),
             "rejects": str(self.rejects),
+            "awaiting-orders": str(self.awaiting_orders),
         }
         for k in FLAG_KINDS:
             a[f"flagged-{k.replace('_', '-')}"] = str(self.flagged_by_kind.get(k, 0))
@@ -197,13 +200,36 @@ def _buyer_reviews(con) -> list[dict] | None:
     )
 
 
+def _first_rows_and_counts(con, model: str, count_by: str, order: str, limit: int = TABLE_N) -> tuple[list[dict], dict]:
+    """The first `limit` rows of a model and its row count by `count_by`, the model run once
+    (a materialized CTE): the models behind the report's lists read whole tables."""
+    base = db.model_sql(model)
+    rows = _rows(con, f"""with m as materialized ({base}),
+                              counts as (select map(list({count_by}), list(n)) as counts
+                                         from (select {count_by}, count(*) as n from m group by all))
+                          select m.*, counts._counts from m, (select counts as _counts from counts) counts
+                          order by {order}
+                          limit {int(limit)}""")
+    counts = dict(rows[0].pop("_counts")) if rows else {}
+    for r in rows[1:]:
+        r.pop("_counts")
+    return rows, counts
+
+
 def _data_problems(con) -> tuple[list[dict], int] | None:
     """Problems found in the data (sql/outputs/data_problems.sql, when this version has it)."""
     if not db.has_model("outputs/data_problems.sql"):
         return None
-    base = db.model_sql("outputs/data_problems.sql")
-    n = con.execute(f"select count(*) from ({base})").fetchone()[0]
-    return _rows(con, f"select * from ({base}) limit {TABLE_N}"), n
+    rows, by = _first_rows_and_counts(con, "outputs/data_problems.sql", "problem", "order_id, problem, refund_id")
+    return rows, sum(by.values())
+
+
+def _awaiting(con, limit: int = TABLE_N) -> tuple[list[dict], int, dict[str, int]]:
+    """The orders awaiting data (sql/outputs/awaiting.sql): the first `limit` rows, how many in
+    all, and how many by what they wait for."""
+    rows, by = _first_rows_and_counts(con, "outputs/awaiting.sql", "waiting_for",
+                                      "waiting_for, since nulls last, order_id", limit)
+    return rows, sum(by.values()), by
 
 
 def _rates(root_causes: list[dict], dimension: str) -> list[dict]:
@@ -226,6 +252,8 @@ def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData)
     reship_orders = {r["order_id"] for r in data.reship}
     review, review_n = _review_queue(data.review)
     problems = _data_problems(con)
+    awaiting, awaiting_n, awaiting_by = _awaiting(con)
+    t.awaiting_orders = awaiting_n
     count_label = m.gettext("orders")
     return {
         "run_id": run_id,
@@ -251,6 +279,9 @@ def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData)
         "reship_curable": len({r["order_id"] for r in data.reship if r["status"] == "curable"}),
         "review": review,
         "review_n": review_n,
+        "awaiting": awaiting,
+        "awaiting_n": awaiting_n,
+        "awaiting_by": awaiting_by,
         "claims": sorted(data.claims, key=lambda c: -(c["claim_yuan"] or 0))[:TABLE_N],
         "claims_n": len(data.claims),
         "claim_totals": data.claim_totals,

@@ -33,6 +33,7 @@ STATUS_COLORS = {
     "courier": "#2f78b7",
     "disputed": "#7b5ea7",
     "excluded": "#9aa1ac",
+    "awaiting_data": "#c9b84a",
 }
 FONT = 'system-ui, -apple-system, &quot;Segoe UI&quot;, &quot;PingFang SC&quot;, &quot;Microsoft YaHei&quot;, ' \
        '&quot;Noto Sans CJK SC&quot;, sans-serif'

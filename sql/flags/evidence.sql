@@ -1,7 +1,7 @@
 -- Every piece of evidence the signals found, in one shape.
 -- Grain: one row per signal row (order × rule × refund or source); see sql/signals/*.sql.
 -- Columns: order_id, rule, kind, confidence (0-1), basis (explicit, amount, weight, text,
--- support), is_primary (can raise a flag on its own), complaint (the buyer complained),
+-- support, problem), is_primary (can raise a flag on its own), complaint (the buyer complained),
 -- refund_id, line_no, sku, missing_qty, affected_amount, refunded_amount, reshipped_at,
 -- resp / resp_rule (a responsibility the evidence itself carries), evidence (readable text).
 -- Inputs: the signal tables sig_* built by pipeline/flag.py from sql/signals/.
@@ -16,6 +16,7 @@ all_rows as (
     union all by name select * from sig_shipments
     union all by name select * from sig_parcel_weight
     union all by name select * from sig_unshipped
+    union all by name select * from sig_data_problem
 ),
 
 final as (

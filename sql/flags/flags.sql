@@ -11,8 +11,20 @@
 -- its missing_qty, the units (the goods concerned follow: the line's paid price per unit, else
 -- the detected average per unit); the rule review_decision and the decision (file, line, author,
 -- time) join the rules and the evidence, and `decision` records it.
+-- Rows that do not add up (SPEC section 8) are never evidence for money: a refund of fl_untrusted
+-- raised no signal (only sql/signals/data_problem.sql, which carries no units, amount or
+-- responsibility), a decision whose missing_qty is above the units ordered was not applied
+-- (sql/review/decided.sql). An order with either (seen by $as_of) is held for a person:
+-- responsibility undetermined (its liability disputed, the order in review.csv) with the problem
+-- leading the evidence, until a review decision settles it; hold = 'data_problem'.
+-- hold (NULL: nothing holds the flag) says why no money may move for the order yet:
+--   order_not_loaded  the order's own row is not in `orders` (a refund or a parcel came first):
+--                     awaiting data, until the order export holding it is loaded
+--   lines_not_loaded  a short or wrong flag on an order whose lines (宝贝报表) are not loaded:
+--                     the units' paid value, the penalty's base, cannot be computed honestly
+--   data_problem      as above (after the awaiting ones: data still to come comes first)
 -- Grain: one row per flagged order. Inputs: fl_kinds, fl_responsibility, fl_evidence,
--- fl_orders, fl_lines, fl_decided. Params: $as_of, $run_id.
+-- fl_orders, fl_lines, fl_decided, fl_untrusted, fl_problems, refunds. Params: $as_of, $run_id.
 with
 
 kind_rows as not materialized (
@@ -95,16 +107,19 @@ summed as (
         order_id,
         -- lists sorted after aggregating (cheaper than ordered aggregates on many orders)
         list_sort(list_distinct(list(rule)))                      as rules,
-        -- the evidence: primary first, then the most confident, then by rule and text
-        array_to_string(list_transform(
-            list_sort(list(struct_pack(p := not is_primary, c := -confidence, r := rule, e := evidence))),
-            lambda x: x.e), '; ')                                      as evidence,
+        -- the evidence: primary first, then the most confident, then by rule and text (a data
+        -- problem's rows are quoted apart, ahead of it: problem_texts)
+        coalesce(array_to_string(list_transform(
+            list_sort(list(struct_pack(p := not is_primary, c := -confidence, r := rule, e := evidence))
+                      filter (where rule <> 'data_problem')),
+            lambda x: x.e), '; '), '')                                 as evidence,
         max(reshipped_at)                                         as reshipped_at,
         list_sort(list_distinct(list(refund_id) filter (where refund_id is not null))) as refund_ids,
         case
             when bool_or(basis = 'explicit') then 'explicit'
             when bool_or(basis = 'amount') then 'amount'
             when bool_or(basis = 'weight') then 'weight'
+            when bool_and(basis = 'problem') then 'problem'
             else 'text'
         end                                                       as basis
     from kind_rows
@@ -114,6 +129,33 @@ summed as (
 complaints as (
     select order_id, bool_or(complaint) as complaint
     from fl_evidence
+    group by order_id
+),
+
+-- what does not add up about each order, seen by the run's clock: refunds held back
+-- (fl_untrusted) and a decision that gives more units missing than were ordered
+problem_texts as (
+    select order_id, string_agg(text, '; ' order by source, text) as problem_text
+    from (
+        select
+            u.order_id,
+            0                                                     as source,
+            'data problem (' || array_to_string(any_value(u.problems), ', ') || '): ' || u.detail
+                || ' (' || string_agg('退款 ' || u.refund_id || coalesce(' ' || fl_quote(r.reason), ''), ', '
+                                      order by u.refund_id)
+                || '): not evidence'                              as text
+        from fl_untrusted u
+        join refunds r using (refund_id)
+        where r.applied_at is null or r.applied_at <= $as_of
+        group by u.order_id, u.detail
+        union all
+        select
+            order_id,
+            1,
+            'data problem (' || problem || '): ' || detail || ': the decision is not applied'
+        from fl_problems
+        where problem = 'decision_units_exceed_ordered'
+    )
     group by order_id
 ),
 
@@ -150,30 +192,59 @@ decided_amounts as (
     from decided
 ),
 
+held as (
+    select
+        k.order_id,
+        pt.problem_text,
+        pt.order_id is not null and dd.order_id is null           as problem_held,
+        case
+            when not coalesce(o.order_loaded, false) then 'order_not_loaded'
+            when k.kind in ('short', 'wrong') and coalesce(o.line_count, 0) = 0 then 'lines_not_loaded'
+            when pt.order_id is not null and dd.order_id is null then 'data_problem'
+        end                                                       as hold
+    from fl_kinds k
+    left join fl_orders o using (order_id)
+    left join problem_texts pt using (order_id)
+    left join decided_amounts dd using (order_id)
+),
+
 final as (
     select
         k.order_id,
         o.shop,
         o.buyer,
         k.kind,
-        coalesce(dd.responsibility, r.responsibility)             as responsibility,
+        case when h.problem_held then 'undetermined'
+             else coalesce(dd.responsibility, r.responsibility) end  as responsibility,
         case when dd.order_id is not null then 0.99
+             when h.problem_held then round(least(0.99, k.score), 3)
              else round(least(0.99, 1 - (1 - k.score) * (1 - r.resp_confidence)), 3) end::double as confidence,
         list_sort(list_distinct(
             s.rules
-            || case when r.resp_rule is not null then [r.resp_rule] else [] end
+            || case when r.resp_rule is not null and not h.problem_held then [r.resp_rule] else [] end
+            || case when h.problem_text is not null then ['data_problem'] else [] end
             || case when dd.order_id is not null then ['review_decision'] else [] end))  as rules,
-        s.evidence || '. Responsibility ' || coalesce(dd.responsibility, r.responsibility)
+        concat_ws('; ', h.problem_text, nullif(s.evidence, ''))
+            || '. Responsibility '
+            || case when h.problem_held then 'undetermined' else coalesce(dd.responsibility, r.responsibility) end
             || case
                  when dd.order_id is not null then ': ' || dd.why || ' (the data: ' || r.responsibility
                       || coalesce(', ' || r.resp_why, '') || ')'
+                 when h.problem_held then ': the rows do not add up, a person decides'
+                      || coalesce(' (the data alone: ' || nullif(r.responsibility, 'undetermined')
+                                  || coalesce(', ' || r.resp_why, '') || ')', '')
                  else coalesce(': ' || r.resp_why, case s.basis
                    when 'text' then ' (nothing beyond the buyer''s or the seller''s words)'
                    when 'amount' then ' (a refund''s amount alone does not say who was at fault)'
                    else ' (no ruling, no refund by the shop and no shipping record says who)' end)
                end
             || case when not coalesce(c.complaint, false) then '. No complaint from the buyer yet' else '' end
-                                                                  as evidence,
+            || case h.hold
+                 when 'order_not_loaded' then '. Awaiting data: the order''s row (订单报表) is not loaded; '
+                      || 'nothing is owed until it arrives'
+                 when 'lines_not_loaded' then '. Awaiting data: the order''s lines (宝贝报表) are not loaded; '
+                      || 'the units cannot be valued, nothing is owed until they arrive'
+                 else '' end                                      as evidence,
         coalesce(dd.missing_qty, v.missing_qty)::bigint           as missing_qty,
         case when dd.order_id is not null then dd.affected_amount else v.affected_amount end::decimal(18, 2)
                                                                   as affected_amount,
@@ -188,10 +259,12 @@ final as (
         case when v.order_id is not null then v.line_no else nl.line_no end::integer as line_no,
         case when v.order_id is not null then v.sku else nl.sku end  as sku,
         coalesce(s.refund_ids, [])                                as refund_ids,
-        dd.decision
+        dd.decision,
+        h.hold
     from fl_kinds k
     join fl_responsibility r using (order_id)
     join summed s using (order_id)
+    join held h using (order_id)
     left join fl_orders o using (order_id)
     left join valued v using (order_id)
     left join refunded f using (order_id)

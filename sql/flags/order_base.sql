@@ -7,6 +7,8 @@
 -- Inputs: fl_scope, orders, refunds (fl_refunds_at), fl_ship_orders, fl_lines (sql/flags/lines.sql).
 -- Params: $window_hours (policy [shipping] window_hours), $as_of.
 -- ship_by = paid_at + the policy window; delivered = completed or shipped or confirmed.
+-- order_loaded: the order's own row is in `orders` (a refund or a parcel can arrive before its
+-- order: what rests on it waits for the order, sql/flags/flags.sql `hold`).
 with
 
 ids as (
@@ -47,6 +49,7 @@ ship_info as (
 joined as (
     select
         i.order_id,
+        o.order_id is not null                              as order_loaded,
         o.shop,
         coalesce(o.buyer, r.buyer)                          as buyer,
         case

@@ -15,7 +15,9 @@
 --   size_tok_re  such a size anywhere (it names an item: 5号 batteries)
 --   lead_count_re, lead_measure_re: a count, a measure word, at the start
 --   not_item_re  another-order or filler words (dropped from an item's name)
---   gift_re, damage_re, other_re, filler_re, received_re, descriptive_re: any term of that list
+--   gift_re, damage_re, other_re, filler_re, received_re, descriptive_re, packing_re, swap_re:
+--                any term of that list
+--   swap_lead_re ^(a [phrases] substitution term): a clause that begins with one
 -- Inputs: policy_terms. Params: $negation_window.
 with
 
@@ -40,7 +42,9 @@ alts as (
         string_agg(re, '|' order by len desc, re) filter (where list = 'phrases' and kind = 'other_order') as others,
         string_agg(re, '|' order by len desc, re) filter (where list = 'phrases' and kind = 'filler')   as fillers,
         string_agg(re, '|' order by len desc, re) filter (where list = 'phrases' and kind = 'received') as received,
-        string_agg(re, '|' order by len desc, re) filter (where list = 'phrases' and kind = 'descriptive') as descriptive
+        string_agg(re, '|' order by len desc, re) filter (where list = 'phrases' and kind = 'descriptive') as descriptive,
+        string_agg(re, '|' order by len desc, re) filter (where list = 'phrases' and kind = 'packing')  as packing,
+        string_agg(re, '|' order by len desc, re) filter (where list = 'phrases' and kind = 'substitution') as swaps
     from terms
 ),
 
@@ -58,7 +62,9 @@ filled as (
         coalesce(others, '\x{10FFFF}')         as others,
         coalesce(fillers, '\x{10FFFF}')        as fillers,
         coalesce(received, '\x{10FFFF}')       as received,
-        coalesce(descriptive, '\x{10FFFF}')    as descriptive
+        coalesce(descriptive, '\x{10FFFF}')    as descriptive,
+        coalesce(packing, '\x{10FFFF}')        as packing,
+        coalesce(swaps, '\x{10FFFF}')          as swaps
     from alts
 ),
 
@@ -86,7 +92,10 @@ final as (
         '^(?:(^|[^0-9A-Za-z.\-])([0-9]{1,3})\s*([' || measures || '])|()([一二两三四五六七八九十]{1,3})\s*(['
             || measures || ']))'                                                       as lead_count_re,
         '(' || others || ')|(' || fillers || ')'                                       as not_item_re,
-        descriptive                                                                    as descriptive_re
+        descriptive                                                                    as descriptive_re,
+        packing                                                                        as packing_re,
+        swaps                                                                          as swap_re,
+        '^(' || swaps || ')'                                                           as swap_lead_re
     from filled
 )
 

@@ -6,14 +6,20 @@
 -- on the order or on a line), a text holding one of the policy's trigger words (fl_texts), a
 -- close look in the shipments file (fl_ship_orders.candidate) or a light parcel
 -- (fl_light_parcels), or it is paid and not shipped, or closed for a reason the policy counts
--- as unshipped, or a make-up on a later order was traced to it (fl_text_match). An order paid
--- (else created) after $as_of does not exist yet for this run.
--- Inputs: orders, order_lines, refunds (fl_refunds_at), fl_texts, fl_text_match, fl_ship_orders,
--- fl_light_parcels, policy_terms. Params: $as_of.
+-- as unshipped, or a make-up on a later order was traced to it (fl_text_match), or it has a
+-- refund that does not add up (fl_untrusted: not evidence, but its order may go to review). An
+-- order paid (else created) after $as_of does not exist yet for this run.
+-- Inputs: orders, order_lines, refunds (fl_refunds_at), fl_untrusted, fl_texts, fl_text_match,
+-- fl_ship_orders, fl_light_parcels, policy_terms. Params: $as_of.
 with
 
 from_refunds as (
     select distinct order_id from fl_refunds_at($as_of)
+    union
+    select u.order_id
+    from fl_untrusted u
+    join refunds r using (refund_id)
+    where r.applied_at is null or r.applied_at <= $as_of
 ),
 
 from_orders as (

@@ -3,7 +3,8 @@
 -- punctuation or white space. Each part is read for its count and the item it names:
 --   一个平毛电动狗 -> 1 × 平毛电动狗;  517-15电子琴一个 -> 1 × 517-15电子琴;  2电动鱼 -> 2 × 电动鱼;
 --   惯性工程车*1 -> 1;  两板5号电池 -> 2 × 5号电池 (5号 is a size, 板 a measure word);  3个 -> a
---   count alone, for the item before it;  补发个X -> 1.
+--   count alone, for the item before it;  补发个X -> 1 (not 台灯补发两个 or 补发台灯两个: a name may
+--   begin with a measure word).
 -- A number counts only before a measure word ([phrases] measure_words), or, one or two Arabic
 -- digits, right before the item's name and not before a size mark ([phrases] not_counts): so
 -- 2020电动挖掘机一个 is one 2020 digger and 补发2版5号电池 two cards (版) of No. 5 batteries.
@@ -108,7 +109,10 @@ counted as (
         l.lead <> '' and regexp_matches(l.lead, $re_received_re)                  as received,
         l.lead <> '' and ends_with(l.before, '各')                                as each,
         regexp_extract(l.rest, $re_lead_count_re, ['pre', 'arabic', 'm1', 'none', 'chinese', 'm2']) as c_lead,
-        regexp_matches(l.rest, $re_lead_measure_re)                               as n_implicit,
+        -- 补发个X: a measure word right after the trigger counts one, unless the part gives a count
+        -- (补发台灯两个); a part that begins with no trigger (台灯补发两个) names an item (台灯), no count
+        l.lead <> '' and regexp_matches(l.rest, $re_lead_measure_re)
+        and not regexp_matches(l.rest, $re_count_re)                              as n_implicit,
         regexp_extract(l.rest, $re_count_re, ['pre', 'arabic', 'm1', 'none', 'chinese', 'm2']) as c_any,
         nullif(regexp_extract(l.rest, $re_times_re, 2), '')                       as n_star,
         regexp_matches(l.rest, $re_num_re)                                        as n_alone,

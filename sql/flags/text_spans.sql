@@ -9,6 +9,9 @@
 -- word before a trigger may name nothing: 客户说少了2个).
 -- Sorts (one per phrase, each a rule id in flags.rules or notes.rule):
 --   gift        a gift word with the trigger (补发赠品): a packing error to count, nothing owed
+--   substitution a short / re-ship phrase with an agreed swap in its clause ([phrases]
+--               substitution: 少发一个机器人换成2个青蛙泡泡枪, or the next clause beginning with one):
+--               the buyer took other goods instead, nothing is missing
 --   damage      a short / re-ship phrase on an order whose texts speak of damage (坏, 破, 不亮,
 --               not negated): the goods are replaced, nothing was missing
 --   checkout    a 买家留言 saying short / wrong / empty / not received: written at checkout, a
@@ -18,8 +21,14 @@
 --               买家留言 asks for one (sql/flags/text_match.sql traces it to the order)
 --   this_order  units of this order's goods (a 订单备注 naming an item not on the order is
 --               traced like a make-up: may_trace)
+-- A text is a packing instruction (packing) when a part of it outside the items of its trigger
+-- phrases holds a [phrases] packing word (a courier, a colour choice, extra goods: 发申通, 都发粉色的吧,
+-- 加3个拉线飞机): written before this order's parcel left, so a 订单备注 of that kind re-ships for an
+-- earlier order (sql/flags/text_match.sql).
 -- Grain: one row per trigger part (span) × item it names (item_no 0: the span names no item).
--- Inputs: fl_text_parts, fl_texts. Params: $re_damage_re, $re_neg_re (sql/flags/phrase_patterns.sql).
+-- Columns besides the sort: reship (the trigger is a 补发 word: [words] reship), packing.
+-- Inputs: fl_text_parts, fl_texts. Params: $re_damage_re, $re_neg_re, $re_packing_re, $re_swap_re,
+-- $re_swap_lead_re (sql/flags/phrase_patterns.sql).
 with
 
 texts as (
@@ -178,6 +187,28 @@ damage_orders as (
                              $re_neg_re)
 ),
 
+-- a text that says how to pack this parcel: a [phrases] packing word in a part that is no item of
+-- a trigger phrase (nor a trigger itself)
+packing_texts as (
+    select distinct p.text_id
+    from spanned p
+    where not p.trigger_word
+      and regexp_matches(p.part, $re_packing_re)
+      and not exists (select 1 from span_parts sp where sp.text_id = p.text_id and sp.seq = p.seq)
+),
+
+-- the clauses of a text, whole, and whether the next one begins with a swap (换成 …)
+clauses as (
+    select
+        text_id,
+        clause_no,
+        regexp_matches(string_agg(part, '' order by part_no), $re_swap_re)        as swap,
+        coalesce(lead(regexp_matches(string_agg(part, '' order by part_no), $re_swap_lead_re))
+                 over (partition by text_id order by clause_no), false)           as next_swap
+    from fl_text_parts
+    group by text_id, clause_no
+),
+
 -- a 买家留言 asking to 补 something: the seller's 补发 on that order is the same make-up
 checkout_requests as (
     select distinct x.order_id
@@ -204,6 +235,8 @@ sorted as (
         si.span_text,
         case
             when si.gift then 'gift'
+            when not x.at_checkout and t.lead_kind in ('short', 'reship') and (cl.swap or cl.next_swap)
+                then 'substitution'
             when t.lead_kind in ('short', 'reship') and d.order_id is not null then 'damage'
             when x.at_checkout and t.lead_kind = 'reship' then 'make_up'
             when x.at_checkout then 'checkout'
@@ -212,12 +245,16 @@ sorted as (
             when t.lead_kind = 'reship' and c.order_id is not null then 'make_up'
             else 'this_order'
         end                                                                       as sort,
-        x.refund_id is null and x.source = '订单备注' and t.lead_kind in ('short', 'reship') as may_trace
+        x.refund_id is null and x.source = '订单备注' and t.lead_kind in ('short', 'reship') as may_trace,
+        t.lead_kind = 'reship'                                                    as reship,
+        pk.text_id is not null                                                    as packing
     from triggers t
     join texts x using (text_id)
     join span_info si on si.text_id = t.text_id and si.t_seq = t.seq
+    join clauses cl on cl.text_id = t.text_id and cl.clause_no = t.clause_no
     left join damage_orders d on d.order_id = x.order_id
     left join checkout_requests c on c.order_id = x.order_id
+    left join packing_texts pk on pk.text_id = t.text_id
 ),
 
 final as (

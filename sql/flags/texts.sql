@@ -2,10 +2,11 @@
 -- a word of damage ([phrases] damage: it explains a re-shipment or a refund otherwise).
 -- Grain: one row per text: an order's 买家留言 or 订单备注, a refund's 买家退款说明 or 商家备注.
 -- Only what exists at the run's clock: orders paid (else created) by $as_of, refunds applied by
--- $as_of. A 买家留言 is written at checkout, before the parcel exists (at_checkout): it can
+-- $as_of; and never the texts of a refund that does not add up (fl_untrusted: a data problem,
+-- not evidence). A 买家留言 is written at checkout, before the parcel exists (at_checkout): it can
 -- warn or ask, never report what this order's parcel held.
 -- Columns: text_id, order_id, refund_id, source, by_buyer, at_checkout, text, buyer, paid_at.
--- Inputs: orders, refunds, policy_terms (words, phrases.damage). Params: $as_of.
+-- Inputs: orders, refunds, fl_untrusted, policy_terms (words, phrases.damage). Params: $as_of.
 with
 
 seen_orders as (
@@ -18,6 +19,7 @@ seen_orders as (
 seen_refunds as (
     select refund_id, order_id, buyer, paid_at, description, seller_memo
     from refunds
+    anti join fl_untrusted using (refund_id)
     where (description is not null or seller_memo is not null)
       and (applied_at is null or applied_at <= $as_of)
 ),

@@ -13,6 +13,10 @@
 -- total_yuan         compensation + goods refund + freight.
 -- at_risk_yuan       curable: the penalty owed if the goods are not re-shipped by the deadline.
 -- recoverable_yuan   courier: the goods value the shop may claim back from the courier.
+-- hold               why no money may move for the order yet (sql/liabilities/status.sql):
+--                    order_not_loaded, lines_not_loaded, no_paid_time (status awaiting_data: all
+--                    money 0), data_problem (status disputed, in review.csv); NULL otherwise. The
+--                    ledger neither pays nor reverses a held order (payout_due.sql).
 with
 
 amounts as (
@@ -56,7 +60,8 @@ final as (
         (case when status = 'curable' then potential_yuan else 0 end)::decimal(18, 2) as at_risk_yuan,
         (case when status = 'courier' then coalesce(affected_amount, 0) else 0 end)::decimal(18, 2)
             as recoverable_yuan,
-        $as_of::timestamp as as_of
+        $as_of::timestamp as as_of,
+        hold
     from amounts
 )
 

@@ -3,16 +3,28 @@
 -- sets the order's responsibility (merchant, courier, buyer; no_fault: nobody, the liability is
 -- excluded) and, when it gives missing_qty, the units: the goods concerned follow from the line
 -- the flag names (or the order's only line) at its paid price per unit; with no such line they
--- stay as detected. The decision is quoted with its file, line, author and time.
+-- stay as detected. The decision is quoted with its file (and sheet: the review sheet of the
+-- workbook, liabilities.xlsx), line, author and time.
 -- A decision for an order this run does not flag decides nothing: sql/review/decision_rejects.sql.
--- Grain: one row per flagged order (fl_kinds) with a decision.
--- Inputs: decisions, fl_kinds.
+-- Not applied either, and kept in `decisions`:
+--   - a decision for an order whose row is not loaded: it waits with the order's other rows
+--     (awaiting data, sql/outputs/awaiting.sql) and applies when the order arrives;
+--   - a decision that does not add up (its missing_qty above the units ordered: problem
+--     decision_units_exceed_ordered of sql/outputs/data_problems.sql, materialized as
+--     fl_problems): a data problem, never evidence; the order stays in review with the problem
+--     in its evidence until a newer decision replaces it.
+-- Grain: one row per flagged order (fl_kinds) with a decision that applies.
+-- Inputs: decisions, fl_kinds, orders, fl_problems, load_manifest.
 with
 
 applied as (
-    select d.*
+    select d.*, m.sheet
     from decisions d
     semi join fl_kinds k using (order_id)
+    semi join orders o using (order_id)
+    left join load_manifest m using (load_id)
+    where not exists (select 1 from fl_problems p
+                      where p.order_id = d.order_id and p.problem = 'decision_units_exceed_ordered')
 ),
 
 final as (
@@ -25,7 +37,7 @@ final as (
             || coalesce(' by ' || fl_say(decided_by), '')
             || coalesce(' at ' || fl_ts(decided_at), '')
             || coalesce(', ' || missing_qty::varchar || ' missing', '')
-            || ' (' || source_file || ', line ' || line || ')'
+            || ' (' || source_file || coalesce(' [' || sheet || ']', '') || ', line ' || line || ')'
             || coalesce(': ' || fl_say(note), '')                                 as why
     from applied
 )

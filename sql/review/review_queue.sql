@@ -1,6 +1,9 @@
 -- The review queue (SPEC section 5): every flagged order the data cannot decide (responsibility
 -- undetermined, liability status disputed) and no person has decided yet, with what a reviewer
--- needs beside the flag: the order's lines and amounts as readable text.
+-- needs beside the flag: the order's lines and amounts as readable text. An order whose rows do
+-- not add up is here too (hold data_problem: the problem leads its evidence); an order awaiting
+-- data (hold order_not_loaded or lines_not_loaded) is not: there is nothing to decide until
+-- its rows arrive (sql/outputs/awaiting.sql lists it).
 -- Grain: one row per flagged order awaiting a decision.
 -- Columns (stable; pipeline/review.py writes them to review.csv, the report and the workbook
 -- read them): order_id, shop, buyer, kind, rules (text, rule ids joined by ', '), evidence,
@@ -13,6 +16,7 @@ queue as (
     select *
     from flags
     where responsibility = 'undetermined' and decision is null
+      and (hold is null or hold = 'data_problem')
 ),
 
 queue_lines as (

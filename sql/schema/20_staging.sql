@@ -108,8 +108,9 @@ alter table shipments add column if not exists warehouse varchar;
 
 -- Decisions of the review loop (SPEC sections 3 and 5): a filled review.csv, loaded like an
 -- export. Grain: one row per order_id (the newest decision of an order wins; rows whose
--- decision is empty are not decisions and are not loaded). A decision for an order that is
--- not flagged is turned into a reject by the run that finds it so.
+-- decision is empty are not decisions and are not loaded). A decision for a loaded order that
+-- is not flagged is turned into a reject by the run that finds it so; one for an order not
+-- loaded yet waits for it.
 create table if not exists decisions (
     order_id        varchar not null,  -- key
     decision        varchar not null,  -- merchant, courier, buyer, no_fault

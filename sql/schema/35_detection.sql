@@ -9,8 +9,9 @@ create table if not exists notes (
     source             varchar,           -- 买家留言, 订单备注, 买家退款说明, 退款商家备注, or 退款 / 退款金额
     refund_id          varchar,
     rule               varchar not null,  -- text_words, text_makeup, text_other_order, text_gift,
-                                          -- text_damage, text_checkout, refund_explained
-    sort               varchar not null,  -- this_order, make_up, untraced, gift, damage, checkout, refund_explained
+                                          -- text_damage, text_checkout, text_substitution, refund_explained
+    sort               varchar not null,  -- this_order, make_up, untraced, gift, damage, checkout, substitution,
+                                          -- refund_explained
     kind               varchar,           -- short, wrong, empty, not_received (what the words say)
     quote              varchar,           -- the text or the refund, personal data masked
     missing_qty        bigint,            -- units the phrase gives (NULL: not said)
@@ -23,3 +24,11 @@ create table if not exists notes (
 -- the review loop: how a flag was decided (NULL: by the data; else the person's decision:
 -- merchant, courier, buyer, no_fault; see the decisions table and the flag's evidence)
 alter table flags add column if not exists decision varchar;
+
+-- No money from rows we do not have or cannot trust (SPEC section 8): why no money may move for
+-- a flagged order yet (NULL: nothing holds it). order_not_loaded (the order's own row is not in
+-- `orders`), lines_not_loaded (a short or wrong flag whose order lines are not loaded): awaiting
+-- data; data_problem (a refund or a decision of the order does not add up: in review.csv until
+-- a person decides). See sql/flags/flags.sql; liabilities.hold adds no_paid_time.
+alter table flags add column if not exists hold varchar;
+alter table liabilities add column if not exists hold varchar;

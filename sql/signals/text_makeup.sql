@@ -6,7 +6,11 @@
 -- merchant admission on its own.
 -- Grain: one row per earlier (flagged) order × line the make-up names.
 -- The units: the largest count any phrase gives for that line (a 买家留言 and the seller's 订单备注
--- on one order usually say the same make-up twice); no count, no units.
+-- on one order usually say the same make-up twice); no count, no units. A make-up larger than
+-- the line was split over the buyer's earlier orders holding the item (fl_text_match): each
+-- takes at most its line, and the evidence names the others and the units no earlier line holds.
+-- The evidence also says why a 订单备注 补发 of goods the later order holds too is a make-up
+-- (moved_by: packing instructions for that parcel, or one act with goods it does not hold).
 -- Re-shipped (reshipped_at): when the later order's parcel left: its ship time (订单 发货时间, else
 -- its first parcel in the shipments file), else, when the later order was paid after this
 -- order's ship-by, its payment time (its parcel cannot have left earlier, so the re-shipment
@@ -42,7 +46,11 @@ per_phrase as (
         i.source,
         i.by_buyer,
         i.text,
+        i.target_qty                                                              as units,
         i.qty,
+        i.unplaced_qty,
+        i.split_order_ids,
+        i.moved_by,
         i.paid_at                                                                 as later_paid_at,
         i.span_seq,
         i.item_no
@@ -53,10 +61,21 @@ per_line as (
     select
         p.target_order_id                                                         as order_id,
         p.target_line_no                                                          as line_no,
-        case when bool_and(p.qty is not null) then max(p.qty) end                 as units,
+        case when bool_and(p.units is not null) then max(p.units) end             as units,
+        max(p.qty)                                                                as said_qty,
+        max(p.unplaced_qty)                                                       as unplaced_qty,
+        list_sort(list_distinct(flatten(list(p.split_order_ids))))                as split_order_ids,
         bool_or(p.by_buyer)                                                       as by_buyer,
-        string_agg(distinct p.source || ' ' || fl_say(p.text), '; '
-                   order by p.source || ' ' || fl_say(p.text))                    as quotes,
+        string_agg(distinct p.source || ' ' || fl_say(p.text)
+                   || case p.moved_by
+                        when 'packing' then ' (packing instructions for that parcel: written before it left)'
+                        when 'one_act' then ' (one make-up, naming goods that order does not hold)'
+                        else '' end, '; '
+                   order by p.source || ' ' || fl_say(p.text)
+                   || case p.moved_by
+                        when 'packing' then ' (packing instructions for that parcel: written before it left)'
+                        when 'one_act' then ' (one make-up, naming goods that order does not hold)'
+                        else '' end)                                              as quotes,
         -- the first later order re-shipped them
         arg_min(p.later_id, struct_pack(t := p.later_paid_at, id := p.later_id)) as later_id
     from per_phrase p
@@ -103,7 +122,16 @@ final as (
         'make-up on the buyer''s later order ' || t.later_id || ' (paid ' || fl_ts(t.later_paid_at) || '): '
             || t.quotes || ' -> ' || coalesce(fl_cap(t.units, ln.quantity)::varchar, '?') || ' × line ' || t.line_no
             || ' ' || fl_quote(left(ln.title, 20)) || coalesce(' (SKU ' || ln.sku || ')', '')
-            || ' of this order (' || ln.quantity || ' ordered); '
+            || ' of this order (' || ln.quantity || ' ordered'
+            || case when t.said_qty > coalesce(t.units, 0) and (len(t.split_order_ids) > 0 or t.unplaced_qty > 0)
+                    then '; the make-up gives ' || t.said_qty || ', more than this line holds: '
+                         || concat_ws(', ',
+                              case when len(t.split_order_ids) > 0
+                                   then 'the rest is on the buyer''s earlier order ' || array_to_string(t.split_order_ids, ', ') end,
+                              case when t.unplaced_qty > 0
+                                   then t.unplaced_qty || ' unit(s) no earlier order of the buyer holds' end)
+                    else '' end
+            || '); '
             || case
                  when not t.later_shipped then 'the later order is not shipped yet at ' || fl_ts($as_of::timestamp)
                  when t.ship_time_known then 're-shipped with it at ' || fl_ts(t.reshipped_at)

@@ -11,6 +11,9 @@
 -- count of what arrived (只收到两个) leaves the rest of the line missing; no count, no units
 -- (missing_qty stays empty rather than guessed). The line: the one the item names, else the
 -- only line. Wrong: those units of the line; empty and not received: all the goods.
+-- A 订单备注 补发 of an item an earlier order of the buyer holds too (fl_text_match.alt_*) may be a
+-- make-up for that order: the words cannot decide, so the flag stays here, undetermined (review),
+-- and its evidence gives the other reading.
 -- Inputs: fl_text_match, fl_orders, fl_lines.
 with
 
@@ -53,7 +56,11 @@ described as (
             || case when line_no is not null
                     then 'line ' || line_no || ' ' || fl_quote(left(line_title, 20)) || coalesce(' (SKU ' || sku || ')', '')
                     when item <> '' then fl_say(item) || ' (no line of the order named)'
-                    else 'units' end                                              as reading
+                    else 'units' end                                              as reading,
+        case when alt_order_id is not null
+             then 'or a make-up for the buyer''s earlier order ' || alt_order_id || ' (paid ' || fl_ts(alt_paid_at)
+                  || '), which holds it too: line ' || alt_line_no || ' ' || fl_quote(left(alt_title, 20))
+                  || coalesce(' (SKU ' || alt_sku || ')', '') end                  as other_reading
     from valued
 ),
 
@@ -72,7 +79,8 @@ grouped as (
         min(d.text)                                                               as text,
         string_agg(distinct d.trigger, ', ' order by d.trigger)                  as triggers,
         string_agg(d.reading, ', ' order by coalesce(d.refund_id, ''), d.span_seq, d.item_no, d.reading)
-                                                                                  as readings
+                                                                                  as readings,
+        string_agg(distinct d.other_reading, '; ' order by d.other_reading)       as other_readings
     from described d
     group by d.order_id, d.kind, d.source, d.line_no
 ),
@@ -106,6 +114,7 @@ final as (
         null::varchar                                                             as resp_rule,
         g.source || ' ' || fl_say(g.text) || ' (' || g.triggers
             || case when g.kind in ('short', 'wrong') then ': ' || g.readings else '' end || ')'
+            || coalesce('; ' || g.other_readings || ': the words do not say which parcel was short', '')
                                                                                   as evidence
     from grouped g
     join fl_orders o using (order_id)

@@ -4,7 +4,8 @@
 -- Inputs: _raw_batch (as raw_decisions), load_manifest. reject_reason is NULL for a row that
 -- parsed; `ignored` marks a row whose decision (判定) is empty: the order is still undecided, the
 -- row is neither loaded nor rejected (load_manifest.ignored counts it).
--- decision: merchant, courier, buyer, no_fault, also written 商家, 快递, 买家, 无责 (any case);
+-- decision: merchant, courier, buyer, no_fault, also written 商家, 快递, 买家, 无责 (any case), or as the
+-- outputs label them (商家责任, 快递责任, 买家责任, 无过错; also 无责任);
 -- missing_qty: a whole number from 0 to 1,000,000; decided_at: 判定时间, else the file's export
 -- time.
 with
@@ -30,10 +31,10 @@ typed as (
         c.*,
         ss_id(order_id)                                  as v_order_id,
         case
-            when lower(decision) in ('merchant', '商家') then 'merchant'
-            when lower(decision) in ('courier', '快递') then 'courier'
-            when lower(decision) in ('buyer', '买家') then 'buyer'
-            when lower(decision) in ('no_fault', '无责') then 'no_fault'
+            when lower(decision) in ('merchant', '商家', '商家责任') then 'merchant'
+            when lower(decision) in ('courier', '快递', '快递责任') then 'courier'
+            when lower(decision) in ('buyer', '买家', '买家责任') then 'buyer'
+            when lower(decision) in ('no_fault', '无责', '无过错', '无责任') then 'no_fault'
         end                                              as v_decision,
         ss_int(missing_qty)                              as v_missing_qty,
         ss_ts(decided_at)                                as v_decided_at

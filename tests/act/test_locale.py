@@ -44,14 +44,15 @@ def test_chinese_translates_everything_with_the_same_placeholders():
 
 
 def test_every_code_value_the_pipeline_produces_has_a_label():
-    from pipeline.flag import RESPONSIBILITIES, RULES
+    from pipeline.flag import DATA_PROBLEMS, RESPONSIBILITIES, RULES
+    from pipeline.liabilities import HOLDS, STATUSES
     from pipeline.policy import CAP_SCOPES, COURIER_CLAIMS, FLAG_KINDS, PAYOUT_FORMS
 
     zh = messages("zh")
     fields = {
         "kind": FLAG_KINDS, "responsibility": RESPONSIBILITIES, "payout_form": PAYOUT_FORMS,
         "cap_scope": CAP_SCOPES, "claim_rule": COURIER_CLAIMS, "rule": tuple(RULES),
-        "status": ("owed", "curable", "cured", "courier", "disputed", "excluded"),
+        "status": STATUSES, "hold": HOLDS, "problem": DATA_PROBLEMS,
         "payout_reason": ("new", "top_up", "reversal"),
         "decision": ("merchant", "courier", "buyer", "no_fault"),
     }

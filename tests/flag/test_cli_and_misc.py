@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from pipeline import db
 from pipeline.cli import cli
 from pipeline.flag import FlagSummary, RULES, SIGNALS, flag_orders, policy_terms
-from pipeline.policy import load_policy, normalize_reason, parse_policy
+from pipeline.policy import PHRASE_LISTS, load_policy, normalize_reason, parse_policy
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cli"
 SQL = Path(__file__).resolve().parents[2] / "sql"
@@ -189,3 +189,12 @@ def test_a_phrase_list_must_be_strings():
         parse_policy({**base, "phrases": {"gift": ["赠品", 3]}}, "test")
     with pytest.raises(Exception, match="phrase"):
         parse_policy({**base, "phrase": {"gift": ["赠品"]}}, "test")  # a table the schema does not know
+
+
+def test_a_misspelt_phrase_list_is_an_error():
+    """A [phrases] list the text models do not read would switch its rule off without a word
+    (`pakcing` for `packing`): it is refused naming the key, like any unknown setting."""
+    base = load_policy("tmall").raw
+    with pytest.raises(Exception, match="phrases.pakcing"):
+        parse_policy({**base, "phrases": {**base["phrases"], "pakcing": ["申通"]}}, "test")
+    assert set(load_policy("tmall").phrases) == set(PHRASE_LISTS)

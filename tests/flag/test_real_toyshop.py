@@ -30,6 +30,36 @@ This order's goods: 17617901879409100 ' 送2个礼品  补发一个平毛电动�
 line 1 HT-5H0094 (5号 is the size).
 Not shortages: 21096851318428600 '补发赠品' (a gift); 20076431495170300 '补发上次坏了的3整蛊拳头'
 and its memo '补发3个拳头枪' (damage); 18216049704225900 '别少发漏发' (a warning).
+
+Memos read as the shop writes them (issue 22), checked by hand against both exports:
+- A memo that says how to pack its own parcel was written before that parcel left, so its 补发
+  is a make-up for the buyer's earlier order although the order holds the item too:
+  14023063553619600 '补发三条电动鱼  发申通' (a courier; 100 fish here, and 100 on the buyer's
+  only earlier fish order 12485382302619600 of 5-03: 3 fish missing there); 16095542694774900
+  '6213补发一个  都发粉色的吧' (a colour; its one 6213 line of 1, and 18727248406774900 of 5-13, the
+  buyer's only other 6213, line 3 × 2); 18279140105814300 '补发3个拉线乌龟  加3个拉线飞机' (extra
+  goods; turtles ×5 here, ×6 on 15646390390814300 of 5-06, line 2); 16630741576113600
+  '补发发光翅膀2个  尽量粉色多点' (a colour; wings ×30 here; the buyer's latest earlier wings order
+  19837371045113600 of 5-15, line 1 × 15 (18637430841113600 of 5-13 has wings too)). None of
+  the four later orders is short.
+- A memo is one act: 19658829129435000 '补发2个蓝色电锯 168-A27电动枪一个' holds only the 168-A27
+  gun (× 10), no saw: the saws are the make-up of 18515891791435000 (5-12, line 1) and the gun of
+  the buyer's latest earlier order with one, 17616831635435000 (5-10, line 9 × 1); the later
+  order is not short. 19273401424215400 '音乐小吉他 粉色拉线车各补发一' holds no 音乐小吉他: both are
+  make-ups of 15223362736215400 (5-14, lines 2 and 5; its own memo says the same). 19001080479303800
+  '补发6213透明海豚泡泡枪一个  2385挖机一个' holds no 6213 and the buyer has no earlier order: context
+  (text_other_order), no flag, although it holds a 2385 line.
+- An agreed swap: 13396501727913200 '少发一个机器人换成2个青蛙泡泡枪 2个熊猫泡泡枪' (text_substitution):
+  the buyer took the frogs and pandas instead; nothing is missing.
+- A make-up larger than a line: 18559980811867200 '补发三个万向电动工程车' for 14248102925867200, whose
+  two lines read as the item alike (line 2 383-2GCC0510 '…电动车万向工程车' × 2, line 4 86-98WJJ0527
+  '创意电动万向工程车…' × 5): only line 4 can miss 3, so 3 × line 4 (it was cut to 2 × line 2).
+- The words cannot decide: a 补发 of goods the order holds, no packing instruction, while the
+  buyer's earlier order holds them too (17617901879409100 ' 送2个礼品  补发一个平毛电动狗' with
+  16495330292409100 of 5-08 holding the dog × 6; 19966102122708400 '补发4个带绳水晶球' with
+  15702262592708400 × 22 as here): flagged here, for review, with the other reading in the evidence.
+  A gift to put in (送2个礼品, 小礼物一份) is no packing word: it travels with re-shipments of an
+  order's own goods as often.
 """
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -158,3 +188,51 @@ def test_nothing_on_the_toyshop_is_blamed_on_anyone(flags):
     # no refund export, no shipments file: amounts and words alone never decide responsibility
     assert {r["responsibility"] for r in flags.values()} == {"undetermined"}
     assert {r["kind"] for r in flags.values()} == {"short"}
+
+
+@pytest.mark.parametrize("later, earlier, line, units", [
+    ("14023063553619600", "12485382302619600", 1, 3),   # 补发三条电动鱼  发申通
+    ("16095542694774900", "18727248406774900", 3, 1),   # 6213补发一个  都发粉色的吧
+    ("18279140105814300", "15646390390814300", 2, 3),   # 补发3个拉线乌龟  加3个拉线飞机
+    ("16630741576113600", "19837371045113600", 1, 2),   # 补发发光翅膀2个  尽量粉色多点
+])
+def test_packing_instructions_make_the_memo_a_make_up(flags, notes, later, earlier, line, units):
+    assert later not in flags
+    r = flags[earlier]
+    assert r["rules"] == ["text_makeup"] and (r["line_no"], r["missing_qty"]) == (line, units)
+    assert later in r["evidence"] and "packing instructions" in r["evidence"]
+    assert (later, "text_makeup", [earlier]) in notes
+
+
+def test_a_memo_is_one_act(flags, notes):
+    assert "19658829129435000" not in flags
+    assert (flags["18515891791435000"]["line_no"], flags["18515891791435000"]["missing_qty"]) == (1, 2)
+    gun = flags["17616831635435000"]
+    assert (gun["line_no"], gun["sku"], gun["missing_qty"]) == (9, "168-A27Q0386", 1)
+    assert ("19658829129435000", "text_makeup", ["17616831635435000", "18515891791435000"]) in notes
+    assert "19273401424215400" not in flags
+    assert ("19273401424215400", "text_makeup", ["15223362736215400"]) in notes
+    assert "19001080479303800" not in flags
+    assert {r for o, r, _ in notes if o == "19001080479303800"} == {"text_other_order"}
+
+
+def test_an_agreed_swap_is_no_shortage(flags, notes):
+    assert "13396501727913200" not in flags
+    assert {r for o, r, _ in notes if o == "13396501727913200"} == {"text_substitution"}
+
+
+def test_a_make_up_goes_to_the_line_that_can_miss_it(flags):
+    r = flags["14248102925867200"]
+    assert (r["line_no"], r["sku"], r["missing_qty"]) == (4, "86-98WJJ0527", 3)
+
+
+@pytest.mark.parametrize("oid, earlier", [
+    ("17617901879409100", "16495330292409100"),
+    ("19966102122708400", "15702262592708400"),
+])
+def test_undecided_words_show_both_readings(flags, oid, earlier):
+    r = flags[oid]
+    assert r["rules"] == ["text_words"] and r["responsibility"] == "undetermined"
+    assert f"or a make-up for the buyer's earlier order {earlier}" in r["evidence"]
+    assert earlier not in flags
+

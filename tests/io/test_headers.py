@@ -108,3 +108,14 @@ def test_alias_table_has_no_alias_twice_within_a_kind():
     for kind, table in ALIASES.items():
         seen = [normalize_header(a) for aliases in table.values() for a in aliases]
         assert len(seen) == len(set(seen)), kind
+
+
+def test_a_column_under_two_names_is_read_from_both():
+    hm = map_header("orders", ["订单编号", "商家备忘", "买家实付金额", "订单备注", "邮费", "买家应付邮费"])
+    # the first alias in the table's order names the column; the other is read with it
+    assert hm.columns[3] == "seller_memo" and hm.columns[1] is None
+    assert hm.positions("seller_memo") == [3, 1] and hm.positions("postage") == [5, 4]
+    assert "concat_ws" in hm.value_sql("seller_memo", lambda p: f"c{p}")
+    assert hm.value_sql("postage", lambda p: f"c{p}").startswith("coalesce(")
+    assert hm.value_sql("order_id", lambda p: f"c{p}") == "c0"
+    assert hm.duplicate_problem() is None

@@ -386,3 +386,27 @@ def test_newest_refund_export_sheet(con, tmp_path):
         ("171234567890123456", "3515313147329357912")]
     [(line, reason)] = rejects(con)
     assert line == 3 and reason.startswith("refund id: id in scientific notation")
+
+
+def test_a_column_under_two_of_its_names_reads_both_in_csv_and_xlsx(con, tmp_path):
+    """An ERP superset holds both 订单备注 and 商家备忘 (two memos) and may hold 买家应付邮费 beside
+    邮费: the memos are joined in the alias table's order, another column reads its first
+    non-empty name; the CSV and the xlsx path agree."""
+    header = ["订单编号", "买家实付金额", "订单备注", "买家应付邮费", "商家备忘", "邮费"]
+    rows = [["3515313147329357901", "10.00", "", "", "补发一个锅盖", "6.00"],
+            ["3515313147329357902", "10.00", "发顺丰", "0.00", "补发一个", "6.00"],
+            ["3515313147329357903", "10.00", "", "", "", ""]]
+    book = write_xlsx(tmp_path / "ExportOrderList202403011200.xlsx", {"orders": [header] + rows})
+    text = "\n".join(",".join(r) for r in [header] + [[f'="{r[0]}"', *r[1:]] for r in rows]) + "\n"
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "ExportOrderList202403011200.csv").write_text(text, encoding="utf-8")
+    want = [("3515313147329357901", "补发一个锅盖", Decimal("6.00")),
+            ("3515313147329357902", "发顺丰；补发一个", Decimal("0.00")),
+            ("3515313147329357903", None, None)]
+    for source in (book, tmp_path / "csv"):
+        con.execute("delete from orders")
+        con.execute("delete from load_manifest")
+        [r] = load_paths(con, [source])
+        assert (r.rows_in, r.loaded, r.rejected) == (3, 3, 0), source
+        got = con.execute("select order_id, seller_memo, postage from orders order by order_id").fetchall()
+        assert got == want, source

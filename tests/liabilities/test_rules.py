@@ -15,13 +15,20 @@ def test_statuses(con, tmall):
     add_flag(con, "buyer", responsibility="buyer", affected="99.00")
     add_flag(con, "courier", kind="not_received", responsibility="courier", affected="99.00")
     add_flag(con, "odd", kind="not_a_kind", affected="99.00")
+    add_flag(con, "no_order", affected="99.00", order=False)  # merchant at fault, but no order row
+    add_flag(con, "no_paid", affected="99.00", paid_at=None)  # merchant at fault, the deadline unknown
     summary, lines = run(con, tmall)
     got = dict(con.execute("select order_id, status from liabilities").fetchall())
     assert got == {"owed": "owed", "cured": "cured", "disputed": "disputed", "buyer": "excluded",
-                   "courier": "courier", "odd": "excluded"}
-    assert summary.by_status == {"owed": 1, "curable": 0, "cured": 1, "courier": 1, "disputed": 1, "excluded": 2}
+                   "courier": "courier", "odd": "excluded", "no_order": "awaiting_data", "no_paid": "awaiting_data"}
+    assert summary.by_status == {"owed": 1, "curable": 0, "cured": 1, "courier": 1, "disputed": 1, "excluded": 2,
+                                 "awaiting_data": 2}
+    assert dict(con.execute("select order_id, hold from liabilities where hold is not null").fetchall()) == {
+        "no_order": "order_not_loaded", "no_paid": "no_paid_time"}
     assert [p.order_id for p in lines] == ["owed"]
-    for oid in ("disputed", "buyer", "odd"):
+    for oid in ("no_order", "no_paid"):
+        assert liability(con, oid)["base_amount"] is None  # the base cannot be computed honestly
+    for oid in ("disputed", "buyer", "odd", "no_order", "no_paid"):
         r = liability(con, oid)
         assert (r["compensation_yuan"], r["points"], r["goods_refund_yuan"], r["freight_yuan"], r["total_yuan"]) == (
             D("0.00"), 0, D("0.00"), D("0.00"), D("0.00"))
