@@ -244,12 +244,20 @@ def _review_rows(data: SetData) -> list[dict]:
     return data.review.sort_by([("affected_amount", "descending"), ("order_id", "ascending")]).to_pylist()
 
 
-def write_liabilities_xlsx(con, out_path: str | Path, data: SetData, run_id: str | None = None, lang: str = "zh",
-                           created: datetime | None = None) -> Path:
+def write_liabilities_xlsx(con, out_path: str | Path, run_id: str | None = None, lang: str = "zh",
+                           data: SetData | None = None, created: datetime | None = None) -> Path:
     """Write liabilities.xlsx (see the module doc) atomically; returns the path written.
-    `data`: the output set's rows (reship, courier claims and their totals, the review queue);
-    `created`: the workbook's creation time in its properties (the set's clock: the same
-    content gives the same bytes)."""
+    `data`: the output set's rows (reship, courier claims and their totals, the review queue),
+    as the set computed them (pipeline/export.py); without it they are computed here from the
+    database (pipeline/setdata.py), for the workbook alone. `created`: the creation time in its
+    properties (the set's clock: the same content gives the same bytes)."""
+    if data is None:
+        from pipeline import setdata
+
+        try:
+            data = setdata.compute(con, setdata.set_info(con, batch_id="workbook", run_id=run_id, lang=lang))
+        finally:
+            setdata.drop_temp(con)
     m = messages(lang)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -328,6 +336,6 @@ def stage_xlsx(con, stage: Stage, info: SetInfo, data: SetData) -> None:
     """The writer of liabilities.xlsx (with --xlsx): this run's payouts, the set's rows."""
     if not info.xlsx:
         return
-    write_liabilities_xlsx(con, stage.path("liabilities.xlsx"), data, run_id=info.run_id, lang=info.lang,
+    write_liabilities_xlsx(con, stage.path("liabilities.xlsx"), run_id=info.run_id, lang=info.lang, data=data,
                            created=info.as_of)
     stage.add("liabilities.xlsx")

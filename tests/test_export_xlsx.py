@@ -8,14 +8,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline import export, setdata
-from pipeline.export_xlsx import write_liabilities_xlsx as write_workbook
-
-
-def write_liabilities_xlsx(con, path, run_id=None, lang="zh"):
-    """The workbook with the set's rows computed as `shortship export` computes them."""
-    info = setdata.set_info(con, batch_id="test", run_id=run_id, lang=lang)
-    return write_workbook(con, path, export.set_data(con, info), run_id=run_id, lang=lang)
+from pipeline.export_xlsx import write_liabilities_xlsx
 
 LIABILITIES = [
     # order_id, shop, kind, responsibility, status, base, compensation, points, goods_refund, freight, total
