@@ -53,6 +53,11 @@ def page_path(order_id: str) -> str:
     return f"{EVIDENCE_DIR}/{order_id[-2:]}/{page_name(order_id)}"
 
 
+def page_href_from_page(order_id: str) -> str:
+    """The link from one evidence page to the page of `order_id` (pages lie two folders down)."""
+    return f"../../{page_path(order_id)}"
+
+
 @dataclass(frozen=True)
 class SetInfo:
     """What the writers of one output set need to know besides the database."""

@@ -263,3 +263,17 @@ def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_
     changed = {p for p, st in stamps(two).items() if before.get(p) != st}
     assert {p for p in changed if p.startswith("evidence/")} == {page_path(DISPUTED[0])}
     assert again.written >= 1
+
+
+def test_page_paths_and_the_links_between_pages(tmp_path):
+    """evidence/NN/<order_id>.html, NN the id's last two digits; a link from a page to another
+    resolves to that page; an id that cannot name a file is refused."""
+    from pipeline.errors import ShortshipError
+    from pipeline.setdata import page_href_from_page
+
+    assert page_path("1001000000000000004") == "evidence/04/1001000000000000004.html"
+    here = tmp_path / page_path("1001000000000000004")
+    there = tmp_path / page_path("2001000000000000017")
+    assert (here.parent / page_href_from_page("2001000000000000017")).resolve() == there.resolve()
+    with pytest.raises(ShortshipError):
+        page_path("../etc")
