@@ -71,20 +71,25 @@ def write_pages(con: duckdb.DuckDBPyConnection, order_ids: list[str], folder: Pa
     return out
 
 
-# Pages are rendered and written by worker processes when there are many (pipeline/act/workers.py):
+# Pages can be rendered and written by worker processes when there are many (pipeline/act/workers.py):
 POOL_MIN = 2_000       # pages to render before worker processes are worth their start (~0.5 s)
 POOL_CHUNK = 1_000     # pages a worker is handed at a time
-WORKERS_ENV = "SHORTSHIP_RENDER_WORKERS"  # worker processes (default: the cores, at most 4; 0 or 1: none)
+WORKERS_ENV = "SHORTSHIP_RENDER_WORKERS"  # worker processes (default 0: the run's own process renders)
 
 
 def render_workers() -> int:
+    """Worker processes that render pages: none unless SHORTSHIP_RENDER_WORKERS says how many.
+    On the 2-core benchmark machine, shared with other work, two workers were slower than the
+    run's own process (24,000 pages rendered and written: 10.8 s against 8.5 s; handing the
+    facts over costs a pickle each way and the workers' start), so they are for a machine
+    with idle cores."""
     value = os.environ.get(WORKERS_ENV, "").strip()
-    if value:
-        try:
-            return max(int(value), 0)
-        except ValueError:
-            raise ShortshipError(f"{WORKERS_ENV}={value!r}: expected a whole number") from None
-    return min(os.cpu_count() or 1, 4)
+    if not value:
+        return 0
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        raise ShortshipError(f"{WORKERS_ENV}={value!r}: expected a whole number") from None
 
 
 def stage_pages(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, reasons: dict[str, list[str]],

@@ -39,7 +39,7 @@ CHUNK = 5_000  # orders whose facts are held in memory at once
 class FactKind(NamedTuple):
     name: str   # the PageFacts field
     sql: str    # rows of the orders in _ev_ids (temp), with an order_id column
-    order: str  # the order of the rows on the page (ties broken by every column)
+    order: str  # the order of the rows on the page (a total order: no two rows of an order tie)
     one: bool   # at most one row per order
     # columns quoted on the page that are not facts of the order but statistics of the whole
     # shop at the page's clock (a parcel's expected weight, learnt from every parcel of its
@@ -80,14 +80,16 @@ KINDS: tuple[FactKind, ...] = (
     FactKind("decisions", """
         select order_id, decision, decision_raw, missing_qty, fl_mask_text(note) as note, decided_by, decided_at,
                source_file, line
-        from decisions semi join _ev_ids using (order_id)""", "order_id, decided_at nulls last, line", False),
+        from decisions semi join _ev_ids using (order_id)""", "order_id, decided_at nulls last, line, source_file",
+             False),
     FactKind("parcels", """
         select order_id, tracking_no, shipped_at, reship, units, contents, weight_kg, expected_kg, sigma_kg,
                weight_ok, light, source_files, lines
         from _act_parcels""", "order_id, shipped_at, tracking_no", False, ("expected_kg", "sigma_kg")),
     FactKind("shipment_rows", """
         select order_id, sku, quantity, shipped_at, tracking_no, weight_kg, reship, source_file, line
-        from shipments semi join _ev_ids using (order_id)""", "order_id, shipped_at, line", False),
+        from shipments semi join _ev_ids using (order_id)""", "order_id, shipped_at, line, source_file, sku, tracking_no",
+             False),
 )
 
 
@@ -213,7 +215,7 @@ class Gathering:
             rows: dict[str, dict[str, list[tuple]]] = {}
             for k in KINDS:
                 cur = con.execute(f"select t.* from _ev_{k.name} t semi join _ev_todo using (order_id) "
-                                  f"order by {k.order}, to_json(t)::varchar")
+                                  f"order by {k.order}")
                 fields[k.name] = tuple(d[0] for d in cur.description)
                 by: dict[str, list[tuple]] = defaultdict(list)
                 for r in cur.fetchall():

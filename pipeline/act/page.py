@@ -71,7 +71,11 @@ def _rate(v) -> str:
 
 
 def _opt(v) -> str:
-    return "" if v is None else esc(v)
+    if v is None:
+        return ""
+    if v.__class__ is int:  # line numbers, quantities: nothing to escape
+        return str(v)
+    return esc(v)
 
 
 def _frame_template():
@@ -175,7 +179,8 @@ class PageTexts:
 
         self.key = hashlib.sha256(f"{resources.fingerprint()}|{lang}|{''.join(self.frame)}".encode()).hexdigest()[:32]
         self._codes: dict[tuple[str, object], str] = {}
-        self._basenames: dict[str, str] = {}
+        self._sources: dict[str, str] = {}
+        self._paths: dict[str, str] = {}
 
     def code(self, field: str, value) -> str:
         """The label of a code value, escaped (memoized: a handful of values per field)."""
@@ -183,6 +188,15 @@ class PageTexts:
         got = self._codes.get(key)
         if got is None:
             got = self._codes[key] = esc(self.m.code(field, value))
+        return got
+
+    def path(self, file) -> str:
+        """A source file's path, escaped (once a file)."""
+        if file is None:
+            return ""
+        got = self._paths.get(file)
+        if got is None:
+            got = self._paths[file] = esc(file)
         return got
 
     def source(self, file, line=None) -> str:
@@ -196,10 +210,10 @@ class PageTexts:
         else:
             where = ""
         file = str(file)
-        base = self._basenames.get(file)
-        if base is None:
-            base = self._basenames[file] = esc(os.path.basename(file))
-        return f'<span class="src" title="{esc(file)}">{base}{esc(" · " + where) if where else ""}</span>'
+        head = self._sources.get(file)
+        if head is None:  # a handful of files: escaped once each
+            head = self._sources[file] = f'<span class="src" title="{esc(file)}">{esc(os.path.basename(file))}'
+        return f'{head}{esc(" · " + where) if where else ""}</span>'
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -384,7 +398,7 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
     # the order
     if o:
         w(f'\n<section id="order">\n  <h2>{t["the_order"]}</h2>\n'
-          f'  <dl class="facts" data-fact="order" data-id="{esc(o.order_id)}" data-file="{_opt(o.source_file)}" '
+          f'  <dl class="facts" data-fact="order" data-id="{esc(o.order_id)}" data-file="{tx.path(o.source_file)}" '
           f'data-line="{_opt(o.line)}">\n'
           f'    <dt>{t["order_status"]}</dt><dd>{_opt(o.status_raw)}'
           f'{" (" + esc(o.close_reason) + ")" if o.close_reason else ""}</dd>\n'
@@ -403,7 +417,7 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
         for ln in f.lines:
             rs = f" · {esc(ln.refund_status)}" if ln.refund_status else ""
             w(f'      <tr data-fact="line" data-id="{_opt(ln.sku)}" data-qty="{_opt(ln.quantity)}" '
-              f'data-file="{_opt(ln.source_file)}" data-line="{_opt(ln.line)}"><td class="n">{_opt(ln.line_no)}</td>'
+              f'data-file="{tx.path(ln.source_file)}" data-line="{_opt(ln.line)}"><td class="n">{_opt(ln.line_no)}</td>'
               f'<td class="mono">{_opt(ln.sku)}</td><td>{_opt(ln.title)}</td><td>{_opt(ln.attributes)}</td>'
               f'<td class="n">{_money(ln.price)}</td><td class="n">{_opt(ln.quantity)}</td>'
               f'<td class="n">{_money(ln.line_paid)}</td><td>{_opt(ln.status_raw)}{rs}</td>'
@@ -419,7 +433,7 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
           f'<th class="n">{t["qty"]}</th><th class="n">{t["weight"]}</th><th>{t["reship_h"]}</th>'
           f'<th>{t["source"]}</th></tr></thead>\n    <tbody>\n')
         for s in f.shipment_rows:
-            w(f'      <tr data-fact="shipment" data-id="{_opt(s.tracking_no)}" data-file="{_opt(s.source_file)}" '
+            w(f'      <tr data-fact="shipment" data-id="{_opt(s.tracking_no)}" data-file="{tx.path(s.source_file)}" '
               f'data-line="{_opt(s.line)}"><td class="n">{_ts_full(s.shipped_at)}</td>'
               f'<td class="mono">{_opt(s.tracking_no)}</td><td class="mono">{_opt(s.sku)}</td>'
               f'<td class="n">{_opt(s.quantity)}</td><td class="n">{_kg(s.weight_kg)}</td>'
@@ -432,7 +446,7 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
     # refunds
     w(f'\n<section id="refunds">\n  <h2>{t["refunds"]}</h2>\n')
     for r in f.refunds:
-        w(f'  <div data-fact="refund" data-id="{esc(r.refund_id)}" data-file="{_opt(r.source_file)}" '
+        w(f'  <div data-fact="refund" data-id="{esc(r.refund_id)}" data-file="{tx.path(r.source_file)}" '
           f'data-line="{_opt(r.line)}">\n'
           f'  <h3><span class="mono">{esc(r.refund_id)}</span> · {_money(r.refund_amount)} {t["yuan"]} · '
           f'{_opt(r.status_raw)}</h3>\n  <dl class="facts">\n'
@@ -465,7 +479,7 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
           f'    <thead><tr><th>{t["decided"]}</th><th>{t["decision_h"]}</th><th class="n">{t["units_missing"]}</th>'
           f'<th>{t["by"]}</th><th>{t["note"]}</th><th>{t["source"]}</th></tr></thead>\n    <tbody>\n')
         for d in f.decisions:
-            w(f'      <tr data-fact="decision" data-id="{esc(d.decision)}" data-file="{_opt(d.source_file)}" '
+            w(f'      <tr data-fact="decision" data-id="{esc(d.decision)}" data-file="{tx.path(d.source_file)}" '
               f'data-line="{_opt(d.line)}"><td class="n">{_ts_full(d.decided_at)}</td>'
               f'<td data-decision="{esc(d.decision)}">{code("decision", d.decision)}</td>'
               f'<td class="n">{_opt(d.missing_qty)}</td><td>{_opt(d.decided_by)}</td>'
