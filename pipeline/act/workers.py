@@ -1,4 +1,6 @@
-"""Worker processes that render evidence pages (pipeline/act/evidence.py `stage_pages`).
+"""Worker processes that render evidence pages (pipeline/act/evidence.py `stage_pages`), when
+SHORTSHIP_RENDER_WORKERS asks for them (by default the run's own process renders: on the shared
+2-core benchmark machine two workers were slower, see bench/results.md).
 
 When a set has many pages to render, the main process fetches their facts from DuckDB a chunk
 at a time and hands each chunk, as plain rows (pipeline/act/facts.py `Chunk`), to one of a few
