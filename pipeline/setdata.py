@@ -48,8 +48,8 @@ def page_name(order_id: str) -> str:
 def page_path(order_id: str) -> str:
     """Where an order's evidence page lies in the output folder (the report's link to it):
     evidence/<the id's last two characters>/<order_id>.html. A hundred folders, not one: one
-    folder of 240,000 files was measured 2-5 times slower to fill and 4 times slower to empty
-    than the same files in a hundred folders (bench/results.md)."""
+    folder of 240,000 files was measured 1.6-11 times slower to fill, 3-5 times slower to
+    replace a tenth of and 4 times slower to empty than a hundred (bench/results.md)."""
     return f"{EVIDENCE_DIR}/{order_id[-2:]}/{page_name(order_id)}"
 
 
