@@ -277,3 +277,39 @@ def test_page_paths_and_the_links_between_pages(tmp_path):
     assert (here.parent / page_href_from_page("2001000000000000017")).resolve() == there.resolve()
     with pytest.raises(ShortshipError):
         page_path("../etc")
+
+
+def test_a_run_whose_new_data_change_one_order_rewrites_that_page_only(tmp_path):
+    """`shortship run` twice: two orders decided in review have pages; a later shipments file
+    holds a re-shipment of one of them: its page is written again (with the parcel and the new
+    clock of its facts), the other's is left as it was. (Not an unshipped order: its flag's
+    evidence text quotes the run's clock, so its page changes with every run.)"""
+    exports = tmp_path / "in"
+    shutil.copytree(SAMPLE, exports)
+    (exports / "review_filled.csv").write_text(
+        "order_id,decision,note\n1001000000000000001,merchant,客服确认\n1001000000000000002,merchant,少发\n",
+        encoding="utf-8")
+    dbp, out = tmp_path / "s.duckdb", tmp_path / "out"
+
+    def run(as_of: str) -> dict:
+        r = CliRunner().invoke(cli, ["run", str(exports), "--db", str(dbp), "--out", str(out), "--as-of", as_of,
+                                     "--create", "--json"], catch_exceptions=False)
+        assert r.exit_code == 0, r.output + r.stderr
+        return json.loads(r.stdout)
+
+    run("2019-03-10 12:00:00")
+    one, two = page_path("1001000000000000001"), page_path("1001000000000000002")
+    before = stamps(out)
+    assert one in before and two in before
+    (exports / "shipments201903120000.csv").write_text(
+        "order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship\n"
+        "1001000000000000001,SKU-BLOCK,1,2019-03-10 14:00:00,7000000009,0.5,true\n", encoding="utf-8")
+    second = run("2019-03-10 18:00:00")
+    after = stamps(out)
+    assert after[two] == before[two]  # same inode, same mtime: not written
+    assert after[one] != before[one]
+    page = (out / one).read_text(encoding="utf-8")
+    assert "7000000009" in page and "本页事实截至 2019-03-10 18:00" in page
+    entries = {f["path"]: f for f in manifest(out)["files"]}
+    assert entries[two]["written_by"] != second["run_id"] and entries[one]["written_by"] == second["run_id"]
+    assert_manifest_is_the_folder(out)
