@@ -139,12 +139,16 @@ def main() -> None:
         floors.append(step("floor", [py, str(HERE / "floor.py"), *map(str, exports)]))
         for p in (dbf, Path(str(dbf) + ".wal")):
             p.unlink(missing_ok=True)
+        shutil.rmtree(out, ignore_errors=True)  # a first run: every output written
         runs.append(step("shortship run", cmd))
         if not args.skip_peer:
             peers.append(step("pandas peer", [py, str(HERE / "peer_pandas.py"), str(three), "--check-db", str(dbf)]))
             for p in (db3, Path(str(db3) + ".wal")):
                 p.unlink(missing_ok=True)
             runs3.append(step("shortship run, the peer's three files", cmd3))
+    # the daily case with nothing new: the same run again on its database and outputs (files
+    # already loaded are skipped; only the outputs whose content changes are written)
+    again = step("shortship run again (no new data)", [c for c in cmd if c != "--create"])
     floor, run = median_of(floors), median_of(runs)
     peer = median_of(peers) if peers else None
     run3 = median_of(runs3) if runs3 else None
@@ -177,6 +181,16 @@ def main() -> None:
     if stages:
         lines += ["", "Time of `shortship run` by stage:", "", "| stage | s |", "|---|---:|"]
         lines += [f"| {k} | {float(v):.1f} |" for k, v in stages.items()]
+    try:
+        rerun = json.loads(again["stdout_tail"][0])
+        files = rerun.get("output_files", {})
+        lines += ["", f"`shortship run` again on its database and outputs, no new data: {again['wall']:.1f} s wall, "
+                      f"peak {fmt_bytes(again['peak_bytes'])}; outputs {rerun['timings'].get('writing outputs', 0):.1f} s "
+                      f"+ publishing {rerun['timings'].get('publishing outputs', 0):.1f} s; files written "
+                      f"{files.get('written')}, unchanged {files.get('unchanged')} "
+                      f"({rerun.get('evidence_pages')} evidence pages in the set)"]
+    except (ValueError, IndexError, KeyError, TypeError):
+        pass
     text = "\n".join(lines) + "\n"
     print(text)
     res = HERE / "results.md"

@@ -324,7 +324,7 @@ def export_cmd(db_path, create, lock_wait, tmp_dir, out_dir, lang, xlsx):
 def report(db_path, lock_wait, out_dir, lang, run_id):
     """Write report.html: one page, readable offline."""
     from pipeline import db
-    from pipeline.report import report_to
+    from pipeline.export import report_to
 
     con = db.connect(db_path, wait=lock_wait, read_only=True, create=False)
     try:
@@ -399,9 +399,9 @@ def generate_cmd(orders, seed, out_dir, fmt, encoding, shops, start, days, quirk
 @out_option
 @lang_option
 def evidence_cmd(order_ids, db_path, lock_wait, out_dir, lang):
-    """Write evidence/<ORDER_ID>.html for each order: its timeline and source rows, for 举证."""
+    """Write evidence/NN/<ORDER_ID>.html for each order: its timeline and source rows, for 举证."""
     from pipeline import db
-    from pipeline.act.evidence import evidence_to
+    from pipeline.export import evidence_to
 
     con = db.connect(db_path, wait=lock_wait, read_only=True, create=False)
     try:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 PACKAGE = "pipeline"
 SQL_PACKAGE = "pipeline._sql"  # sql/ of the repository, as installed
 # the folders of page templates, each beside the code that fills it
-TEMPLATE_PACKAGES = ("pipeline.report", "pipeline.act")
+TEMPLATE_PACKAGES = ("pipeline.report",)
 # what makes up the code a run executes (see `fingerprint`)
 CODE_SUFFIXES = (".py", ".sql", ".toml", ".html", ".mo")
 

@@ -27,10 +27,13 @@ from __future__ import annotations
 import csv
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import duckdb
 
 from pipeline import db
+from pipeline.publish import Stage
+from pipeline.setdata import SetData, SetInfo
 
 REVIEW_CSV = "review.csv"
 
@@ -106,24 +109,28 @@ def _cell(name: str, value, lang: str) -> str:
     return str(value)
 
 
-def write_review_csv(con: duckdb.DuckDBPyConnection, path: Path, lang: str = "zh") -> int:
-    """review.csv from the review queue; returns the number of orders listed."""
-    names = [c for c, _, _ in COLUMNS if c is not None]
-    cur = con.execute(f"select {', '.join(names)} from ({db.model_sql('review/review_queue.sql')})")
+def write_review_csv(rows: Iterable[dict], path: Path, lang: str = "zh") -> int:
+    """review.csv from the review queue's rows (sql/review/review_queue.sql, in its order);
+    returns the number of orders listed."""
     n = 0
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f, lineterminator="\r\n")
         w.writerow(headings(lang))
-        while rows := cur.fetchmany(10_000):
-            for row in rows:
-                values = dict(zip(names, row))
-                w.writerow([_cell(c, values[c], lang) if c else "" for c, _, _ in COLUMNS])
-                n += 1
+        for values in rows:
+            w.writerow([_cell(c, values[c], lang) if c else "" for c, _, _ in COLUMNS])
+            n += 1
     return n
 
 
-def stage_review_csv(con: duckdb.DuckDBPyConnection, staging: Path, ctx) -> list[Path]:
-    """The output writer (pipeline.export.output_writers): review.csv in the run's language."""
-    path = staging / REVIEW_CSV
-    write_review_csv(con, path, getattr(ctx, "lang", "zh") or "zh")
-    return [path]
+def _queue_rows(queue) -> Iterator[dict]:
+    """The rows of the review queue (an Arrow table), a batch at a time."""
+    if queue is None:
+        return
+    for batch in queue.to_batches(max_chunksize=10_000):
+        yield from batch.to_pylist()
+
+
+def stage_review_csv(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData) -> None:
+    """The writer of review.csv (in the run's language), from the set's review queue."""
+    n = write_review_csv(_queue_rows(data.review), stage.path(REVIEW_CSV), info.lang)
+    stage.add(REVIEW_CSV, rows=n)

@@ -33,7 +33,9 @@ Test hook (pipeline/interrupts.py `pause_at`): with SHORTSHIP_TEST_PAUSE_AT=<poi
 flag, liabilities, ledger, export, commit, publish) the run prints `paused at <point>` on
 stderr and sleeps SHORTSHIP_TEST_PAUSE_SECONDS (default 60) there, so a test can kill it at a
 known point: `commit` is right after the COMMIT, `publish` right after the outputs were
-published and before the lines are marked (`summary`: pipeline/cli.py, while it prints).
+published and before the lines are marked (`renamed`: pipeline/publish.py, in the middle of the
+publication: the changed files moved into place, the manifest not yet written; `summary`:
+pipeline/cli.py, while it prints).
 """
 from __future__ import annotations
 
@@ -48,7 +50,6 @@ from typing import Any, Callable, Iterable
 import duckdb
 
 from pipeline import db, export, interrupts, outcome
-from pipeline.act import EVIDENCE_DIR
 from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
 from pipeline.flag import FlagSummary, flag_orders
@@ -56,6 +57,8 @@ from pipeline.liabilities import (STATUSES, append_ledger, check_clock, compute_
                                   record_run)
 from pipeline.load import FileResult, RejectLimit, find_exports, load_paths
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
+from pipeline.publish import Stage
+from pipeline.setdata import EVIDENCE_DIR, SetInfo
 
 ZERO = Decimal("0.00")
 
@@ -120,7 +123,10 @@ class RunSummary:
     payout_yuan: Decimal = ZERO
     payout_points: int = 0
     published_lines: int = 0  # ledger lines this run published (its own and any left unpublished)
-    outputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # every file of the published set
+    written: int = 0    # files of the set this run wrote (new or changed)
+    unchanged: int = 0  # files of the set carried over as they were (same content)
+    removed: int = 0    # files of the previous set this set no longer has
     data_problems: int = 0  # rows of sql/outputs/data_problems.sql (e.g. a refund above what was paid)
     data_problem_counts: dict[str, int] = field(default_factory=dict)  # the same by problem
     awaiting_data: dict[str, int] = field(default_factory=dict)  # orders of sql/outputs/awaiting.sql by what they wait for
@@ -192,8 +198,11 @@ class RunSummary:
         for o in self.outputs:  # one pass (240,000 evidence pages: no set rebuilt per output)
             (pages if _is_page(o) else shown).append(o)
         if pages:  # one entry for the evidence pages, not one per order
-            shown.append(_("%(folder)s (%(n)s pages)") % {"folder": str(Path(pages[0]).parent), "n": len(pages)})
+            shown.append(_("%(folder)s (%(n)s pages)") % {"folder": str(Path(pages[0]).parent.parent),
+                                                          "n": len(pages)})
         out.append(_("outputs: %(files)s") % {"files": ", ".join(shown)})
+        out.append(_("output files: %(written)s written (new or changed), %(unchanged)s unchanged, %(removed)s removed")
+                   % {"written": self.written, "unchanged": self.unchanged, "removed": self.removed})
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -238,15 +247,16 @@ class RunSummary:
             "outputs": [o for o in self.outputs if not _is_page(o)],
             "evidence_pages": sum(1 for o in self.outputs if _is_page(o)),
             "recomputed_orders": self.recomputed,
+            "output_files": {"written": self.written, "unchanged": self.unchanged, "removed": self.removed},
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
 
 def _is_page(path: str) -> bool:
-    """An evidence page (evidence/<order_id>.html) of the output set (string work only: a run
+    """An evidence page (evidence/NN/<order_id>.html) of the output set (string work only: a run
     lists one per order it has a page for, 240,000 in a large one)."""
-    return os.path.basename(os.path.dirname(path)) == EVIDENCE_DIR
+    return os.path.basename(os.path.dirname(os.path.dirname(path))) == EVIDENCE_DIR
 
 
 def _fill_from_db(s: RunSummary, con) -> None:
@@ -380,21 +390,20 @@ def run_pipeline(
     summary = RunSummary(run_id=run_id, as_of=clock, policy_id=pol.id, db_path=str(db_path), out_dir=str(out_dir),
                          lang=lang)
     command = command or "run " + " ".join(str(p) for p in paths)
-    ctx = export.OutputContext(run_id=run_id, batch_id=run_id, as_of=clock, policy_id=pol.id, lang=lang, xlsx=xlsx,
-                               policy=pol)
+    info = SetInfo(run_id=run_id, batch_id=run_id, as_of=clock, policy=pol, lang=lang, xlsx=xlsx)
 
     con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp)
-    staging: Path | None = None
+    stage: Stage | None = None
     committed = False
     try:
-        staging = export.new_staging_dir(out_dir, run_id)
+        stage = Stage(out_dir, run_id)
         con.execute("BEGIN TRANSACTION")
         try:
             steps = run_steps(con, paths, clock, pol, run_id, command, progress, keep_raw, say, limit)
             summary.files, summary.rejects_this_run = steps.files, steps.rejected
             summary.recomputed = steps.flags.recomputed
             say("writing outputs")
-            export.stage_outputs(con, staging, ctx, progress)
+            export.stage_outputs(con, stage, info, progress)
             _fill_from_db(summary, con)
             _pause("export")
             say("committing")
@@ -407,18 +416,20 @@ def run_pipeline(
             outcome.committed("the run", lines=summary.payout_lines, yuan=summary.payout_yuan)
             _pause("commit")
             say("publishing outputs")
-            summary.outputs = [str(p) for p in export.publish(staging, out_dir, ctx)]
+            done = export.publish(stage, export.manifest_header(info))
+            summary.outputs = [str(p) for p in done.paths]
+            summary.written, summary.unchanged, summary.removed = done.written, done.unchanged, done.removed
             published, published_yuan = export.published_payouts(out_dir)
             outcome.published(len(published), published_yuan)
             _pause("publish")
-            export.mark_published(con, ctx.batch_id, published)
+            export.mark_published(con, info.batch_id, published)
             outcome.marked()
             summary.published_lines = len(published)
     except BaseException as e:
         raise _run_error(e, db_path, committed) from None
     finally:
-        if staging is not None:
-            export.remove_staging(staging)
+        if stage is not None:
+            stage.remove()
         con.close()
     summary.seconds = time.monotonic() - t0
     marks.append(("end", time.monotonic()))

@@ -21,7 +21,6 @@ from pipeline.export import PARQUET_FILES, STAGING_PREFIX, export_outputs
 from pipeline.liabilities import append_ledger, compute_liabilities, record_run
 from pipeline.load import load_paths
 from pipeline.policy import load_policy
-from pipeline.report import build_report
 
 from .conftest import FIXTURES, ROOT
 from .test_run import CONTRACT, check_contract, dec_sum, int_sum, report_totals
@@ -189,7 +188,11 @@ def test_report_is_self_contained_and_escapes_data(results_db, tmp_path):
 def test_report_totals_match_the_tables(results_db, tmp_path):
     con = db.connect(results_db, read_only=True)
     try:
-        page = build_report(con, "r1")
+        from pipeline import export, setdata
+        from pipeline.report import build_report
+
+        info = setdata.set_info(con, batch_id="b", run_id="r1")
+        page = build_report(con, info, export.set_data(con, info))
         comp, pts, total, owed = con.execute(
             "select sum(compensation_yuan), sum(points), sum(total_yuan), count(*) filter (where status = 'owed') from liabilities"
         ).fetchone()

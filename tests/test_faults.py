@@ -143,6 +143,44 @@ def test_sigkill_at_each_step_then_one_clean_run_publishes_every_line(shop, poin
     assert pq.read_table(shop["out"] / "payouts.parquet").num_rows == 0
 
 
+def test_killed_in_the_middle_of_the_publication_the_next_run_leaves_a_consistent_set(shop):
+    """SIGKILL after the changed files were moved into place and before manifest.json (pause
+    point `renamed`): every file is whole, the old manifest and the journal of the paths being
+    replaced are there; the next run trusts none of those paths, and leaves a set whose
+    manifest vouches for exactly the bytes of the folder, with a page for the decided order."""
+    import hashlib
+
+    decided = "1001000000000000001"
+    (Path(shop["args"][1]) / "review_filled.csv").write_text(
+        f"order_id,decision,note\n{decided},merchant,客服确认\n", encoding="utf-8")
+    old_manifest = (shop["out"] / "manifest.json").read_bytes()
+    proc = spawn(*shop["args"], env_extra={"SHORTSHIP_TEST_PAUSE_AT": "renamed"}, create=False)
+    try:
+        wait_for_line(proc, "paused at renamed")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    journal = json.loads((shop["out"] / ".shortship-publishing.json").read_text(encoding="utf-8"))["paths"]
+    from pipeline.setdata import page_path
+
+    assert page_path(decided) in journal and "flags.parquet" in journal
+    assert (shop["out"] / "manifest.json").read_bytes() == old_manifest  # the old set's, untouched
+    assert (shop["out"] / page_path(decided)).exists()  # moved in, not yet listed
+    for p in shop["out"].glob("*.parquet"):
+        pq.read_table(p)  # whole
+    again = invoke("run", *shop["args"], "--json")
+    assert again.exit_code == 0, again.output
+    files = json.loads((shop["out"] / "manifest.json").read_text(encoding="utf-8"))["files"]
+    for f in files:
+        assert hashlib.sha256((shop["out"] / f["path"]).read_bytes()).hexdigest() == f["sha256"], f["path"]
+    assert page_path(decided) in {f["path"] for f in files}
+    assert not (shop["out"] / ".shortship-publishing.json").exists()
+    assert not list(shop["out"].glob(".shortship-staging-*"))
+    assert_every_line_published_once(shop["db"], shop["out"], may_repeat=True)
+
+
 # the signal each point gets: Ctrl-C (SIGINT, exit 130) or SIGTERM (a scheduler's stop, exit 143)
 SIGNAL_AT = {"load": signal.SIGINT, "flag": signal.SIGTERM, "liabilities": signal.SIGINT, "ledger": signal.SIGTERM,
              "export": signal.SIGINT, "commit": signal.SIGTERM, "publish": signal.SIGINT, "summary": signal.SIGTERM}
@@ -247,8 +285,8 @@ def test_a_run_that_fails_after_its_commit_says_so_with_the_money(shop, monkeypa
     before_db, before_out = db_state(shop["db"]), files_bytes(shop["out"])
     real_publish = export.publish
 
-    def full_disk(staging, out_dir, ctx):
-        raise ShortshipError(f"{out_dir}/flags.parquet: cannot write (No space left on device)")
+    def full_disk(stage, header):
+        raise ShortshipError(f"{stage.out_dir}/flags.parquet: cannot write (No space left on device)")
 
     monkeypatch.setattr(export, "publish", full_disk)
     r = invoke("run", *shop["args"])

@@ -257,6 +257,11 @@ def test_text_summary_and_second_run_is_idempotent(tmp_path):
     second = run_cli(*args)  # Chinese, the default
     assert second.exit_code == 0, second.output
     assert "已载入过 4 个" in second.stdout
+    assert "output files: 11 written (new or changed), 0 unchanged, 0 removed" in text
+    # the second writes only what changed: flags and liabilities (their run_id), payouts.parquet
+    # (now empty), and, now in Chinese, the report and the three CSV files for people; the
+    # summary, rejects and root causes (Parquet, canonical) are left as they were
+    assert "输出文件：写入 7 个（新增或有变化），未变 3 个，删除 0 个" in second.stdout
     for word in ("订单：", "应赔付：", "可补发免赔：", "最近截止", "拒绝行：", "打款记录："):
         assert word in second.stdout
     f2 = pq.read_table(out / "flags.parquet")
@@ -395,7 +400,7 @@ def test_the_summary_lists_the_evidence_pages_as_one_entry():
     from pipeline.run import RunSummary
 
     s = RunSummary("r", datetime(2019, 3, 10, 12), "tmall", "db", "out", lang="en")
-    s.outputs = ["out/flags.parquet", *(f"out/evidence/{i}.html" for i in range(3)), "out/manifest.json"]
-    assert s.lines()[-1] == "outputs: out/flags.parquet, out/manifest.json, out/evidence (3 pages)"
+    s.outputs = ["out/flags.parquet", *(f"out/evidence/{i:02d}/10{i:02d}.html" for i in range(3)), "out/manifest.json"]
+    assert s.lines()[-2] == "outputs: out/flags.parquet, out/manifest.json, out/evidence (3 pages)"
     j = s.to_json()
     assert j["outputs"] == ["out/flags.parquet", "out/manifest.json"] and j["evidence_pages"] == 3

@@ -1,4 +1,4 @@
-"""evidence/<order_id>.html: one self-contained page per order, the file to hand in for 举证.
+"""evidence/NN/<order_id>.html (setdata.page_path): one self-contained page per order, the file to hand in for 举证.
 
 A page holds the order's timeline (paid, ship-by, every parcel with its tracking number and
 its weight against the expected weight, re-shipments, every refund with its reason,
@@ -13,234 +13,152 @@ notes) is masked by detection's rule (sql/flags/macros.sql fl_mask_text: an addr
 〔地址〕, a name before a phone number 〔姓名〕, phone numbers 136****2067); no buyer name or
 address column is shown, only the buyer id the platform shows.
 
-`write_pages` renders the pages of many orders with a handful of queries (one per kind of
-fact, over all the orders at once), not one query per order.
+A page shows its order's facts (pipeline/act/facts.py, the page model) and the clock at which
+they last changed, never the run's id or clock, and is written only when they change
+(`stage_pages`): the hash of each page's facts is computed by DuckDB over all the pages at
+once and kept in manifest.json with the page; a page whose hash (and renderer) is unchanged is
+carried over without being rendered, the others are rendered (pipeline/act/page.py) and
+written. A page whose order no longer gets one leaves the set (its file is removed).
 """
 from __future__ import annotations
 
 import os
-import re
-from collections import defaultdict, namedtuple
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Iterator
 
 import duckdb
 
-from pipeline import db
-from pipeline.act import Row, resolve_as_of, resolve_policy, weigh_parcels
+from pipeline.act.facts import Gathering
+from pipeline.act.page import PageTexts, render
+from pipeline.clock import fmt
 from pipeline.errors import ShortshipError
 from pipeline.policy import Policy
-from pipeline.report.render import environment
+from pipeline.publish import Stage
+from pipeline.setdata import SetInfo, page_name, page_path  # noqa: F401 - the pages' names, re-exported
 
-TEMPLATE = "evidence.html"
-_SAFE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
-
-
-def page_name(order_id: str) -> str:
-    """The file name of an order's page; an id that is not a plain token cannot name a file."""
-    if not _SAFE_ID.fullmatch(order_id or ""):
-        raise ShortshipError(f"order id {order_id!r}: not a valid order id")
-    return f"{order_id}.html"
+RENDERER = "evidence_renderer"  # the manifest's key: what rendered the published pages
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[tuple]:
-    """The rows of a query as named tuples (cheap to make by the ten thousand, read as
-    attributes by the template)."""
-    cur = con.execute(sql, params or {})
-    make = namedtuple("Fact", [d[0] for d in cur.description], rename=True)._make
-    return [make(r) for r in cur.fetchall()]
-
-
-def _by_order(rows: list[tuple]) -> dict[str, list[tuple]]:
-    out: dict[str, list[tuple]] = defaultdict(list)
-    for r in rows:
-        out[r.order_id].append(r)
-    return out
-
-
-def _has_table(con, name: str) -> bool:
-    return con.execute(
-        "select count(*) from information_schema.tables where table_name = ? and table_schema = 'main'", [name]
-    ).fetchone()[0] > 0
-
-
-def gather(con: duckdb.DuckDBPyConnection, order_ids: list[str], as_of: datetime, policy: Policy) -> dict[str, dict]:
-    """Every fact of the orders `order_ids`, grouped by order (see the module doc)."""
-    con.execute("create or replace temp table _ev_ids as select distinct unnest($ids::varchar[]) as order_id",
-                {"ids": list(order_ids)})
-    # what people wrote is quoted with personal data masked by detection's own rule (fl_mask_text:
-    # addresses, a name before a phone number, phone numbers), as in the flags' evidence
-    db.run_script(con, db.read_sql("flags/macros.sql"))
-    try:
-        orders = _rows(con, """
-            select order_id, shop, buyer, status, status_raw, goods_amount, postage, total_amount, paid_amount,
-                   refund_amount, paid_gross, created_at, paid_at, shipped_at, confirmed_at, tracking_no, carrier,
-                   fl_mask_text(buyer_message) as buyer_message, fl_mask_text(seller_memo) as seller_memo,
-                   item_count, close_reason, source_file, line
-            from orders semi join _ev_ids using (order_id)""")
-        con.execute("create or replace temp table _ev_lines as select * from order_lines semi join _ev_ids using (order_id)")
-        con.execute("create or replace temp table _ev_orders as select * from orders semi join _ev_ids using (order_id)")
-        lines = _rows(con, """
-            select l.order_id, l.line_no, l.line_id, l.sku, l.title, l.attributes, l.price, l.quantity, l.status,
-                   l.status_raw, l.refund_status, l.refund_amount, a.line_paid, a.paid_source, l.shipped_at,
-                   l.tracking_no, l.source_file, l.line
-            from _ev_lines l
-            left join line_amounts_of('_ev_lines', '_ev_orders') a using (order_id, line_no)
-            order by l.order_id, l.line_no""")
-        refunds = _rows(con, """
-            select order_id, refund_id, sku, title, refund_amount, order_paid_amount, status, status_raw,
-                   goods_status, reason, fl_mask_text(description) as description, return_required, aftersale_type,
-                   cs_status, responsible_party, phase, refund_scope, fl_mask_text(seller_memo) as seller_memo,
-                   applied_at, finished_at, timeout_at, returned_at,
-                   source_file, line
-            from refunds semi join _ev_ids using (order_id)
-            order by order_id, applied_at nulls last, refund_id""")
-        flags = _rows(con, "select * from flags semi join _ev_ids using (order_id)")
-        liabilities = _rows(con, "select * from liabilities semi join _ev_ids using (order_id)")
-        decisions = _rows(con, """select * replace (fl_mask_text(note) as note) from decisions
-                                  semi join _ev_ids using (order_id)
-                                  order by order_id, decided_at nulls last, line""") if _has_table(con, "decisions") else []
-        weigh_parcels(con, "select order_id from _ev_ids", as_of, policy)
-        parcels = _rows(con, "select * from _act_parcels order by order_id, shipped_at, tracking_no")
-        shipment_rows = _rows(con, """
-            select order_id, sku, quantity, shipped_at, tracking_no, weight_kg, reship, source_file, line
-            from shipments semi join _ev_ids using (order_id)
-            order by order_id, shipped_at, line""")
-    finally:
-        for t in ("_ev_ids", "_ev_lines", "_ev_orders"):
-            con.execute(f"drop table if exists {t}")
-    grouped = {
-        "lines": _by_order(lines), "refunds": _by_order(refunds), "decisions": _by_order(decisions),
-        "parcels": _by_order(parcels), "shipment_rows": _by_order(shipment_rows),
-    }
-    one = {"order": {r.order_id: r for r in orders}, "flag": {r.order_id: r for r in flags},
-           "liability": {r.order_id: r for r in liabilities}}
-    facts = {}
-    for oid in order_ids:
-        facts[oid] = Row(
-            order_id=oid,
-            **{k: v.get(oid) for k, v in one.items()},
-            **{k: v.get(oid, []) for k, v in grouped.items()},
-        )
-    return facts
-
-
-def _event(at: datetime | None, what: str, source: tuple | None = None, **detail: Any) -> Row:
-    return Row(at=at, what=what, source=source, **detail)
-
-
-def timeline(f: dict, as_of: datetime) -> list[dict]:
-    """The order's events in time order (undated ones last)."""
-    o, flag, liab = f["order"], f["flag"], f["liability"]
-    ev: list[dict] = []
-    src = (o.source_file, o.line) if o else None
-    if o:
-        ev.append(_event(o.created_at, "created", src))
-        ev.append(_event(o.paid_at, "paid", src, amount=o.paid_gross or o.paid_amount, postage=o.postage))
-        if o.shipped_at:
-            ev.append(_event(o.shipped_at, "shipped", src, tracking_no=o.tracking_no, carrier=o.carrier))
-        if o.confirmed_at:
-            ev.append(_event(o.confirmed_at, "confirmed", src))
-    ship_by = (flag.ship_by if flag else None) or (liab.deadline if liab else None)
-    if ship_by:
-        ev.append(_event(ship_by, "ship_by", None))
-    for p in f["parcels"]:
-        ev.append(_event(p.shipped_at, "reshipped" if p.reship else "parcel",
-                         (p.source_files[0], p.lines) if p.source_files else None, parcel=p))
-    for r in f["refunds"]:
-        ev.append(_event(r.applied_at, "refund_applied", (r.source_file, r.line), refund=r))
-        if r.finished_at:
-            ev.append(_event(r.finished_at, "refund_finished", (r.source_file, r.line), refund=r))
-    for d in f["decisions"]:
-        ev.append(_event(d.decided_at, "decided", (d.source_file, d.line), decision=d))
-    ev.append(_event(as_of, "as_of", None))
-    far = datetime.max
-    return sorted(ev, key=lambda e: (e["at"] or far, 0 if e["what"] != "as_of" else 1))
-
-
-def _sources(f: dict) -> list[tuple[str, list[int]]]:
-    """Every source file of the page's facts with its lines."""
-    found: dict[str, set[int]] = defaultdict(set)
-    if f["order"]:
-        found[f["order"].source_file].add(f["order"].line)
-    for key in ("lines", "refunds", "decisions", "shipment_rows"):
-        for r in f[key]:
-            if r.source_file is not None and r.line is not None:
-                found[r.source_file].add(r.line)
-    return sorted((path, sorted(lines)) for path, lines in found.items())
-
-
-def page(f: dict, lang: str, as_of: datetime, policy: Policy, run_id: str | None, reasons: list[str]) -> str:
-    env = environment(lang)
-    return env.get_template(TEMPLATE).render(
-        f=f, events=timeline(f, as_of), sources=_sources(f), as_of=as_of, policy=policy, run_id=run_id,
-        reasons=reasons, rule=policy.rule_for(f["flag"].kind) if f["flag"] else policy.penalty,
-        basename=os.path.basename,
-    )
+def rendered(con: duckdb.DuckDBPyConnection, reasons: dict[str, list[str]], lang: str, as_of: datetime,
+             policy: Policy, facts_as_of: datetime | None = None) -> Iterator[tuple[str, str]]:
+    """(order_id, page) for each order of `reasons` (order_id -> why its page), every page
+    rendered; `facts_as_of` (default `as_of`) printed as the clock of their facts."""
+    for o in reasons:
+        page_name(o)
+    tx = PageTexts(lang)
+    with Gathering(con, reasons, as_of, policy) as g:
+        for p in g.pages(list(reasons)):
+            yield p.order_id, render(p, tx, policy, facts_as_of or as_of)
 
 
 def write_pages(con: duckdb.DuckDBPyConnection, order_ids: list[str], folder: Path, lang: str, as_of: datetime,
-                policy: Policy, run_id: str | None = None, reasons: dict[str, list[str]] | None = None) -> list[Path]:
-    """Write evidence/<order_id>.html for each order into `folder`; returns the paths.
-
-    One process renders them all: sharing the work with forked processes was measured slower
-    (each process touching the shared facts copies their memory pages) on the 2-core machine."""
+                policy: Policy, reasons: dict[str, list[str]] | None = None) -> list[Path]:
+    """Write <order_id>.html for each order into `folder`, every one rendered (not a set's
+    publication: see `stage_pages`); returns the paths."""
     if not order_ids:
         return []
-    names = [page_name(o) for o in order_ids]
-    facts = gather(con, order_ids, as_of, policy)
-    why = reasons if reasons is not None else _reasons(con, order_ids)
+    if reasons is None:
+        from pipeline.setdata import evidence_orders
+
+        reasons = evidence_orders(con, order_ids)
     folder.mkdir(parents=True, exist_ok=True)
-    for oid, name in zip(order_ids, names):
-        (folder / name).write_bytes(page(facts[oid], lang, as_of, policy, run_id, why.get(oid, [])).encode())
-    return [folder / name for name in names]
+    out = []
+    for oid, html in rendered(con, {o: reasons.get(o, []) for o in order_ids}, lang, as_of, policy):
+        path = folder / page_name(oid)
+        path.write_bytes(html.encode())
+        out.append(path)
+    return out
 
 
-def _reasons(con, order_ids: list[str]) -> dict[str, list[str]]:
-    sql = db.model_sql("outputs/evidence_orders.sql")
-    return {r[0]: list(r[1]) for r in con.execute(
-        f"select * from ({sql}) where order_id in (select unnest($ids::varchar[]))", {"ids": order_ids}).fetchall()}
+# Pages can be rendered and written by worker processes when there are many (pipeline/act/workers.py):
+POOL_MIN = 2_000       # pages to render before worker processes are worth their start (~0.5 s)
+POOL_CHUNK = 1_000     # pages a worker is handed at a time
+WORKERS_ENV = "SHORTSHIP_RENDER_WORKERS"  # worker processes (default 0: the run's own process renders)
 
 
-def evidence_to(con: duckdb.DuckDBPyConnection, order_ids: list[str], out_dir: str | Path, lang: str = "zh",
-                policy: Policy | None = None) -> list[Path]:
-    """`shortship evidence ORDER_ID...`: the pages of the orders asked for, written atomically
-    into <out>/evidence/ (staged, then each renamed over its old copy). An order the database
-    does not hold is an error naming it; nothing is written then."""
-    from pipeline import export
-
-    ids = list(dict.fromkeys(o.strip() for o in order_ids if o and o.strip()))
-    if not ids:
-        raise ShortshipError("no order ids given")
-    for o in ids:
-        page_name(o)
-    known = {r[0] for r in con.execute(
-        "select order_id from (select order_id from orders union select order_id from flags) "
-        "where order_id in (select unnest($ids::varchar[]))", {"ids": ids}).fetchall()}
-    missing = [o for o in ids if o not in known]
-    if missing:
-        raise ShortshipError(f"order {missing[0]} is not in the database"
-                             + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    run = con.execute("select run_id, as_of, policy_id from runs order by started_at desc, run_id desc limit 1").fetchone()
-    as_of = resolve_as_of(con, run[1] if run else None)
-    pol = resolve_policy(policy, run[2] if run else None)
-    out_dir = Path(out_dir)
-    staging = export.new_staging_dir(out_dir)
+def render_workers() -> int:
+    """Worker processes that render pages: none unless SHORTSHIP_RENDER_WORKERS says how many.
+    On the 2-core benchmark machine, shared with other work, two workers were slower than the
+    run's own process (24,000 pages rendered and written: 10.8 s against 8.5 s; handing the
+    facts over costs a pickle each way and the workers' start), so they are for a machine
+    with idle cores."""
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if not value:
+        return 0
     try:
-        staged = write_pages(con, ids, staging, lang, as_of, pol, run_id=run[0] if run else None)
-        (out_dir / "evidence").mkdir(parents=True, exist_ok=True)
-        written = []
-        for p in staged:
-            target = out_dir / "evidence" / p.name
-            try:
-                os.replace(p, target)
-            except OSError as e:
-                raise ShortshipError(f"{target}: cannot write ({e.strerror})") from None
-            written.append(target)
-        return written
-    finally:
-        from pipeline.act import drop_temp
+        return max(int(value), 0)
+    except ValueError:
+        raise ShortshipError(f"{WORKERS_ENV}={value!r}: expected a whole number") from None
 
-        drop_temp(con)
-        export.remove_staging(staging)
+
+def stage_pages(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, reasons: dict[str, list[str]],
+                every: bool = False, workers: int | None = None) -> list[str]:
+    """Put the pages of the orders `reasons` (order_id -> why its page) into the set staged in
+    `stage`: only the pages whose facts (or renderer) changed since their published copy are
+    rendered, and only those whose bytes changed are written (`every`: render them all, for
+    pages asked for by name). Returns the pages' paths (relative). `workers`: processes that
+    render (default `render_workers()`; used from POOL_MIN pages to render)."""
+    if not reasons:
+        return []
+    rels = {o: page_path(o) for o in reasons}
+    tx = PageTexts(info.lang)
+    key = tx.key
+    stage.meta[RENDERER] = key
+    same_renderer = stage.previous.header.get(RENDERER) == key
+    now = fmt(info.as_of)
+    with Gathering(con, reasons, info.as_of, info.policy) as g:
+        hashes = g.hashes()
+        todo: dict[str, tuple[str, str]] = {}  # order_id -> (facts hash, clock of the facts)
+        for oid, rel in rels.items():
+            h = hashes[oid]
+            prev = stage.previous_entry(rel)
+            if prev is not None and prev.facts == h:
+                if not every and same_renderer and stage.keep(rel):
+                    continue
+                todo[oid] = (h, prev.facts_as_of or now)
+            else:
+                todo[oid] = (h, now)
+        n = render_workers() if workers is None else workers
+        if n > 1 and len(todo) >= POOL_MIN:
+            _render_in_workers(g, stage, info, todo, rels, n)
+            return list(rels.values())
+        clocks: dict[str, datetime] = {}
+        for p in g.pages(list(todo)):
+            h, since = todo[p.order_id]
+            at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
+            html = render(p, tx, info.policy, at)
+            stage.write_bytes(rels[p.order_id], html.encode(), facts=h, facts_as_of=since)
+    return list(rels.values())
+
+
+def _render_in_workers(g: Gathering, stage: Stage, info: SetInfo, todo: dict[str, tuple[str, str]],
+                       rels: dict[str, str], n: int) -> None:
+    """stage_pages' rendering by `n` worker processes (see POOL_MIN): this process fetches the
+    chunks and records what the workers wrote."""
+    from pipeline.act.workers import RenderPool
+
+
+    def record(results: list[tuple]) -> None:
+        for oid, sha, size, staged in results:
+            h, since = todo[oid]
+            stage.record(rels[oid], sha, size, staged, facts=h, facts_as_of=since)
+
+    pool = RenderPool(n, info.lang, info.policy, str(stage.folder))
+    try:
+        in_flight = 0
+        for chunk in g.chunks(list(todo), POOL_CHUNK):
+            for o in chunk.order_ids:
+                stage.staged_path(rels[o])  # its folder made in the staging folder (once a folder)
+            pool.submit(chunk, {o: (rels[o], todo[o][1], stage.unchanged_sha(rels[o])) for o in chunk.order_ids})
+            in_flight += 1
+            while in_flight > 2 * n:  # a bounded number of chunks in flight
+                record(pool.result())
+                in_flight -= 1
+        while in_flight:
+            record(pool.result())
+            in_flight -= 1
+    except BaseException:
+        pool.kill()
+        raise
+    pool.close()

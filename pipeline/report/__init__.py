@@ -1,8 +1,8 @@
 """report.html: one self-contained page telling the run's story to people, Chinese by default.
 
 The page is a Jinja2 template (pipeline/report/templates/report.html, autoescaping on) filled
-from the tables; its charts are Vega-Lite specifications rendered to inline SVG by vl-convert
-(pipeline/report/charts.py). No script, nothing loaded from the network: it opens offline.
+from the tables and the set's rows (pipeline/setdata.py); its charts are inline SVG drawn by
+pipeline/report/charts.py. No script, nothing loaded from the network: it opens offline.
 Texts come from the message catalogue (pipeline/locale), in the run's `--lang`.
 
 What it shows, in the order a shop acts on it: the totals; what to re-ship now (reship.csv);
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -29,7 +28,9 @@ from pipeline import db
 from pipeline.locale import messages
 from pipeline.policy import FLAG_KINDS
 from pipeline.report import charts
+from pipeline.publish import Stage
 from pipeline.report.render import environment, plain_money
+from pipeline.setdata import SetData, SetInfo, page_path
 
 STATUS_ORDER = ("owed", "curable", "cured", "courier", "disputed", "excluded", "awaiting_data")
 TOP_N = 10
@@ -161,19 +162,15 @@ def _by_status(con) -> list[dict]:
     return rows
 
 
-def _review_queue(con, limit: int | None = TABLE_N) -> tuple[list[dict], int]:
-    """The orders awaiting a decision: the review loop's queue when this version has it
-    (sql/review/review_queue.sql), else the disputed liabilities."""
-    if db.has_model("review/review_queue.sql"):
-        base = db.model_sql("review/review_queue.sql")
-    else:
-        base = """select l.order_id, l.shop, f.buyer, l.kind, f.rules, f.evidence, f.missing_qty,
-                         f.affected_amount, f.paid_at, l.deadline
-                  from liabilities l join flags f using (order_id) where l.status = 'disputed'"""
-    n = con.execute(f"select count(*) from ({base})").fetchone()[0]
-    rows = _rows(con, f"select * from ({base}) order by affected_amount desc nulls last, order_id"
-                      + (f" limit {int(limit)}" if limit is not None else ""))
-    return rows, n
+def _review_queue(review, limit: int | None = TABLE_N) -> tuple[list[dict], int]:
+    """The orders awaiting a decision (the set's review queue, sql/review/review_queue.sql),
+    the largest first: the first `limit` rows and how many in all."""
+    if review is None or not review.num_rows:
+        return [], 0
+    top = review.sort_by([("affected_amount", "descending"), ("order_id", "ascending")])
+    if limit is not None:
+        top = top.slice(0, limit)
+    return top.to_pylist(), review.num_rows
 
 
 def _largest(con) -> list[dict]:
@@ -235,51 +232,25 @@ def _awaiting(con, limit: int = TABLE_N) -> tuple[list[dict], int, dict[str, int
     return rows, sum(by.values()), by
 
 
-def _claim_totals(claims: list[dict]) -> list[dict]:
-    """Per carrier and month, then per carrier (month None; only for a carrier of several
-    months): orders, goods value, claim."""
-    out: dict[tuple, dict] = {}
-    for c in claims:
-        for key in ((c["carrier"], c["month"]), (c["carrier"], None)):
-            t = out.setdefault(key, {"carrier": c["carrier"], "month": key[1], "orders": 0,
-                                     "goods_value_yuan": ZERO, "claim_yuan": ZERO})
-            t["orders"] += 1
-            t["goods_value_yuan"] += c["goods_value_yuan"] or ZERO
-            t["claim_yuan"] += c["claim_yuan"] or ZERO
-    months = {}
-    for carrier, month in out:
-        if month is not None:
-            months[carrier] = months.get(carrier, 0) + 1
-    rows = [t for (carrier, month), t in out.items() if month is not None or months.get(carrier, 0) > 1]
-    return sorted(rows, key=lambda t: (t["carrier"] is None, t["carrier"] or "", t["month"] is None, t["month"] or ""))
-
-
 def _rates(root_causes: list[dict], dimension: str) -> list[dict]:
     rows = [r for r in root_causes if r["dimension"] == dimension and r["short_orders"] > 0]
     rows.sort(key=lambda r: (-r["short_rate_low"], -r["short_orders"], r["value"]))
     return rows[:TOP_N]
 
 
-def report_context(con: duckdb.DuckDBPyConnection, run_id: str | None, lang: str, act=None) -> dict[str, Any]:
-    """Everything the template shows. `act`: the rows of pipeline.act for this set (computed
-    here when not given)."""
-    from pipeline import act as act_mod
-
-    m = messages(lang)
-    if run_id is None:
-        row = con.execute("select run_id from runs order by started_at desc, run_id desc limit 1").fetchone()
-        run_id = row[0] if row else None
+def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData) -> dict[str, Any]:
+    """Everything the template shows: the database's tables and the set's rows (`data`)."""
+    m = messages(info.lang)
+    run_id = info.run_id
     run = _run_info(con, run_id)
-    as_of = run["as_of"] if run else None
-    if act is None:
-        act = act_mod.compute(con, as_of, None, run["policy_id"] if run else None)
+    root_causes = data.root_cause_rows()
     t = totals(con, run_id)
     status_rows = _by_status(con)
     kinds = [(k, m.code("kind", k)) for k in FLAG_KINDS]
     by_day = _by_day(con)
-    weeks = [{"week": r["value"], "rate": r["short_rate"]} for r in act.root_causes if r["dimension"] == "week"]
-    reship_orders = {r["order_id"] for r in act.reship}
-    review, review_n = _review_queue(con)
+    weeks = [{"week": r["value"], "rate": r["short_rate"]} for r in root_causes if r["dimension"] == "week"]
+    reship_orders = {r["order_id"] for r in data.reship}
+    review, review_n = _review_queue(data.review)
     problems = _data_problems(con)
     awaiting, awaiting_n, awaiting_by = _awaiting(con)
     t.awaiting_orders = awaiting_n
@@ -287,8 +258,8 @@ def report_context(con: duckdb.DuckDBPyConnection, run_id: str | None, lang: str
     return {
         "run_id": run_id,
         "run": run,
-        "as_of": as_of or act.as_of,
-        "policy": act.policy,
+        "as_of": run["as_of"] if run else info.as_of,
+        "policy": info.policy,
         "t": t,
         "attrs": t.attributes(),
         "kinds": FLAG_KINDS,
@@ -301,61 +272,37 @@ def report_context(con: duckdb.DuckDBPyConnection, run_id: str | None, lang: str
         "trend_chart": charts.weekly_trend(weeks, m.gettext("week (from Monday)"), m.gettext("short-shipment rate"))
         if len(weeks) >= 2 else None,
         "weeks": weeks,
-        "reship": act.reship[:TABLE_N],
-        "reship_rows": len(act.reship),
+        "reship": data.reship[:TABLE_N],
+        "reship_rows": len(data.reship),
         "reship_orders": len(reship_orders),
-        "reship_units": sum(r["quantity"] or 0 for r in act.reship),
-        "reship_curable": len({r["order_id"] for r in act.reship if r["status"] == "curable"}),
+        "reship_units": sum(r["quantity"] or 0 for r in data.reship),
+        "reship_curable": len({r["order_id"] for r in data.reship if r["status"] == "curable"}),
         "review": review,
         "review_n": review_n,
         "awaiting": awaiting,
         "awaiting_n": awaiting_n,
         "awaiting_by": awaiting_by,
-        "claims": sorted(act.claims, key=lambda c: -(c["claim_yuan"] or 0))[:TABLE_N],
-        "claims_n": len(act.claims),
-        "claim_totals": _claim_totals(act.claims),
-        "claim_sum": sum((c["claim_yuan"] or ZERO for c in act.claims), ZERO),
-        "rates": {d: _rates(act.root_causes, d) for d in ("sku", "shop", "packer", "warehouse")},
+        "claims": sorted(data.claims, key=lambda c: -(c["claim_yuan"] or 0))[:TABLE_N],
+        "claims_n": len(data.claims),
+        "claim_totals": data.claim_totals,
+        "claim_sum": sum((c["claim_yuan"] or ZERO for c in data.claims), ZERO),
+        "rates": {d: _rates(root_causes, d) for d in ("sku", "shop", "packer", "warehouse")},
         "largest": _largest(con),
         "buyer_reviews": _buyer_reviews(con),
         "problems": problems,
-        "evidence": set(act.evidence_ids),
+        "evidence": data.evidence,
+        "page_of": page_path,
     }
 
 
 # --- the page -----------------------------------------------------------------------------
 
-def build_report(con: duckdb.DuckDBPyConnection, run_id: str | None = None, lang: str = "zh", act=None) -> str:
-    """The report page as a string. `run_id` (default: the latest run) names the run whose
-    ledger lines are counted; flags and liabilities are the current tables."""
-    ctx = report_context(con, run_id, lang, act)
-    return environment(lang).get_template("report.html").render(**ctx)
+def build_report(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData) -> str:
+    """The report page as a string: the run `info.run_id` (its ledger lines are counted), the
+    current flags and liabilities, the set's rows."""
+    return environment(info.lang).get_template("report.html").render(**report_context(con, info, data))
 
 
-def write_report(con: duckdb.DuckDBPyConnection, path: str | Path, run_id: str | None = None, lang: str = "zh",
-                 act=None) -> Path:
-    """Write the page to `path` (the caller makes it atomic; see pipeline.export)."""
-    path = Path(path)
-    path.write_text(build_report(con, run_id, lang, act), encoding="utf-8")
-    return path
-
-
-def stage_report(con: duckdb.DuckDBPyConnection, staging: Path, ctx) -> list[Path]:
-    """The writer of report.html in a run's output set (after pipeline.act.stage_act, whose
-    rows it shows)."""
-    from pipeline import act
-
-    return [write_report(con, staging / "report.html", ctx.run_id, ctx.lang, act.take(ctx.batch_id))]
-
-
-def report_to(con: duckdb.DuckDBPyConnection, out_dir: str | Path, run_id: str | None = None, lang: str = "zh") -> Path:
-    """Write `report.html` into `out_dir`, atomically (staged, then renamed)."""
-    from pipeline import export
-
-    out_dir = Path(out_dir)
-    staging = export.new_staging_dir(out_dir)
-    try:
-        staged = write_report(con, staging / "report.html", run_id, lang)
-        return export.publish_one(staged, out_dir)
-    finally:
-        export.remove_staging(staging)
+def stage_report(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData) -> None:
+    """The writer of report.html."""
+    stage.write_bytes("report.html", build_report(con, info, data).encode("utf-8"))

@@ -1,21 +1,22 @@
-"""The report's charts: Vega-Lite specifications rendered offline to inline SVG by vl-convert.
+"""The report's charts, drawn as inline SVG by this module: three simple charts need no runtime.
 
-vl-convert-python bundles Vega-Lite and a JavaScript runtime in one wheel: no browser, no
-network (`allowed_base_urls=[]`), no script in the page; the SVG it returns goes straight into
-the HTML. The specifications are plain dicts (Vega-Lite's own JSON), not built with altair:
-altair would add its import time (about a second here) and three dependencies to make the
-same dicts.
+They were Vega-Lite specifications rendered by vl-convert (a JavaScript runtime in a wheel),
+whose start cost 1.6-2.2 s a run, most of a run's fixed cost on small inputs. These charts are
+bars, stacked bars and a line: here each is a function of its rows that returns an `<svg>`
+element (no script, no external resource, no font file: the page's own font stack), with
+axes, ticks, a legend and the values written on the marks. Every text from the data is
+escaped; element ids are not used at all (nothing for two charts of one page to share).
 
-The runtime starts on its first conversion (1-2 s on the benchmark machine); `prewarm()` starts
-it in a thread (vl-convert releases the GIL) while the other outputs are written (the SQL of
-reship.csv and courier_claims.csv), so the report seldom waits for it.
-The data of a chart are the labelled values only (already localized by the caller); text in an
-SVG is escaped by Vega.
+- `status_bars`: liabilities by status, one horizontal bar per status, its count and yuan beside it;
+- `stacked_days`: flagged orders per day, one bar per day stacked by kind, a legend above;
+- `weekly_trend`: the short-shipment rate by week, a line with its points and their values.
+
+Widths of texts are estimated (a CJK character is one em, other characters about 0.6 em):
+enough to leave room for labels without measuring fonts.
 """
 from __future__ import annotations
 
-import re
-import threading
+import math
 from typing import Any
 
 KIND_COLORS = {
@@ -34,118 +35,167 @@ STATUS_COLORS = {
     "excluded": "#9aa1ac",
     "awaiting_data": "#c9b84a",
 }
-FONT = 'system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif'
-CONFIG = {
-    "font": FONT,
-    "background": "#ffffff",
-    "view": {"stroke": None},
-    "axis": {"labelColor": "#5d6778", "titleColor": "#5d6778", "gridColor": "#e3e6ec", "domainColor": "#c9ced8",
-             "tickColor": "#c9ced8", "labelFontSize": 11, "titleFontSize": 11, "titleFontWeight": "normal"},
-    "legend": {"labelColor": "#1d2430", "labelFontSize": 12, "symbolType": "square", "orient": "top",
-               "title": None, "labelLimit": 260},
-}
-
-_warm: threading.Thread | None = None
-_lock = threading.Lock()
+FONT = 'system-ui, -apple-system, &quot;Segoe UI&quot;, &quot;PingFang SC&quot;, &quot;Microsoft YaHei&quot;, ' \
+       '&quot;Noto Sans CJK SC&quot;, sans-serif'
+LABEL = "#5d6778"
+GRID = "#e3e6ec"
+DOMAIN = "#c9ced8"
+INK = "#1d2430"
+SMALL = 11
 
 
-def _convert(spec: dict[str, Any]) -> str:
-    import vl_convert
-
-    return vl_convert.vegalite_to_svg(spec, config=CONFIG, allowed_base_urls=[])
-
-
-def prewarm() -> None:
-    """Start the chart runtime in the background (idempotent)."""
-    global _warm
-    with _lock:
-        if _warm is None:
-            spec = {"data": {"values": [{"x": 1}]}, "mark": "point", "encoding": {"x": {"field": "x", "type": "quantitative"}}}
-            _warm = threading.Thread(target=_convert, args=(spec,), name="chart-runtime", daemon=True)
-            _warm.start()
+def _esc(value: Any) -> str:
+    s = str(value)
+    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
 
 
-def wait_warm() -> None:
-    """Wait until a started runtime is up."""
-    w = _warm
-    if w is not None:
-        w.join()
+def text_width(s: str, size: float = SMALL) -> float:
+    """Estimated width of `s` in pixels at font size `size`."""
+    return sum(size if ord(c) > 0x2E80 else size * 0.6 for c in str(s))
 
 
-_XLINK = re.compile(r'\s+xmlns:xlink="[^"]*"')
-_IDS = re.compile(r'(id="|url\(#|href="#)([A-Za-z][\w.-]*)')
+def nice_ticks(top: float, count: int = 5) -> list[float]:
+    """Round tick values from 0 to at least `top` (steps of 1, 2 or 5 × 10^k)."""
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    n = math.ceil(top / step - 1e-9)
+    return [i * step for i in range(n + 1)]
 
 
-def svg(spec: dict[str, Any], name: str) -> str:
-    """The chart as an <svg> element: no XML declaration, no unused xlink namespace, and its
-    element ids (Vega's clip paths) prefixed with `name`, so that several charts in one page
-    do not share an id."""
-    wait_warm()
-    out = _convert({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", **spec}).strip()
-    if "xlink:" not in out:
-        out = _XLINK.sub("", out, count=1)
-    return _IDS.sub(lambda m: f"{m.group(1)}{name}-{m.group(2)}", out)
+def _num(v: float) -> str:
+    """A tick label: 1,200 / 1.5k / 2M style for counts."""
+    if v >= 1_000_000:
+        return f"{v / 1_000_000:g}M"
+    if v >= 10_000:
+        return f"{v / 1_000:g}k"
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:g}"
+
+
+def _pct(v: float, places: int = 1) -> str:
+    return f"{100 * v:.{places}f}%"
+
+
+def _f(v: float) -> str:
+    return f"{v:.1f}".rstrip("0").rstrip(".") if not float(v).is_integer() else str(int(v))
+
+
+def _svg(width: float, height: float, title: str, body: list[str]) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg" role="img" width="{_f(width)}" '
+            f'height="{_f(height)}" viewBox="0 0 {_f(width)} {_f(height)}" font-family="{FONT}" font-size="{SMALL}">'
+            f'<title>{_esc(title)}</title><rect class="background" width="100%" height="100%" fill="#ffffff"/>'
+            + "".join(body) + "</svg>")
+
+
+def status_bars(rows: list[dict], count_label: str) -> str:
+    """Liabilities by status: one horizontal bar per status (rows: code, label, n, text)."""
+    step, bar_w = 24, 420
+    left = 10 + max((text_width(r["label"]) for r in rows), default=0) + 8
+    right = 10 + max((text_width(r["text"]) for r in rows), default=0) + 8
+    top = 8
+    ticks = nice_ticks(max((r["n"] for r in rows), default=0))
+    scale = bar_w / ticks[-1]
+    height = top + step * len(rows)
+    body = []
+    for t in ticks:  # grid and x axis
+        x = left + t * scale
+        body.append(f'<line x1="{_f(x)}" y1="{top}" x2="{_f(x)}" y2="{height}" stroke="{GRID}"/>'
+                    f'<text x="{_f(x)}" y="{height + 14}" text-anchor="middle" fill="{LABEL}">{_num(t)}</text>')
+    body.append(f'<line x1="{_f(left)}" y1="{height}" x2="{_f(left + bar_w)}" y2="{height}" stroke="{DOMAIN}"/>'
+                f'<text x="{_f(left + bar_w / 2)}" y="{height + 30}" text-anchor="middle" fill="{LABEL}">'
+                f'{_esc(count_label)}</text>')
+    for i, r in enumerate(rows):
+        y = top + i * step
+        w = r["n"] * scale
+        color = STATUS_COLORS.get(r["code"], "#9aa1ac")
+        body.append(f'<g class="mark" data-status="{_esc(r["code"])}">'
+                    f'<text x="{_f(left - 6)}" y="{y + step / 2 + 4}" text-anchor="end" fill="{LABEL}">{_esc(r["label"])}</text>'
+                    f'<rect x="{_f(left)}" y="{y + 3}" width="{_f(max(w, 0.5))}" height="{step - 6}" rx="3" fill="{color}">'
+                    f'<title>{_esc(r["label"])}: {_esc(r["text"])}</title></rect>'
+                    f'<text x="{_f(left + w + 4)}" y="{y + step / 2 + 4}" fill="{LABEL}">{_esc(r["text"])}</text></g>')
+    return _svg(left + bar_w + right, height + 38, count_label, body)
 
 
 def stacked_days(rows: list[dict], kinds: list[tuple[str, str]], day_label: str, count_label: str) -> str:
     """Flagged orders per day, one stacked bar per day, one colour per kind.
     rows: {day: 'YYYY-MM-DD', kind: code, n: int}; kinds: (code, label) in stacking order."""
+    days = sorted({r["day"] for r in rows})
+    order = [k for k, _ in kinds]
     labels = dict(kinds)
-    values = [{"day": r["day"], "kind": labels.get(r["kind"], r["kind"]), "n": r["n"],
-               "o": [k for k, _ in kinds].index(r["kind"]) if r["kind"] in labels else 99} for r in rows]
-    return svg(name="days", spec={
-        "data": {"values": values},
-        "width": max(360, min(900, 26 * len({r["day"] for r in rows}))),
-        "height": 200,
-        "mark": "bar",
-        "encoding": {
-            "x": {"field": "day", "type": "ordinal", "title": None,
-                  "axis": {"labelAngle": -60, "labelExpr": "substring(datum.value, 5)"}},
-            "y": {"aggregate": "sum", "field": "n", "type": "quantitative", "title": count_label},
-            "color": {"field": "kind", "type": "nominal",
-                      "scale": {"domain": [lab for _, lab in kinds], "range": [KIND_COLORS.get(k, "#999") for k, _ in kinds]}},
-            "order": {"field": "o", "type": "quantitative"},
-        },
-    })
-
-
-def status_bars(rows: list[dict], count_label: str) -> str:
-    """Liabilities by status: one horizontal bar per status (rows: code, label, n, text)."""
-    return svg(name="status", spec={
-        "data": {"values": [{"status": r["label"], "n": r["n"], "text": r["text"]} for r in rows]},
-        "width": 420,
-        "height": {"step": 24},
-        "padding": {"left": 5, "top": 5, "bottom": 5, "right": 150},  # room for the text past the longest bar
-        "encoding": {
-            "y": {"field": "status", "type": "nominal", "sort": None, "title": None},
-            "x": {"field": "n", "type": "quantitative", "title": count_label,
-                  "axis": {"tickCount": 5, "labelOverlap": True, "format": "~s"}},
-        },
-        "layer": [
-            {"mark": {"type": "bar", "cornerRadiusEnd": 3},
-             "encoding": {"color": {"field": "status", "type": "nominal", "legend": None,
-                                    "scale": {"domain": [r["label"] for r in rows],
-                                              "range": [STATUS_COLORS.get(r["code"], "#9aa1ac") for r in rows]}}}},
-            {"mark": {"type": "text", "align": "left", "dx": 4, "color": "#5d6778"},
-             "encoding": {"text": {"field": "text"}}},
-        ],
-    })
+    per: dict[str, dict[str, int]] = {d: {} for d in days}
+    for r in rows:
+        per[r["day"]][r["kind"]] = per[r["day"]].get(r["kind"], 0) + r["n"]
+    plot_w = max(360, min(900, 26 * len(days)))
+    plot_h = 200
+    ticks = nice_ticks(max((sum(v.values()) for v in per.values()), default=0))
+    left = 14 + max(text_width(_num(t)) for t in ticks) + 14
+    legend_h = 22
+    top = legend_h + 8
+    band = plot_w / max(len(days), 1)
+    scale = plot_h / ticks[-1]
+    body = []
+    x = left
+    for code, label in kinds:  # the legend, above the plot
+        body.append(f'<rect x="{_f(x)}" y="6" width="10" height="10" fill="{KIND_COLORS.get(code, "#999")}"/>'
+                    f'<text x="{_f(x + 14)}" y="15" font-size="12" fill="{INK}">{_esc(label)}</text>')
+        x += 14 + text_width(label, 12) + 16
+    for t in ticks:
+        y = top + plot_h - t * scale
+        body.append(f'<line x1="{_f(left)}" y1="{_f(y)}" x2="{_f(left + plot_w)}" y2="{_f(y)}" stroke="{GRID}"/>'
+                    f'<text x="{_f(left - 5)}" y="{_f(y + 4)}" text-anchor="end" fill="{LABEL}">{_num(t)}</text>')
+    body.append(f'<text transform="translate({_f(12)},{_f(top + plot_h / 2)}) rotate(-90)" text-anchor="middle" '
+                f'fill="{LABEL}">{_esc(count_label)}</text>')
+    for i, d in enumerate(days):
+        x0 = left + i * band
+        bw = max(band * 0.8, 1)
+        y = top + plot_h
+        codes = sorted(per[d], key=lambda k: (order.index(k) if k in labels else 99, k))
+        for code in codes:
+            n = per[d][code]
+            h = n * scale
+            y -= h
+            body.append(f'<rect class="mark" x="{_f(x0 + (band - bw) / 2)}" y="{_f(y)}" width="{_f(bw)}" '
+                        f'height="{_f(h)}" fill="{KIND_COLORS.get(code, "#999")}" data-day="{_esc(d)}" '
+                        f'data-kind="{_esc(code)}"><title>{_esc(d)} {_esc(labels.get(code, code))}: {n}</title></rect>')
+        lx, ly = x0 + band / 2, top + plot_h + 8
+        body.append(f'<text transform="translate({_f(lx + 3)},{_f(ly)}) rotate(-60)" text-anchor="end" '
+                    f'fill="{LABEL}">{_esc(d[5:])}</text>')
+    body.append(f'<line x1="{_f(left)}" y1="{top + plot_h}" x2="{_f(left + plot_w)}" y2="{top + plot_h}" '
+                f'stroke="{DOMAIN}"/>')
+    return _svg(left + plot_w + 10, top + plot_h + 50, f"{count_label} / {day_label}", body)
 
 
 def weekly_trend(rows: list[dict], week_label: str, rate_label: str) -> str:
     """The short-shipment rate by week (rows: week 'YYYY-MM-DD' (Monday), rate)."""
-    values = [{"week": r["week"], "rate": r["rate"]} for r in rows]
-    return svg(name="trend", spec={
-        "data": {"values": values},
-        "width": max(320, min(900, 70 * len(values))),
-        "height": 180,
-        "encoding": {"x": {"field": "week", "type": "ordinal", "title": week_label, "axis": {"labelAngle": 0}}},
-        "layer": [
-            {"mark": {"type": "line", "point": True, "color": "#c8413b"},
-             "encoding": {
-                 "y": {"field": "rate", "type": "quantitative", "title": rate_label, "axis": {"format": ".1%"}}}},
-            {"mark": {"type": "text", "dy": -10, "color": "#5d6778", "fontSize": 10},
-             "encoding": {"y": {"field": "rate", "type": "quantitative"},
-                          "text": {"field": "rate", "type": "quantitative", "format": ".1%"}}},
-        ],
-    })
+    values = [(str(r["week"]), float(r["rate"] or 0)) for r in rows]
+    plot_w = max(320, min(900, 70 * len(values)))
+    plot_h = 180
+    ticks = nice_ticks(max((v for _, v in values), default=0))
+    left = 14 + max(text_width(_pct(t)) for t in ticks) + 14
+    top = 16
+    band = plot_w / max(len(values), 1)
+    scale = plot_h / ticks[-1]
+    body = []
+    for t in ticks:
+        y = top + plot_h - t * scale
+        body.append(f'<line x1="{_f(left)}" y1="{_f(y)}" x2="{_f(left + plot_w)}" y2="{_f(y)}" stroke="{GRID}"/>'
+                    f'<text x="{_f(left - 5)}" y="{_f(y + 4)}" text-anchor="end" fill="{LABEL}">{_pct(t)}</text>')
+    body.append(f'<text transform="translate({_f(12)},{_f(top + plot_h / 2)}) rotate(-90)" text-anchor="middle" '
+                f'fill="{LABEL}">{_esc(rate_label)}</text>')
+    points = [(left + (i + 0.5) * band, top + plot_h - v * scale) for i, (_, v) in enumerate(values)]
+    if points:
+        body.append(f'<polyline class="mark" fill="none" stroke="#c8413b" stroke-width="2" '
+                    f'points="{" ".join(f"{_f(x)},{_f(y)}" for x, y in points)}"/>')
+    for (week, v), (x, y) in zip(values, points):
+        body.append(f'<circle class="mark" cx="{_f(x)}" cy="{_f(y)}" r="3.5" fill="#c8413b" data-week="{_esc(week)}">'
+                    f'<title>{_esc(week)}: {_pct(v)}</title></circle>'
+                    f'<text x="{_f(x)}" y="{_f(y - 8)}" text-anchor="middle" font-size="10" fill="{LABEL}">{_pct(v)}</text>'
+                    f'<text x="{_f(x)}" y="{top + plot_h + 16}" text-anchor="middle" fill="{LABEL}">{_esc(week)}</text>')
+    body.append(f'<line x1="{_f(left)}" y1="{top + plot_h}" x2="{_f(left + plot_w)}" y2="{top + plot_h}" '
+                f'stroke="{DOMAIN}"/>'
+                f'<text x="{_f(left + plot_w / 2)}" y="{top + plot_h + 34}" text-anchor="middle" fill="{LABEL}">'
+                f'{_esc(week_label)}</text>')
+    return _svg(left + plot_w + 10, top + plot_h + 42, rate_label, body)

@@ -1,10 +1,10 @@
-"""The Jinja2 environment of the pages for people (report.html, evidence/<order_id>.html).
+"""The Jinja2 environment of report.html (and of the frame of the evidence pages: base.html).
 
 Autoescaping is on for every template: a value from the data can never become markup. The
 texts come from the message catalogue (`pipeline.locale`) through the i18n extension
 (`{{ _("...") }}`, `{% trans %}`, `pgettext`); values are formatted by the filters below.
 Templates live beside the code that fills them: pipeline/report/templates (base.html, the
-report) and pipeline/act/templates (the evidence page).
+report). The evidence pages are built in Python (pipeline/act/page.py) inside base.html.
 """
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ parcels as (
         any_value(bin_sigma_kg)                                 as bin_sigma_kg,
         bool_and(unit_kg is not null)                           as all_lines,
         median(pack_kg)                                         as pack_kg,
-        sum(unit_kg * quantity)                                 as units_kg,
+        sum((unit_kg * quantity)::decimal(18, 6))::double       as units_kg,  -- exact: the same every run
         max(line_sigma_kg)                                      as line_sigma_kg,
         min(least(coalesce(sku_n, 0), 1000000))                 as sku_n,
         min(bin_n)                                              as bin_n,

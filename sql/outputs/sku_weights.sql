@@ -33,7 +33,9 @@ bins as (
 ),
 
 lines as (
-    select sku, regr_slope(bin_kg, q) as unit_kg, sum(bin_n) as sku_n
+    -- rounded to the microgram: a parallel sum's last bits differ from run to run, and the
+    -- expected weights must not (an evidence page is rewritten only when its facts change)
+    select sku, round(regr_slope(bin_kg, q), 6) as unit_kg, sum(bin_n) as sku_n
     from bins
     group by sku
     having count(*) >= 2 and sum(bin_n) >= $min_samples

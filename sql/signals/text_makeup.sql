@@ -133,7 +133,8 @@ final as (
                     else '' end
             || '); '
             || case
-                 when not t.later_shipped then 'the later order is not shipped yet at ' || fl_ts($as_of::timestamp)
+                 -- not the run's clock: the evidence changes only with the orders (evidence pages)
+                 when not t.later_shipped then 'the later order is not shipped yet'
                  when t.ship_time_known then 're-shipped with it at ' || fl_ts(t.reshipped_at)
                  when t.reshipped_at is not null then 're-shipped with it, late: it was paid only after this order''s ship-by '
                       || fl_ts(t.ship_by)

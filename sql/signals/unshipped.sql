@@ -51,9 +51,9 @@ final as (
         'merchant'                                              as resp,
         'order_status'                                          as resp_rule,
         case rule
+            -- not the run's clock: the evidence (and the order's evidence page) changes only with the order
             when 'unshipped_deadline' then '订单状态 ' || fl_quote(coalesce(status_raw, status))
-                || ', paid ' || fl_ts(paid_at) || ', not shipped at ' || fl_ts($as_of::timestamp)
-                || ': ship-by ' || fl_ts(ship_by) || ' passed'
+                || ', paid ' || fl_ts(paid_at) || ', not shipped by the ship-by ' || fl_ts(ship_by) || ' (passed)'
             else '订单状态 ' || fl_quote(coalesce(status_raw, status)) || ', 订单关闭原因 '
                 || fl_quote(close_reason) || ', paid ' || coalesce(fl_ts(paid_at), '')
         end                                                     as evidence

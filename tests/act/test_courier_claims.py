@@ -96,7 +96,7 @@ def test_a_short_claimed_from_the_courier_left_complete_and_weighed_full(truth_r
 
 def test_declared_value_rule_claims_the_goods_value(truth_run, tmp_path):
     """A policy file with `claim = "declared_value"`: every claim is the goods value."""
-    from pipeline import act, db
+    from pipeline import db, setdata
     from pipeline.policy import load_policy
 
     text = Path(TMALL.source).read_text(encoding="utf-8").replace('claim = "postage_multiple"', 'claim = "declared_value"')
@@ -106,9 +106,9 @@ def test_declared_value_rule_claims_the_goods_value(truth_run, tmp_path):
     assert pol.courier_claim == "declared_value"
     con = db.connect(truth_run["db"], read_only=True)
     try:
-        rows = act.claim_rows(con, con.execute("select max(as_of) from liabilities").fetchone()[0], pol)
+        rows = setdata.claim_rows(con, con.execute("select max(as_of) from liabilities").fetchone()[0], pol)
     finally:
-        act.drop_temp(con)
+        setdata.drop_temp(con)
         con.close()
     _, csv_rows = read_csv(truth_run["out"] / "courier_claims.csv")
     assert [r["order_id"] for r in rows] == [r["order_id"] for r in csv_rows]  # the same orders

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from pipeline import db
 from pipeline.cli import cli
 from pipeline.locale import mask_phones
+from pipeline.setdata import page_path
 
 from .conftest import run
 
@@ -51,7 +52,7 @@ def _rows(db_path, sql, params=None):
 
 
 def test_a_page_per_disputed_and_courier_order(truth_run, truth):
-    pages = {p.stem for p in (truth_run["out"] / "evidence").glob("*.html")}
+    pages = {p.stem for p in (truth_run["out"] / "evidence").glob("*/*.html")}
     want = {r[0] for r in _rows(truth_run["db"], "select order_id from liabilities where status in ('disputed', 'courier')")}
     assert want and pages == want
     # the truth's disputed and lost orders among them
@@ -62,7 +63,11 @@ def test_a_page_per_disputed_and_courier_order(truth_run, truth):
     import json
 
     manifest = json.loads((truth_run["out"] / "manifest.json").read_text(encoding="utf-8"))
-    assert {f["path"] for f in manifest["files"] if f["path"].startswith("evidence/")} == {f"evidence/{o}.html" for o in want}
+    assert {f["path"] for f in manifest["files"] if f["path"].startswith("evidence/")} == {page_path(o) for o in want}
+    # the report links the orders it lists to their pages, and every link reaches one
+    report = (truth_run["out"] / "report.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="(evidence/[^"]+)"', report)
+    assert links and all((truth_run["out"] / link).is_file() for link in links)
 
 
 def test_every_fact_is_a_source_row(truth_run, truth):
@@ -71,7 +76,7 @@ def test_every_fact_is_a_source_row(truth_run, truth):
     disputed = [t["order_id"] for t in truth if t["expected_status"] == "disputed"][:12]
     disputed += [t["order_id"] for t in truth if t["expected_status"] == "courier"][:4]
     for oid in disputed:
-        page = parse(truth_run["out"] / "evidence" / f"{oid}.html")
+        page = parse(truth_run["out"] / page_path(oid))
         got = {(f, i, file, line) for f, i, file, line in page.facts}
         want = {("order", oid, f, ln) for f, ln in _rows(truth_run["db"], "select source_file, line from orders where order_id = ?", [oid])}
         want |= {("line", s or "", f, ln) for s, f, ln in _rows(truth_run["db"], "select sku, source_file, line from order_lines where order_id = ?", [oid])}
@@ -87,7 +92,7 @@ def test_every_fact_is_a_source_row(truth_run, truth):
 
 def test_refund_texts_and_weights_are_quoted(truth_run, truth):
     oid = next(t["order_id"] for t in truth if t["expected_status"] == "disputed" and t["refund_ids"])
-    page = (truth_run["out"] / "evidence" / f"{oid}.html").read_text(encoding="utf-8")
+    page = (truth_run["out"] / page_path(oid)).read_text(encoding="utf-8")
     import html
 
     text = html.unescape(page)
@@ -103,7 +108,7 @@ def test_refund_texts_and_weights_are_quoted(truth_run, truth):
 
 
 def test_pages_are_self_contained_and_printable(truth_run):
-    for path in sorted((truth_run["out"] / "evidence").glob("*.html"))[:20]:
+    for path in sorted((truth_run["out"] / "evidence").glob("*/*.html"))[:20]:
         page = path.read_text(encoding="utf-8")
         p = parse(path)
         assert "script" not in p.tags and "<script" not in page.lower()
@@ -132,7 +137,7 @@ def test_phones_masked_names_and_addresses_left_out(tmp_path):
         con.close()
     r = CliRunner().invoke(cli, ["evidence", oid, "--db", str(done["db"]), "--out", str(tmp_path / "ev")])
     assert r.exit_code == 0, r.output + r.stderr
-    page = (tmp_path / "ev" / "evidence" / f"{oid}.html").read_text(encoding="utf-8")
+    page = (tmp_path / "ev" / page_path(oid)).read_text(encoding="utf-8")
     assert "13607942067" not in page and "136****2067" in page
     assert "0794-2067" not in page and "87654321" not in page and "0571-****4321" in page
     assert "浙江省杭州市" not in page and "文三路" not in page and "王美琴" not in page
@@ -151,11 +156,11 @@ def test_evidence_command_writes_the_pages_asked_for(truth_run, tmp_path):
     out = tmp_path / "asked"
     r = CliRunner().invoke(cli, ["evidence", *ids, "--db", str(truth_run["db"]), "--out", str(out), "--lang", "en"])
     assert r.exit_code == 0, r.output + r.stderr
-    assert sorted(p.name for p in (out / "evidence").iterdir()) == sorted(f"{o}.html" for o in ids)
-    assert [ln for ln in r.stdout.splitlines()] == [str(out / "evidence" / f"{o}.html") for o in ids]
-    page = (out / "evidence" / f"{ids[0]}.html").read_text(encoding="utf-8")
+    assert sorted(p.name for p in (out / "evidence").glob("*/*")) == sorted(f"{o}.html" for o in ids)
+    assert [ln for ln in r.stdout.splitlines()] == [str(out / page_path(o)) for o in ids]
+    page = (out / page_path(ids[0])).read_text(encoding="utf-8")
     assert 'lang="en"' in page and "Timeline" in page and "Page written on request" in page
-    unflagged = (out / "evidence" / f"{plain}.html").read_text(encoding="utf-8")
+    unflagged = (out / page_path(plain)).read_text(encoding="utf-8")
     assert "not flagged in this run" in unflagged
     # nothing else in the folder: no staging left behind
     assert sorted(p.name for p in out.iterdir()) == ["evidence"]
@@ -185,9 +190,9 @@ def test_a_decided_order_gets_a_page(truth_run, tmp_path):
                                               decided_at, load_id, source_file, line)
                        values (?, 'merchant', '商家', 1, '客服确认少发，电话13600001111', '小王',
                                timestamp '2017-06-20 10:00:00', 999, 'review_filled.csv', 7)""", [oid])
-        from pipeline.act import evidence_order_ids
+        from pipeline.setdata import evidence_orders
 
-        assert oid in evidence_order_ids(con)
+        assert oid in evidence_orders(con)
     finally:
         con.close()
     from pipeline.act import evidence as ev
@@ -207,3 +212,42 @@ def test_a_decided_order_gets_a_page(truth_run, tmp_path):
     assert ("decision", "merchant", "review_filled.csv", 7) in page.facts
     text = "".join(page.text)
     assert "人工判定" in text and "136****1111" in text and "13600001111" not in text
+
+
+def test_a_run_again_on_the_same_data_rewrites_no_page_and_no_unchanged_file(truth_run, exports, tmp_path):
+    """`shortship run` again with no new data (issue 21): no evidence page and none of the files
+    whose content is the same is written (inodes and mtimes kept); a file is written by the run
+    exactly when its bytes changed (the run's id is a column of flags and liabilities), and the
+    manifest says which run wrote each file last."""
+    import json
+    import shutil
+
+    from pipeline.publish import MANIFEST
+
+    from .conftest import TRUTH_AS_OF
+
+    def stamps(out):
+        return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+                for p in out.rglob("*") if p.is_file() and p.name != MANIFEST}
+
+    def entries(out):
+        return {f["path"]: f for f in json.loads((out / MANIFEST).read_text(encoding="utf-8"))["files"]}
+
+    dbp, out = tmp_path / "shop.duckdb", tmp_path / "out"
+    shutil.copy(truth_run["db"], dbp)
+    shutil.copytree(truth_run["out"], out)
+    before, old = stamps(out), entries(out)
+    again = run(exports, tmp_path, "--lang", "en", "--xlsx", as_of=TRUTH_AS_OF, db=dbp)
+    after, new = stamps(out), entries(out)
+    run_id = again["json"]["run_id"]
+    assert again["json"]["evidence_pages"] > 0
+    kept = {p for p in before if after.get(p) == before[p]}
+    assert {p for p in before if p.startswith("evidence/")} <= kept  # no page rewritten
+    for p in ("review.csv", "reship.csv", "courier_claims.csv", "root_causes.parquet", "summary.parquet",
+              "rejects.parquet"):
+        assert p in kept, p
+    for p, f in new.items():
+        if p in old:
+            assert (f["written_by"] == run_id) == (f["sha256"] != old[p]["sha256"]), p
+        assert (p in kept) == (f["written_by"] != run_id), p
+    assert again["json"]["output_files"]["written"] == sum(1 for f in new.values() if f["written_by"] == run_id)

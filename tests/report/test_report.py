@@ -54,20 +54,34 @@ def test_english_with_lang_en(done, tmp_path):
     assert "立即补发" not in page
 
 
-def test_charts_are_inline_svg_from_the_chart_library(done):
+def test_charts_are_inline_svg_drawn_from_the_data(done):
+    """The charts are SVG drawn by pipeline/report/charts.py (no chart runtime): one bar per
+    liability status, the day chart's bars add up to the flagged orders by kind, its legend in
+    Chinese, no script, no shared element id."""
     page = (done["out"] / "report.html").read_text(encoding="utf-8")
     svgs = re.findall(r"<svg\b.*?</svg>", page, re.S)
     assert len(svgs) >= 2
     for s in svgs:
-        assert 'class="marks"' in s  # drawn by Vega (vl-convert), not by hand
+        assert 'role="img"' in s and "<title>" in s and 'class="mark' in s
         assert "<script" not in s and "<foreignObject" not in s
     ids = Counter(re.findall(r'\bid="([^"]+)"', page))
     assert not [i for i, n in ids.items() if n > 1]  # several charts, no shared element id
     for ref in re.findall(r'url\(#([^)]+)\)', page):
         assert ids[ref] == 1
-    # the day chart holds the kinds' Chinese labels
+    con = db.connect(done["db"], read_only=True)
+    try:
+        statuses = {r[0] for r in con.execute("select distinct status from liabilities").fetchall()}
+        kinds = dict(con.execute("select kind, count(*) from flags group by kind").fetchall())
+    finally:
+        con.close()
+    status = page.split('id="by-status"', 1)[1].split("</section>", 1)[0]
+    assert set(re.findall(r'data-status="([^"]+)"', status)) == statuses
     day = page.split('id="by-day"', 1)[1].split("</section>", 1)[0]
-    assert "少发/漏发" in day
+    assert "少发/漏发" in day  # the kinds' Chinese labels
+    drawn: Counter = Counter()
+    for kind, n in re.findall(r'data-kind="([^"]+)"><title>[^<]*: (\d+)</title>', day):
+        drawn[kind] += int(n)
+    assert drawn == Counter(kinds)
 
 
 def test_links_reach_files_of_the_set(done):
@@ -109,7 +123,7 @@ def _chromium() -> str | None:
 def test_report_and_an_evidence_page_open_in_a_headless_browser(done, tmp_path):
     r = CliRunner().invoke(cli, ["evidence", "1001000000000000002", "--db", str(done["db"]), "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output + r.stderr
-    pages = [done["out"] / "report.html", tmp_path / "evidence" / "1001000000000000002.html"]
+    pages = [done["out"] / "report.html", tmp_path / "evidence" / "02" / "1001000000000000002.html"]
     for page in pages:
         profile = tempfile.mkdtemp()
         try:

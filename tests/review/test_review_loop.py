@@ -79,7 +79,9 @@ def loop(tmp_path_factory):
     state["first"] = (s1, read_review(out / "review.csv"))
     con = db.connect(dbp)
     try:
-        write_review_csv(con, base / "review_en.csv", lang="en")
+        from pipeline.setdata import review_queue
+
+        write_review_csv(review_queue(con).to_pylist(), base / "review_en.csv", lang="en")
         state["en"] = read_review(base / "review_en.csv")
         state["load_id"] = decide(con, [(WORDS, "merchant", 1, "小王"), (AMOUNT, "no_fault", None, "小王"),
                                         (CLEAN, "merchant", None, "小王"), (ONE_UNIT, "merchant", None, "小王")])

@@ -1,0 +1,234 @@
+"""The page model of an evidence page: the facts gathered for one order (`PageFacts`).
+
+Each kind of fact is one query over the orders of the pages (`KINDS`): the order row, its flag
+and liability, its lines (with what was paid for each), refunds, review decisions, parcels (with
+their weight against the expected weight) and the rows of the shipments file. A kind selects the
+columns the page shows, never the run's id or clock: a page shows its order's facts, so that it
+changes only when they do. To show a new fact on the pages, add a column to a kind's query or a
+new FactKind here, then show it in pipeline/act/page.py; the facts hash follows by itself.
+
+`Gathering` works in three steps, each over all the pages at once (one query per kind, never
+one per order):
+
+1. `prepare`: each kind's rows of every page's order into a temp table (`_ev_<kind>`);
+2. `hashes`: per order, the hash of every fact a page shows (each kind's rows as JSON, in a
+   fixed order, the reasons for the page and the policy's settings the page quotes; not the
+   shop-wide statistics a kind marks `quoted`), computed by DuckDB: a page whose hash equals
+   the one its published copy was rendered from need not be rendered at all;
+3. `chunks` / `pages`: the facts of the orders still to render, a chunk of orders at a time
+   (plain rows, which a worker process can be handed), as PageFacts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict, namedtuple
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterator, NamedTuple
+
+import duckdb
+
+from pipeline import db
+from pipeline.policy import Policy
+from pipeline.setdata import weigh_parcels
+
+CHUNK = 5_000  # orders whose facts are held in memory at once
+
+
+class FactKind(NamedTuple):
+    name: str   # the PageFacts field
+    sql: str    # rows of the orders in _ev_ids (temp), with an order_id column
+    order: str  # the order of the rows on the page (a total order: no two rows of an order tie)
+    one: bool   # at most one row per order
+    # columns quoted on the page that are not facts of the order but statistics of the whole
+    # shop at the page's clock (a parcel's expected weight, learnt from every parcel of its
+    # SKUs: it moves a little with each day's parcels). They are left out of the facts hash:
+    # the page quotes them as of the clock of its facts, and what they decide (light, as
+    # expected) is in the hash.
+    quoted: tuple[str, ...] = ()
+
+
+# The facts of a page. Free text people wrote is masked by detection's rule (fl_mask_text).
+KINDS: tuple[FactKind, ...] = (
+    FactKind("order", """
+        select order_id, shop, buyer, status, status_raw, goods_amount, postage, total_amount, paid_amount,
+               refund_amount, paid_gross, created_at, paid_at, shipped_at, confirmed_at, tracking_no, carrier,
+               fl_mask_text(buyer_message) as buyer_message, fl_mask_text(seller_memo) as seller_memo,
+               item_count, close_reason, source_file, line
+        from orders semi join _ev_ids using (order_id)""", "order_id", True),
+    FactKind("flag", """
+        select order_id, kind, responsibility, confidence, missing_qty, affected_amount, rules, evidence, ship_by
+        from flags semi join _ev_ids using (order_id)""", "order_id", True),
+    FactKind("liability", """
+        select order_id, status, hold, base_amount, compensation_yuan, points, floor_applied, cap_applied,
+               goods_refund_yuan, freight_yuan, total_yuan, at_risk_yuan, recoverable_yuan, deadline
+        from liabilities semi join _ev_ids using (order_id)""", "order_id", True),
+    FactKind("lines", """
+        select l.order_id, l.line_no, l.line_id, l.sku, l.title, l.attributes, l.price, l.quantity, l.status,
+               l.status_raw, l.refund_status, l.refund_amount, a.line_paid, a.paid_source, l.shipped_at,
+               l.tracking_no, l.source_file, l.line
+        from _ev_order_lines l
+        left join line_amounts_of('_ev_order_lines', '_ev_orders') a using (order_id, line_no)""",
+             "order_id, line_no", False),
+    FactKind("refunds", """
+        select order_id, refund_id, sku, title, refund_amount, order_paid_amount, status, status_raw,
+               goods_status, reason, fl_mask_text(description) as description, return_required, aftersale_type,
+               cs_status, responsible_party, phase, refund_scope, fl_mask_text(seller_memo) as seller_memo,
+               applied_at, finished_at, timeout_at, returned_at, source_file, line
+        from refunds semi join _ev_ids using (order_id)""", "order_id, applied_at nulls last, refund_id", False),
+    FactKind("decisions", """
+        select order_id, decision, decision_raw, missing_qty, fl_mask_text(note) as note, decided_by, decided_at,
+               source_file, line
+        from decisions semi join _ev_ids using (order_id)""", "order_id, decided_at nulls last, line, source_file",
+             False),
+    FactKind("parcels", """
+        select order_id, tracking_no, shipped_at, reship, units, contents, weight_kg, expected_kg, sigma_kg,
+               weight_ok, light, source_files, lines
+        from _act_parcels""", "order_id, shipped_at, tracking_no", False, ("expected_kg", "sigma_kg")),
+    FactKind("shipment_rows", """
+        select order_id, sku, quantity, shipped_at, tracking_no, weight_kg, reship, source_file, line
+        from shipments semi join _ev_ids using (order_id)""", "order_id, shipped_at, line, source_file, sku, tracking_no",
+             False),
+)
+
+
+@dataclass
+class PageFacts:
+    """Everything one evidence page shows (besides the policy and the clock of its facts). Rows
+    are named tuples with the columns of their kind's query (`KINDS`)."""
+    order_id: str
+    reasons: list[str] = field(default_factory=list)  # why the page (disputed, courier, decided); [] on request
+    order: Any = None
+    flag: Any = None
+    liability: Any = None
+    lines: list = field(default_factory=list)
+    refunds: list = field(default_factory=list)
+    decisions: list = field(default_factory=list)
+    parcels: list = field(default_factory=list)
+    shipment_rows: list = field(default_factory=list)
+
+
+@dataclass
+class Chunk:
+    """The facts of some pages as plain rows (picklable: a worker process renders them)."""
+    order_ids: list[str]
+    reasons: dict[str, list[str]]
+    fields: dict[str, tuple[str, ...]]          # kind -> its columns
+    rows: dict[str, dict[str, list[tuple]]]     # kind -> order_id -> rows, in page order
+
+    def pages(self) -> Iterator[PageFacts]:
+        makers = {k.name: namedtuple(f"{k.name.title()}Fact", self.fields[k.name], rename=True)._make
+                  for k in KINDS}
+        for oid in self.order_ids:
+            p = PageFacts(order_id=oid, reasons=self.reasons.get(oid, []))
+            for k in KINDS:
+                make = makers[k.name]
+                found = [make(r) for r in self.rows[k.name].get(oid, ())]
+                setattr(p, k.name, (found[0] if found else None) if k.one else found)
+            yield p
+
+
+def policy_key(policy: Policy) -> str:
+    """The policy's settings a page quotes, hashed: a new policy is new facts on every page."""
+    def rule(r) -> dict:
+        return {"rate": str(r.rate), "floor": str(r.floor_yuan), "cap": str(r.cap_yuan), "scope": r.cap_scope,
+                "form": r.payout_form, "ppy": r.points_per_yuan}
+
+    shown = {
+        "id": policy.id, "platform": policy.platform, "date": str(policy.effective_date),
+        "window": policy.window_hours, "cures": policy.reship_cures, "freight": str(policy.freight_per_parcel),
+        "claim": policy.courier_claim, "multiple": str(policy.courier_postage_multiple),
+        "noise": str(policy.weight_noise), "penalty": rule(policy.penalty),
+        "by_kind": {k: rule(v) for k, v in sorted(policy.penalty_by_kind.items())},
+    }
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _has_table(con, name: str) -> bool:
+    return con.execute(
+        "select count(*) from information_schema.tables where table_name = ? and table_schema = 'main'", [name]
+    ).fetchone()[0] > 0
+
+
+def _tables() -> list[str]:
+    return ["_ev_ids", "_ev_order_lines", "_ev_orders", "_ev_todo", "_ev_hash", *(f"_ev_{k.name}" for k in KINDS)]
+
+
+class Gathering:
+    """The facts of the evidence pages of some orders, in temp tables of `con` (see the module
+    doc). Use as a context manager: the temp tables are dropped on exit."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, reasons: dict[str, list[str]], as_of: datetime,
+                 policy: Policy):
+        self.con = con
+        self.reasons = reasons
+        self.as_of = as_of
+        self.policy = policy
+
+    def __enter__(self) -> "Gathering":
+        self.prepare()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def prepare(self) -> None:
+        con = self.con
+        ids = list(self.reasons)
+        con.execute("create or replace temp table _ev_ids as "
+                    "select unnest($ids::varchar[]) as order_id, unnest($why::varchar[][]) as reasons",
+                    {"ids": ids, "why": [self.reasons[o] for o in ids]})
+        # what people wrote is quoted with personal data masked by detection's own rule
+        db.run_script(con, db.read_sql("flags/macros.sql"))
+        con.execute("create or replace temp table _ev_order_lines as "
+                    "select * from order_lines semi join _ev_ids using (order_id)")
+        con.execute("create or replace temp table _ev_orders as select * from orders semi join _ev_ids using (order_id)")
+        weigh_parcels(con, "select order_id from _ev_ids", self.as_of, self.policy)
+        has_decisions = _has_table(con, "decisions")
+        for k in KINDS:
+            sql = k.sql if (k.name != "decisions" or has_decisions) else \
+                "select null::varchar as order_id where false"
+            con.execute(f"create or replace temp table _ev_{k.name} as {sql}")
+
+    def hashes(self) -> dict[str, str]:
+        """order_id -> the hash of the facts its page shows (see the module doc)."""
+        parts, joins = [], []
+        for i, k in enumerate(KINDS):
+            rows = f"(select * exclude ({', '.join(k.quoted)}) from _ev_{k.name})" if k.quoted else f"_ev_{k.name}"
+            parts.append(f"coalesce(h{i}.h, '')")
+            joins.append(f"left join (select order_id, md5(string_agg(to_json(t)::varchar, chr(30) "
+                         f"order by to_json(t)::varchar)) as h from {rows} t group by order_id) h{i} "
+                         f"using (order_id)")
+        sql = (f"select i.order_id, md5(concat_ws('|', $key, i.reasons::varchar, {', '.join(parts)})) "
+               f"from _ev_ids i {' '.join(joins)}")
+        return dict(self.con.execute(sql, {"key": policy_key(self.policy)}).fetchall())
+
+    def chunks(self, order_ids: list[str], size: int = CHUNK) -> Iterator["Chunk"]:
+        """The facts of `order_ids`, `size` orders at a time (one query per kind and chunk)."""
+        con = self.con
+        for start in range(0, len(order_ids), size):
+            part = order_ids[start:start + size]
+            con.execute("create or replace temp table _ev_todo as select unnest($ids::varchar[]) as order_id",
+                        {"ids": part})
+            fields: dict[str, tuple[str, ...]] = {}
+            rows: dict[str, dict[str, list[tuple]]] = {}
+            for k in KINDS:
+                cur = con.execute(f"select t.* from _ev_{k.name} t semi join _ev_todo using (order_id) "
+                                  f"order by {k.order}")
+                fields[k.name] = tuple(d[0] for d in cur.description)
+                by: dict[str, list[tuple]] = defaultdict(list)
+                for r in cur.fetchall():
+                    by[r[0]].append(r)
+                rows[k.name] = dict(by)
+            yield Chunk(order_ids=part, reasons={o: self.reasons.get(o, []) for o in part}, fields=fields,
+                        rows=rows)
+
+    def pages(self, order_ids: list[str], size: int = CHUNK) -> Iterator[PageFacts]:
+        """The PageFacts of `order_ids`, in that order, `size` orders at a time."""
+        for chunk in self.chunks(order_ids, size):
+            yield from chunk.pages()
+
+    def close(self) -> None:
+        for t in _tables() + ["_act_orders", "_act_parcels"]:
+            self.con.execute(f"drop table if exists {t}")

@@ -1,0 +1,253 @@
+"""The data of one output set, computed once and handed to every writer (pipeline/export.py).
+
+`SetInfo` is what the writers know besides the database: the set's run, batch, clock, policy,
+language. `SetData` holds the rows several writers show, computed once per set by the layer
+above the writers (pipeline/export.py `set_data`) from the SQL models under sql/outputs/ and
+sql/review/:
+
+| field        | model                         | written to                   | also shown by            |
+|--------------|-------------------------------|------------------------------|--------------------------|
+| reship       | outputs/reship.sql            | reship.csv                   | report, workbook         |
+| claims       | outputs/courier_claims.sql    | courier_claims.csv           | report, workbook         |
+| claim_totals | (per carrier × month, here)   |                              | report, workbook         |
+| root_causes  | outputs/root_causes.sql       | root_causes.parquet          | report                   |
+| review       | review/review_queue.sql       | review.csv                   | report, workbook         |
+| evidence     | outputs/evidence_orders.sql   | evidence/NN/<order_id>.html     | report (links)           |
+
+Parcel weights (the courier claims and the evidence pages) are learnt here too (`weigh_parcels`).
+Nothing here writes a file, and nothing is kept between sets: no module-level state.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pipeline import db
+from pipeline.clock import china_now
+from pipeline.errors import ShortshipError
+from pipeline.policy import Policy, load_policy, presets
+
+ZERO = Decimal("0.00")
+EVIDENCE_DIR = "evidence"
+_SAFE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def page_name(order_id: str) -> str:
+    """The file name of an order's evidence page; an id that is not a plain token cannot name a file."""
+    if not _SAFE_ID.fullmatch(order_id or ""):
+        raise ShortshipError(f"order id {order_id!r}: not a valid order id")
+    return f"{order_id}.html"
+
+
+def page_path(order_id: str) -> str:
+    """Where an order's evidence page lies in the output folder (the report's link to it):
+    evidence/<the id's last two characters>/<order_id>.html. A hundred folders, not one: one
+    folder of 240,000 files was measured 1.6-11 times slower to fill, 3-5 times slower to
+    replace a tenth of and 4 times slower to empty than a hundred (bench/results.md)."""
+    return f"{EVIDENCE_DIR}/{order_id[-2:]}/{page_name(order_id)}"
+
+
+def page_href_from_page(order_id: str) -> str:
+    """The link from one evidence page to the page of `order_id` (pages lie two folders down)."""
+    return f"../../{page_path(order_id)}"
+
+
+@dataclass(frozen=True)
+class SetInfo:
+    """What the writers of one output set need to know besides the database."""
+    run_id: str | None      # the run the set describes (the report's run, its ledger lines)
+    batch_id: str           # this publication (payouts/<batch_id>.parquet; `written_by` in the manifest)
+    as_of: datetime         # the set's clock
+    policy: Policy          # the run's policy (courier claims, evidence pages)
+    lang: str = "zh"        # people's files: zh (default) or en
+    xlsx: bool = False      # also liabilities.xlsx
+
+    @property
+    def policy_id(self) -> str:
+        return self.policy.id
+
+
+def resolve_policy(policy: Policy | None, policy_id: str | None) -> Policy:
+    """The run's policy: given, else the preset with that id, else the default preset."""
+    if policy is not None:
+        return policy
+    for name in presets():
+        p = load_policy(name)
+        if p.id == policy_id:
+            return p
+    return load_policy(None)
+
+
+def latest_run(con: duckdb.DuckDBPyConnection) -> tuple[str, datetime, str] | None:
+    """(run_id, as_of, policy_id) of the latest run the database holds, or None."""
+    return con.execute(
+        "select run_id, as_of, policy_id from runs order by started_at desc, run_id desc limit 1").fetchone()
+
+
+def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> datetime:
+    if as_of is not None:
+        return as_of
+    row = con.execute("select max(as_of) from liabilities").fetchone()
+    return row[0] if row and row[0] is not None else china_now()
+
+
+def set_info(con: duckdb.DuckDBPyConnection, batch_id: str, run_id: str | None = None, lang: str = "zh",
+             xlsx: bool = False, as_of: datetime | None = None, policy: Policy | None = None) -> SetInfo:
+    """The SetInfo of a set describing what the database holds: the run `run_id` (default the
+    latest), its clock and policy unless given."""
+    run = None
+    if run_id is None:
+        run = latest_run(con)
+        run_id = run[0] if run else None
+    elif as_of is None or policy is None:
+        run = con.execute("select run_id, as_of, policy_id from runs where run_id = ? "
+                          "order by started_at desc limit 1", [run_id]).fetchone()
+    return SetInfo(run_id=run_id, batch_id=batch_id,
+                   as_of=resolve_as_of(con, as_of if as_of is not None else (run[1] if run else None)),
+                   policy=resolve_policy(policy, run[2] if run else None), lang=lang, xlsx=xlsx)
+
+
+class Row(dict):
+    """A result row whose columns are also attributes (the row is its own instance dict):
+    templates read `row.sku` at the speed of an attribute."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.__dict__ = self
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[Row]:
+    cur = con.execute(sql, params or {})
+    names = [d[0] for d in cur.description]
+    return [Row(zip(names, r)) for r in cur.fetchall()]
+
+
+def model_rows(con: duckdb.DuckDBPyConnection, model: str, params: dict[str, Any] | None = None) -> list[Row]:
+    sql = db.model_sql(model)
+    return rows(con, sql, {k: v for k, v in (params or {}).items() if f"${k}" in sql})
+
+
+# --- parcel weights (the evidence pages and the courier claims) ----------------------------
+
+def weigh_parcels(con: duckdb.DuckDBPyConnection, order_ids_sql: str, as_of: datetime, policy: Policy,
+                  params: dict | None = None) -> None:
+    """Temp table _act_parcels: every parcel of the orders `order_ids_sql` selects, with its
+    weight against the expected weight (sql/outputs/parcel_weights.sql). The SKU weights are
+    learnt once per connection and clock (temp table _act_sku_weights)."""
+    learnt = con.execute(
+        "select count(*) from duckdb_tables() where table_name = '_act_sku_weights' and temporary"
+    ).fetchone()[0]
+    key = f"{as_of.isoformat()}|{policy.weight_min_samples}"
+    if learnt:
+        stamp = con.execute("select any_value(stamp) from _act_sku_weights_stamp").fetchone()[0]
+        learnt = stamp == key
+    if not learnt:
+        db.materialize(con, "outputs/sku_weights.sql", "_act_sku_weights",
+                       {"as_of": as_of, "min_samples": policy.weight_min_samples}, temp=True)
+        con.execute("create or replace temp table _act_sku_weights_stamp as select ?::varchar as stamp", [key])
+    con.execute(f"create or replace temp table _act_orders as {order_ids_sql}", params or {})
+    db.materialize(con, "outputs/parcel_weights.sql", "_act_parcels",
+                   {"as_of": as_of, "noise": policy.weight_noise}, temp=True)
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for t in ("_act_orders", "_act_parcels", "_act_sku_weights", "_act_sku_weights_stamp"):
+        con.execute(f"drop table if exists {t}")
+
+
+# --- the rows -------------------------------------------------------------------------------
+
+def reship_rows(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[Row]:
+    return model_rows(con, "outputs/reship.sql", {"as_of": as_of})
+
+
+def claim_rows(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Policy) -> list[Row]:
+    weigh_parcels(
+        con,
+        "select order_id from liabilities where status = 'courier' "
+        "or (kind = 'short' and status in ('owed', 'cured'))",
+        as_of, policy,
+    )
+    return model_rows(con, "outputs/courier_claims.sql", {
+        "as_of": as_of,
+        "claim_rule": policy.courier_claim,
+        "postage_multiple": policy.courier_postage_multiple,
+        "freight_per_parcel": policy.freight_per_parcel,
+        "noise": policy.weight_noise,
+    })
+
+
+def claim_totals(claims: list[dict]) -> list[dict]:
+    """Per carrier and month, then per carrier (month None; only for a carrier of several
+    months): orders, goods value, claim."""
+    out: dict[tuple, dict] = {}
+    for c in claims:
+        for key in ((c["carrier"], c["month"]), (c["carrier"], None)):
+            t = out.setdefault(key, {"carrier": c["carrier"], "month": key[1], "orders": 0,
+                                     "goods_value_yuan": ZERO, "claim_yuan": ZERO})
+            t["orders"] += 1
+            t["goods_value_yuan"] += c["goods_value_yuan"] or ZERO
+            t["claim_yuan"] += c["claim_yuan"] or ZERO
+    months: dict[Any, int] = {}
+    for carrier, month in out:
+        if month is not None:
+            months[carrier] = months.get(carrier, 0) + 1
+    totals = [t for (carrier, month), t in out.items() if month is not None or months.get(carrier, 0) > 1]
+    return sorted(totals, key=lambda t: (t["carrier"] is None, t["carrier"] or "", t["month"] is None, t["month"] or ""))
+
+
+def evidence_orders(con: duckdb.DuckDBPyConnection, order_ids: list[str] | None = None) -> dict[str, list[str]]:
+    """order_id -> why it gets a page (disputed, courier, decided), in order_id order; only the
+    orders `order_ids` when given."""
+    sql = db.model_sql("outputs/evidence_orders.sql")
+    if order_ids is not None:
+        sql = f"select * from ({sql}) where order_id in (select unnest($ids::varchar[]))"
+        cur = con.execute(sql, {"ids": list(order_ids)})
+    else:
+        cur = con.execute(sql)
+    return {r[0]: list(r[1]) for r in cur.fetchall()}
+
+
+def review_queue(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The orders awaiting a review decision (sql/review/review_queue.sql), in its order."""
+    return con.sql(db.model_sql("review/review_queue.sql")).to_arrow_table()
+
+
+def root_causes(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    return con.sql(db.model_sql("outputs/root_causes.sql")).to_arrow_table()
+
+
+@dataclass
+class SetData:
+    """The rows behind several files of one output set (see the module doc)."""
+    reship: list[Row] = field(default_factory=list)
+    claims: list[Row] = field(default_factory=list)
+    claim_totals: list[dict] = field(default_factory=list)
+    root_causes: pa.Table | None = None
+    review: pa.Table | None = None
+    evidence: dict[str, list[str]] = field(default_factory=dict)  # order_id -> why it has a page
+
+    def root_cause_rows(self) -> list[dict]:
+        return self.root_causes.to_pylist() if self.root_causes is not None else []
+
+
+def compute(con: duckdb.DuckDBPyConnection, info: SetInfo) -> SetData:
+    """Every row of SetData, from what the database holds at the set's clock and policy."""
+    try:
+        data = SetData()
+        data.reship = reship_rows(con, info.as_of)
+        data.claims = claim_rows(con, info.as_of, info.policy)
+        data.claim_totals = claim_totals(data.claims)
+        data.root_causes = root_causes(con)
+        data.review = review_queue(con)
+        data.evidence = evidence_orders(con)
+    finally:
+        con.execute("drop table if exists _act_orders")
+        con.execute("drop table if exists _act_parcels")
+    return data
