@@ -11,7 +11,8 @@ measures on the same files, each in a process of its own (wall time and peak mem
    liabilities on the same data; and `shortship run` on the same three files the peer is
    given (orders, items, refunds: no shipments file), the peer's fair opponent.
 
-Prints a table with the ratios run / floor and peer / run and writes bench/results.md. Then the
+Prints a table with the ratios run / floor and peer / run, and the fixed cost of a run (bench/small.py:
+a shop of 200 orders, start to exit, median of 5), and writes bench/results.md. Then the
 daily figures (bench/daily.py: one more day and a rerun against a full run, 200,000 orders of
 overlapping daily exports; --skip-daily leaves them out; `make bench-daily` alone). Then,
 when pyspark is installed, the many-shops figure (bench/spark_bench.py: 20 shops x 20,000
@@ -191,6 +192,11 @@ def main() -> None:
                       f"({rerun.get('evidence_pages')} evidence pages in the set)"]
     except (ValueError, IndexError, KeyError, TypeError):
         pass
+    # the fixed cost of a run (bench/small.py): a shop with 200 orders a day, start to exit
+    sys.path.insert(0, str(HERE))
+    from small import small_run
+
+    lines += ["", small_run()]
     text = "\n".join(lines) + "\n"
     print(text)
     res = HERE / "results.md"

@@ -223,8 +223,11 @@ def materialize(
     sql = model_sql(model)
     used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
     kw = "TEMP TABLE" if temp else "TABLE"
-    con.execute(f"CREATE OR REPLACE {kw} {table} AS {sql}", used)
-    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    # CREATE TABLE AS answers with its row count (one statement, not a count after it)
+    row = con.execute(f"CREATE OR REPLACE {kw} {table} AS {sql}", used).fetchone()
+    if row is None:  # a DuckDB that does not answer with the count
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return row[0]
 
 
 @contextmanager

@@ -46,9 +46,6 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import xlsxwriter
-import xlsxwriter.utility
-
 from pipeline.errors import ShortshipError
 from pipeline.io.xlsx import WORKBOOK_PROPERTY
 from pipeline.locale import Messages, mask_phones, messages
@@ -129,6 +126,8 @@ class _Sheet:
         for c, (col, _) in enumerate(columns):
             ws.write_string(1, c, col, fmt["en"])
         ws.freeze_panes(HEADER_ROWS, 0)
+        import xlsxwriter.utility
+
         id_ranges = [
             xlsxwriter.utility.xl_range(HEADER_ROWS, c, EXCEL_MAX_ROWS - 1, c)
             for c, (_, typ) in enumerate(columns) if typ == "id"
@@ -264,6 +263,8 @@ def write_liabilities_xlsx(con, out_path: str | Path, run_id: str | None = None,
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".xlsx.tmp", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    import xlsxwriter  # only with --xlsx: not imported by a run without the workbook
+
     try:
         wb = xlsxwriter.Workbook(str(tmp), {
             "constant_memory": True,       # rows stream to disk: flat memory for big tables

@@ -223,8 +223,10 @@ def load_policy_terms(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
         "(list varchar not null, kind varchar not null, term varchar not null, norm varchar not null)"
     )
     rows = policy_terms(policy)
-    if rows:
-        con.executemany("insert into policy_terms values (?, ?, ?, ?)", rows)
+    if rows:  # one statement (executemany runs one INSERT per row)
+        cols = list(zip(*rows))
+        con.execute("insert into policy_terms select unnest($l), unnest($k), unnest($t), unnest($n)",
+                    {"l": list(cols[0]), "k": list(cols[1]), "t": list(cols[2]), "n": list(cols[3])})
     return len(rows)
 
 
