@@ -29,8 +29,16 @@ from pipeline.policy import Policy
 _FAR = datetime.max
 
 
+try:  # markupsafe's C escaper (the same five escapes), about 3 x the str.replace chain below
+    from markupsafe._speedups import _escape_inner as _c_escape
+except ImportError:  # no compiled speedups on this platform: the chain below
+    _c_escape = None
+
+
 def esc(value) -> str:
     """A value as HTML text or attribute (the escapes of markupsafe): & < > " '."""
+    if value.__class__ is str and _c_escape is not None:
+        return _c_escape(value)
     s = value if isinstance(value, str) else str(value)
     return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&#34;").replace("'", "&#39;"))
