@@ -49,6 +49,11 @@ TEMPLATES = {
     "return_required": pgettext("evidence", "需要退货"),
     "no_return": pgettext("evidence", "不需退货"),
     "refund_description": pgettext("evidence", "买家退款说明 {text}"),
+    # sql/review/review_queue.sql: the order's lines (商品明细)
+    "lines.line": pgettext("evidence", "{line_no}. {title}"),
+    "lines.sku": pgettext("evidence", " ({sku})"),
+    "lines.status": pgettext("evidence", "{status}"),
+    "lines.closed": pgettext("evidence", "closed"),
     # sql/signals/goods_aftersale.sql
     "refund.goods_status": pgettext("evidence", "退款 {refund_id}: 货物状态 {goods_status}"),
     "refund.aftersale_type": pgettext("evidence", "退款 {refund_id}: 售后类型 {aftersale_type}"),
@@ -69,7 +74,8 @@ TEMPLATES = {
     "refund_amount.k_listed": pgettext("evidence", " = {k} × the listed price {unit} of line {line_no} {title}"),
     "refund_amount.k_paid": pgettext("evidence", " = {k} × the paid share {unit} of line {line_no} {title}"),
     "refund_amount.other_lines_fit": pgettext("evidence", " (other lines fit as well)"),
-    "refund_amount.likely_missing": pgettext("evidence", ": likely {k} unit(s) missing"),
+    "refund_amount.likely_missing": pgettext("evidence", ": likely {k} units missing"),
+    "refund_amount.likely_missing_one": pgettext("evidence", ": likely {k} unit missing"),
     "refund_amount.explained_by.closed_line": pgettext(
         "evidence", "explained by the whole of a line closed inside the order (交易关闭)"),
     "refund_amount.explained_by.damage": pgettext("evidence", "explained by damage said on the order"),
@@ -228,3 +234,23 @@ def prepare(con) -> None:
 def said(column: str = "evidence_facts") -> str:
     """The SQL expression saying `column` (a list of facts) in the language of $ev_codes / $ev_texts."""
     return f"fl_render({column}, map($ev_codes, $ev_texts))"
+
+
+def render(facts, lang: str) -> str:
+    """The text of a list of facts in `lang`, in Python (the same as fl_render in SQL): for a
+    page that holds its flag's facts. A fact is a dict {sep, code, args} (args: a dict, or the
+    (key, value) pairs DuckDB gives a MAP as)."""
+    if not facts:
+        return ""
+    t = templates(lang)
+    out = []
+    for i, f in enumerate(facts):
+        if i:
+            out.append(t.get("sep." + (f.get("sep") or "none"), ""))
+        text = t.get(f["code"], f["code"])
+        args = f.get("args") or {}
+        items = args.items() if isinstance(args, dict) else args
+        for k, v in items:
+            text = text.replace("{" + k + "}", "" if v is None else str(v))
+        out.append(text)
+    return "".join(out)

@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from pipeline import db
+from pipeline import db, explain
 from pipeline.locale import messages
 from pipeline.policy import FLAG_KINDS
 from pipeline.report import charts
@@ -173,15 +173,19 @@ def _review_queue(review, limit: int | None = TABLE_N) -> tuple[list[dict], int]
     return top.to_pylist(), review.num_rows
 
 
-def _largest(con) -> list[dict]:
+def _largest(con, lang: str) -> list[dict]:
+    """The largest liabilities, their evidence said in `lang` (pipeline/explain.py)."""
+    explain.prepare(con)
     return _rows(
         con,
         f"""select l.order_id, l.shop, l.kind, l.responsibility, l.status, l.compensation_yuan, l.points,
-                   l.goods_refund_yuan, l.freight_yuan, l.total_yuan, f.evidence, f.rules
+                   l.goods_refund_yuan, l.freight_yuan, l.total_yuan, {explain.said('f.evidence_facts')} as evidence,
+                   f.rules
             from liabilities l left join flags f using (order_id)
             where l.total_yuan > 0
             order by l.total_yuan desc, l.order_id
             limit {LARGEST_N}""",
+        explain.render_params(lang),
     )
 
 
@@ -287,7 +291,7 @@ def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData)
         "claim_totals": data.claim_totals,
         "claim_sum": sum((c["claim_yuan"] or ZERO for c in data.claims), ZERO),
         "rates": {d: _rates(root_causes, d) for d in ("sku", "shop", "packer", "warehouse")},
-        "largest": _largest(con),
+        "largest": _largest(con, info.lang),
         "buyer_reviews": _buyer_reviews(con),
         "problems": problems,
         "evidence": data.evidence,

@@ -146,7 +146,8 @@ final as (
                  then fl_fact('item', 'line_paid', ['paid'], [b.line_paid::varchar]) end,
             case when b.closed then fl_fact0('none', 'line_closed') end,
             case when b.n_same_fit > 1 then fl_fact0('none', 'refund_amount.other_lines_fit') end,
-            fl_fact('none', 'refund_amount.likely_missing', ['k'], [b.k::varchar])
+            fl_fact('none', case when b.k = 1 then 'refund_amount.likely_missing_one' else 'refund_amount.likely_missing' end,
+                    ['k'], [b.k::varchar])
         ])                                                              as facts
     from best b
     left join fl_refunds_at($as_of) r on r.refund_id = b.refund_id
