@@ -172,6 +172,7 @@ TEMPLATES = {
     "responsibility.buyer": pgettext("evidence", "Responsibility buyer"),
     "responsibility.no_fault": pgettext("evidence", "Responsibility no_fault"),
     "responsibility.undetermined": pgettext("evidence", "Responsibility undetermined"),
+    "resp.because": pgettext("evidence_because", ": "),
     "resp.the_data.merchant": pgettext("evidence", " (the data: merchant"),
     "resp.the_data.courier": pgettext("evidence", " (the data: courier"),
     "resp.the_data.buyer": pgettext("evidence", " (the data: buyer"),

@@ -230,7 +230,7 @@ said as (
                              else coalesce(dd.responsibility, r.responsibility) end)]
         || case
              when dd.order_id is not null then
-                 [fl_fact0('none', 'colon')] || dd.why
+                 [fl_fact0('none', 'resp.because')] || dd.why
                  || [fl_fact0('none', 'resp.the_data.' || r.responsibility)]
                  || fl_lead(coalesce(r.resp_facts, []), 'item')
                  || [fl_fact0('none', 'close_paren')]
@@ -240,7 +240,7 @@ said as (
                          then [fl_fact0('none', 'resp.data_alone.' || r.responsibility)]
                               || fl_lead(coalesce(r.resp_facts, []), 'item') || [fl_fact0('none', 'close_paren')]
                          else [] end
-             when r.resp_facts is not null then [fl_fact0('none', 'colon')] || r.resp_facts
+             when r.resp_facts is not null then [fl_fact0('none', 'resp.because')] || r.resp_facts
              else [fl_fact0('none', case s.basis when 'text' then 'resp.words_only'
                                                  when 'amount' then 'resp.amount_only'
                                                  else 'resp.no_record' end)]
