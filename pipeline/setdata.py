@@ -218,7 +218,7 @@ def review_queue(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> pa.Table:
     """The orders awaiting a review decision (sql/review/review_queue.sql), in its order, the
     evidence and the lines said in `lang` (pipeline/explain.py)."""
     explain.prepare(con)
-    return con.execute(db.model_sql("review/review_queue.sql"), explain.render_params(lang)).to_arrow_table()
+    return con.sql(db.model_sql("review/review_queue.sql"), params=explain.render_params(lang)).to_arrow_table()
 
 
 def root_causes(con: duckdb.DuckDBPyConnection) -> pa.Table:
