@@ -220,11 +220,16 @@ def _first_rows_and_counts(con, model: str, count_by: str, order: str, limit: in
     return rows, counts
 
 
-def _data_problems(con) -> tuple[list[dict], int] | None:
-    """Problems found in the data (sql/outputs/data_problems.sql, when this version has it)."""
+def _data_problems(con, lang: str = "zh") -> tuple[list[dict], int] | None:
+    """Problems found in the data (sql/outputs/data_problems.sql, when this version has it),
+    each detail said in `lang` from its facts (pipeline/explain.py)."""
+    explain.prepare(con)  # the model says its details as facts too (sql/flags/macros.sql)
     if not db.has_model("outputs/data_problems.sql"):
         return None
     rows, by = _first_rows_and_counts(con, "outputs/data_problems.sql", "problem", "order_id, problem, refund_id")
+    for r in rows:
+        if r.get("facts") is not None:
+            r["detail"] = explain.render(r["facts"], lang)
     return rows, sum(by.values())
 
 
@@ -255,7 +260,7 @@ def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData)
     weeks = [{"week": r["value"], "rate": r["short_rate"]} for r in root_causes if r["dimension"] == "week"]
     reship_orders = {r["order_id"] for r in data.reship}
     review, review_n = _review_queue(data.review)
-    problems = _data_problems(con)
+    problems = _data_problems(con, info.lang)
     awaiting, awaiting_n, awaiting_by = _awaiting(con)
     t.awaiting_orders = awaiting_n
     count_label = m.gettext("orders")
