@@ -172,5 +172,10 @@ def stage_payouts(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, d
             rel = f"{BATCH_DIR}/{info.batch_id}.parquet"
             shutil.copyfile(src, stage.path(rel))
             stage.add(rel)
-    finally:
-        con.execute("drop table if exists _pending")
+    except BaseException:
+        try:
+            con.execute("drop table if exists _pending")
+        except duckdb.Error:
+            pass  # a failed COPY aborted the transaction: the first error is the one to tell
+        raise
+    con.execute("drop table if exists _pending")
