@@ -97,8 +97,13 @@ def stage_outputs(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo,
             if progress:
                 progress(f"writing {name}")
             writer(con, stage, info, data)
-    finally:
-        setdata.drop_temp(con)
+    except BaseException:
+        try:
+            setdata.drop_temp(con)
+        except duckdb.Error:
+            pass  # a failed COPY aborted the transaction: the first error is the one to tell
+        raise
+    setdata.drop_temp(con)
     return data
 
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import duckdb
 
-from pipeline import db, outcome
+from pipeline import db, explain, outcome
 from pipeline.clock import china_now
 from pipeline.policy import FLAG_KINDS, Policy, normalize_reason
 
@@ -242,6 +242,8 @@ def _params(as_of: datetime, policy: Policy, run_id: str) -> dict[str, Any]:
         "negation_window": int(policy.negation_window),
         "weight_noise": policy.weight_noise,
         "min_claims": int(policy.min_short_claims),
+        # the evidence said in English in the tables (the outputs say it in the reader's language)
+        **explain.render_params("en"),
     }
 
 

@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterable
 
 import duckdb
 
-from pipeline import db, export, interrupts, outcome
+from pipeline import db, explain, export, interrupts, outcome
 from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
 from pipeline.flag import FlagSummary, flag_orders
@@ -284,6 +284,7 @@ def _fill_from_db(s: RunSummary, con) -> None:
         [s.run_id],
     ).fetchone()
     s.rejects_total = con.execute("select count(*) from rejects").fetchone()[0]
+    explain.prepare(con)  # data_problems.sql says its details as facts (sql/flags/macros.sql)
     s.data_problem_counts = dict(con.execute(
         f"select problem, count(*) from ({db.model_sql('outputs/data_problems.sql')}) group by problem").fetchall())
     s.data_problems = sum(s.data_problem_counts.values())

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipeline import db
+from pipeline import db, explain
 from pipeline.clock import china_now
 from pipeline.errors import ShortshipError
 from pipeline.policy import Policy, load_policy, presets
@@ -214,9 +214,11 @@ def evidence_orders(con: duckdb.DuckDBPyConnection, order_ids: list[str] | None 
     return {r[0]: list(r[1]) for r in cur.fetchall()}
 
 
-def review_queue(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """The orders awaiting a review decision (sql/review/review_queue.sql), in its order."""
-    return con.sql(db.model_sql("review/review_queue.sql")).to_arrow_table()
+def review_queue(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> pa.Table:
+    """The orders awaiting a review decision (sql/review/review_queue.sql), in its order, the
+    evidence and the lines said in `lang` (pipeline/explain.py)."""
+    explain.prepare(con)
+    return con.sql(db.model_sql("review/review_queue.sql"), params=explain.render_params(lang)).to_arrow_table()
 
 
 def root_causes(con: duckdb.DuckDBPyConnection) -> pa.Table:
@@ -245,7 +247,7 @@ def compute(con: duckdb.DuckDBPyConnection, info: SetInfo) -> SetData:
         data.claims = claim_rows(con, info.as_of, info.policy)
         data.claim_totals = claim_totals(data.claims)
         data.root_causes = root_causes(con)
-        data.review = review_queue(con)
+        data.review = review_queue(con, info.lang)
         data.evidence = evidence_orders(con)
     finally:
         con.execute("drop table if exists _act_orders")

@@ -25,7 +25,7 @@ import shutil
 
 import duckdb
 
-from pipeline import db
+from pipeline import db, explain
 from pipeline.errors import ShortshipError
 from pipeline.publish import BATCH_DIR, Stage
 from pipeline.setdata import SetData, SetInfo
@@ -95,16 +95,20 @@ def _money_or_keep(name: str, dtype: str) -> str:
     return name
 
 
-def _select(con, table: str, leading: list[tuple[str, str]], where: str = "", order: str = "") -> str:
-    """`select` of the leading columns (cast to the contract types) then the other columns."""
+def _select(con, table: str, leading: list[tuple[str, str]], where: str = "", order: str = "",
+            said: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> str:
+    """`select` of the leading columns (cast to the contract types) then the other columns;
+    `said`: column -> the SQL expression giving it instead (the evidence in the reader's
+    language); `drop`: columns left out."""
     have = _table_columns(con, table)
     names = {n for n, _ in have}
     missing = [n for n, _ in leading if n not in names]
     if missing:
         raise ShortshipError(f"table {table} lacks column(s) {', '.join(missing)}; is the database from an older version?")
     lead = [n for n, _ in leading]
-    cols = [f"{n}::{t} as {n}" for n, t in leading]
-    cols += [_money_or_keep(n, t) for n, t in have if n not in lead]
+    said = said or {}
+    cols = [f"({said.get(n, n)})::{t} as {n}" for n, t in leading]
+    cols += [_money_or_keep(n, t) for n, t in have if n not in lead and n not in drop]
     return f"select {', '.join(cols)} from {table}" + (f" where {where}" if where else "") + (f" order by {order}" if order else "")
 
 
@@ -118,11 +122,15 @@ def copy_parquet(con: duckdb.DuckDBPyConnection, query: str, stage: Stage, rel: 
     return stage.add(rel)
 
 
-def output_queries(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, dict]]:
+def output_queries(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> dict[str, tuple[str, dict]]:
     """file name -> (query, parameters) for the Parquet outputs that describe the database
-    (payouts.parquet is the published batch: see `stage_payouts`)."""
+    (payouts.parquet is the published batch: see `stage_payouts`). flags.parquet says the
+    evidence in `lang` (`evidence`) beside its facts (`evidence_facts`: pipeline/explain.py)."""
+    explain.prepare(con)
     return {
-        "flags.parquet": (_select(con, "flags", FLAG_COLUMNS, order="order_id"), {}),
+        "flags.parquet": (_select(con, "flags", FLAG_COLUMNS, order="order_id",
+                                  said={"evidence": explain.said("evidence_facts")}),
+                          explain.render_params(lang)),
         "liabilities.parquet": (_select(con, "liabilities", LIABILITY_COLUMNS, order="order_id"), {}),
         "summary.parquet": (db.model_sql("outputs/summary.sql"), {}),
         "rejects.parquet": (
@@ -134,7 +142,7 @@ def output_queries(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, dict]
 
 def stage_tables(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData) -> None:
     """The writer of flags, liabilities, summary and rejects as Parquet."""
-    for name, (query, params) in output_queries(con).items():
+    for name, (query, params) in output_queries(con, info.lang).items():
         copy_parquet(con, query, stage, name, params)
 
 
@@ -164,5 +172,10 @@ def stage_payouts(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, d
             rel = f"{BATCH_DIR}/{info.batch_id}.parquet"
             shutil.copyfile(src, stage.path(rel))
             stage.add(rel)
-    finally:
-        con.execute("drop table if exists _pending")
+    except BaseException:
+        try:
+            con.execute("drop table if exists _pending")
+        except duckdb.Error:
+            pass  # a failed COPY aborted the transaction: the first error is the one to tell
+        raise
+    con.execute("drop table if exists _pending")

@@ -269,6 +269,8 @@ def test_a_refund_above_what_was_paid_raises_nothing_and_sends_its_order_to_revi
     assert huge_json["status"]["disputed"] == 1 and huge_json["review"]["awaiting"] == 1
     con = duckdb.connect(str(huge_db), read_only=True)
     from pipeline import db as dbmod
+    from pipeline import explain
+    explain.prepare(con)  # the model's facts macros (sql/flags/macros.sql)
     problems = con.execute(f"select * from ({dbmod.model_sql('outputs/data_problems.sql')}) order by order_id").fetchall()
     flag = con.execute("select responsibility, rules, evidence, affected_amount, hold from flags where order_id = ?",
                        [loaded]).fetchone()
@@ -284,7 +286,7 @@ def test_a_refund_above_what_was_paid_raises_nothing_and_sends_its_order_to_revi
     assert liab == ("disputed", "data_problem", None)
     review = (huge_out / "review.csv").read_text(encoding="utf-8-sig")
     row = next(line for line in review.splitlines() if loaded in line)
-    assert "9999999.99" in row and "39.40" in row and "refund_exceeds_paid" in row
+    assert "9999999.99" in row and "39.40" in row and "数据有误（退款超过实付）" in row and "data_problem" in row
     assert unloaded not in review  # awaiting data: nothing to decide yet
 
 

@@ -39,6 +39,10 @@ def _flag(con, order_id, kind, evidence, missing=1, amount="20.00"):
            from orders where order_id = $order_id""",
         {"order_id": order_id, "kind": kind, "evidence": evidence, "missing": missing, "amount": amount, "as_of": AS_OF},
     )
+    # the facts the outputs say it from (a fact whose template is its one argument)
+    con.execute("update flags set evidence_facts = [{'sep': 'row', 'code': 'lines.status', "
+                "'args': map(['status'], [$evidence])}] where order_id = $order_id",
+                {"order_id": order_id, "evidence": evidence})
 
 
 @pytest.fixture

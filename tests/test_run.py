@@ -268,7 +268,11 @@ def test_text_summary_and_second_run_is_idempotent(tmp_path):
     l2 = pq.read_table(out / "liabilities.parquet")
     p2 = pq.read_table(out / "payouts.parquet")
     drop = lambda t: t.drop_columns([c for c in ("run_id",) if c in t.schema.names])  # noqa: E731
-    assert drop(f1).to_pylist() == drop(f2).to_pylist()
+    # the same facts, said in the run's language (English, then Chinese)
+    said = lambda t: drop(t).drop_columns(["evidence"])  # noqa: E731
+    assert said(f1).to_pylist() == said(f2).to_pylist()
+    assert f1.column("evidence").to_pylist() != f2.column("evidence").to_pylist()
+    assert any("责任" in e for e in f2.column("evidence").to_pylist())
     assert drop(l1).to_pylist() == drop(l2).to_pylist()
     # nothing new to pay: an empty ledger file with the same column types
     assert p2.num_rows == 0

@@ -58,7 +58,7 @@ KINDS: tuple[FactKind, ...] = (
                item_count, close_reason, source_file, line
         from orders semi join _ev_ids using (order_id)""", "order_id", True),
     FactKind("flag", """
-        select order_id, kind, responsibility, confidence, missing_qty, affected_amount, rules, evidence, ship_by
+        select order_id, kind, responsibility, confidence, missing_qty, affected_amount, rules, evidence_facts, ship_by
         from flags semi join _ev_ids using (order_id)""", "order_id", True),
     FactKind("liability", """
         select order_id, status, hold, base_amount, compensation_yuan, points, floor_applied, cap_applied,

@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from pipeline import db
+from pipeline import db, explain
 from pipeline.locale import messages
 from pipeline.policy import FLAG_KINDS
 from pipeline.report import charts
@@ -173,15 +173,19 @@ def _review_queue(review, limit: int | None = TABLE_N) -> tuple[list[dict], int]
     return top.to_pylist(), review.num_rows
 
 
-def _largest(con) -> list[dict]:
+def _largest(con, lang: str) -> list[dict]:
+    """The largest liabilities, their evidence said in `lang` (pipeline/explain.py)."""
+    explain.prepare(con)
     return _rows(
         con,
         f"""select l.order_id, l.shop, l.kind, l.responsibility, l.status, l.compensation_yuan, l.points,
-                   l.goods_refund_yuan, l.freight_yuan, l.total_yuan, f.evidence, f.rules
+                   l.goods_refund_yuan, l.freight_yuan, l.total_yuan, {explain.said('f.evidence_facts')} as evidence,
+                   f.rules
             from liabilities l left join flags f using (order_id)
             where l.total_yuan > 0
             order by l.total_yuan desc, l.order_id
             limit {LARGEST_N}""",
+        explain.render_params(lang),
     )
 
 
@@ -216,11 +220,16 @@ def _first_rows_and_counts(con, model: str, count_by: str, order: str, limit: in
     return rows, counts
 
 
-def _data_problems(con) -> tuple[list[dict], int] | None:
-    """Problems found in the data (sql/outputs/data_problems.sql, when this version has it)."""
+def _data_problems(con, lang: str = "zh") -> tuple[list[dict], int] | None:
+    """Problems found in the data (sql/outputs/data_problems.sql, when this version has it),
+    each detail said in `lang` from its facts (pipeline/explain.py)."""
+    explain.prepare(con)  # the model says its details as facts too (sql/flags/macros.sql)
     if not db.has_model("outputs/data_problems.sql"):
         return None
     rows, by = _first_rows_and_counts(con, "outputs/data_problems.sql", "problem", "order_id, problem, refund_id")
+    for r in rows:
+        if r.get("facts") is not None:
+            r["detail"] = explain.render(r["facts"], lang)
     return rows, sum(by.values())
 
 
@@ -251,7 +260,7 @@ def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData)
     weeks = [{"week": r["value"], "rate": r["short_rate"]} for r in root_causes if r["dimension"] == "week"]
     reship_orders = {r["order_id"] for r in data.reship}
     review, review_n = _review_queue(data.review)
-    problems = _data_problems(con)
+    problems = _data_problems(con, info.lang)
     awaiting, awaiting_n, awaiting_by = _awaiting(con)
     t.awaiting_orders = awaiting_n
     count_label = m.gettext("orders")
@@ -287,7 +296,7 @@ def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData)
         "claim_totals": data.claim_totals,
         "claim_sum": sum((c["claim_yuan"] or ZERO for c in data.claims), ZERO),
         "rates": {d: _rates(root_causes, d) for d in ("sku", "shop", "packer", "warehouse")},
-        "largest": _largest(con),
+        "largest": _largest(con, info.lang),
         "buyer_reviews": _buyer_reviews(con),
         "problems": problems,
         "evidence": data.evidence,

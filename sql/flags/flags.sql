@@ -23,8 +23,12 @@
 --   lines_not_loaded  a short or wrong flag on an order whose lines (宝贝报表) are not loaded:
 --                     the units' paid value, the penalty's base, cannot be computed honestly
 --   data_problem      as above (after the awaiting ones: data still to come comes first)
+-- The evidence is kept as facts (evidence_facts: a list of fact code + arguments, sql/flags/macros.sql
+-- fl_fact) and said in English in `evidence` (the catalogue's templates, $ev_codes / $ev_texts:
+-- pipeline/explain.py); the outputs say it in the reader's language from the same facts.
 -- Grain: one row per flagged order. Inputs: fl_kinds, fl_responsibility, fl_evidence,
--- fl_orders, fl_lines, fl_decided, fl_untrusted, fl_problems, refunds. Params: $as_of, $run_id.
+-- fl_orders, fl_lines, fl_decided, fl_untrusted, fl_problems, refunds.
+-- Params: $as_of, $run_id, $ev_codes, $ev_texts.
 with
 
 kind_rows as not materialized (
@@ -109,10 +113,11 @@ summed as (
         list_sort(list_distinct(list(rule)))                      as rules,
         -- the evidence: primary first, then the most confident, then by rule and text (a data
         -- problem's rows are quoted apart, ahead of it: problem_texts)
-        coalesce(array_to_string(list_transform(
-            list_sort(list(struct_pack(p := not is_primary, c := -confidence, r := rule, e := evidence))
+        coalesce(flatten(list_transform(
+            list_sort(list(struct_pack(p := not is_primary, c := -confidence, r := rule,
+                                       t := fl_render(facts, map($ev_codes, $ev_texts)), e := facts))
                       filter (where rule <> 'data_problem')),
-            lambda x: x.e), '; '), '')                                 as evidence,
+            lambda x: fl_lead(x.e, 'row'))), [])                       as facts,
         max(reshipped_at)                                         as reshipped_at,
         list_sort(list_distinct(list(refund_id) filter (where refund_id is not null))) as refund_ids,
         case
@@ -135,15 +140,20 @@ complaints as (
 -- what does not add up about each order, seen by the run's clock: refunds held back
 -- (fl_untrusted) and a decision that gives more units missing than were ordered
 problem_texts as (
-    select order_id, string_agg(text, '; ' order by source, text) as problem_text
+    select order_id, flatten(list(facts order by source, detail)) as problem_facts
     from (
         select
             u.order_id,
             0                                                     as source,
-            'data problem (' || array_to_string(any_value(u.problems), ', ') || '): ' || u.detail
-                || ' (' || string_agg('退款 ' || u.refund_id || coalesce(' ' || fl_quote(r.reason), ''), ', '
-                                      order by u.refund_id)
-                || '): not evidence'                              as text
+            u.detail,
+            fl_lead(any_value(u.facts), 'row')
+                || [fl_fact0('none', 'problem.refunds_open')]
+                || fl_lead(list(case when r.reason is null
+                                     then fl_fact('item', 'problem.refund', ['refund_id'], [u.refund_id])
+                                     else fl_fact('item', 'problem.refund_reason', ['refund_id', 'reason'],
+                                                  [u.refund_id, fl_quote(r.reason)]) end
+                                order by u.refund_id), 'none')
+                || [fl_fact0('none', 'problem.not_evidence')]     as facts
         from fl_untrusted u
         join refunds r using (refund_id)
         where r.applied_at is null or r.applied_at <= $as_of
@@ -152,7 +162,8 @@ problem_texts as (
         select
             order_id,
             1,
-            'data problem (' || problem || '): ' || detail || ': the decision is not applied'
+            detail,
+            fl_lead(facts, 'row') || [fl_fact0('none', 'problem.decision_not_applied')]
         from fl_problems
         where problem = 'decision_units_exceed_ordered'
     )
@@ -195,7 +206,7 @@ decided_amounts as (
 held as (
     select
         k.order_id,
-        pt.problem_text,
+        pt.problem_facts,
         pt.order_id is not null and dd.order_id is null           as problem_held,
         case
             when not coalesce(o.order_loaded, false) then 'order_not_loaded'
@@ -205,6 +216,45 @@ held as (
     from fl_kinds k
     left join fl_orders o using (order_id)
     left join problem_texts pt using (order_id)
+    left join decided_amounts dd using (order_id)
+),
+
+-- the evidence as facts: the data problems, the signals' evidence (primary first, then the most
+-- confident), then who is responsible and why, whether the buyer complained, what is awaited
+said as (
+    select
+        k.order_id,
+        coalesce(h.problem_facts, []) || s.facts
+        || [fl_fact0('sentence', 'responsibility.'
+                     || case when h.problem_held then 'undetermined'
+                             else coalesce(dd.responsibility, r.responsibility) end)]
+        || case
+             when dd.order_id is not null then
+                 [fl_fact0('none', 'resp.because')] || dd.why
+                 || [fl_fact0('none', 'resp.the_data.' || r.responsibility)]
+                 || fl_lead(coalesce(r.resp_facts, []), 'item')
+                 || [fl_fact0('none', 'close_paren')]
+             when h.problem_held then
+                 [fl_fact0('none', 'resp.rows_do_not_add_up')]
+                 || case when r.responsibility <> 'undetermined'
+                         then [fl_fact0('none', 'resp.data_alone.' || r.responsibility)]
+                              || fl_lead(coalesce(r.resp_facts, []), 'item') || [fl_fact0('none', 'close_paren')]
+                         else [] end
+             when r.resp_facts is not null then [fl_fact0('none', 'resp.because')] || r.resp_facts
+             else [fl_fact0('none', case s.basis when 'text' then 'resp.words_only'
+                                                 when 'amount' then 'resp.amount_only'
+                                                 else 'resp.no_record' end)]
+           end
+        || case when not coalesce(c.complaint, false) then [fl_fact0('sentence', 'no_complaint')] else [] end
+        || case h.hold
+             when 'order_not_loaded' then [fl_fact0('sentence', 'awaiting.order_not_loaded')]
+             when 'lines_not_loaded' then [fl_fact0('sentence', 'awaiting.lines_not_loaded')]
+             else [] end                                          as evidence_facts
+    from fl_kinds k
+    join fl_responsibility r using (order_id)
+    join summed s using (order_id)
+    join held h using (order_id)
+    left join complaints c using (order_id)
     left join decided_amounts dd using (order_id)
 ),
 
@@ -222,29 +272,10 @@ final as (
         list_sort(list_distinct(
             s.rules
             || case when r.resp_rule is not null and not h.problem_held then [r.resp_rule] else [] end
-            || case when h.problem_text is not null then ['data_problem'] else [] end
+            || case when h.problem_facts is not null then ['data_problem'] else [] end
             || case when dd.order_id is not null then ['review_decision'] else [] end))  as rules,
-        concat_ws('; ', h.problem_text, nullif(s.evidence, ''))
-            || '. Responsibility '
-            || case when h.problem_held then 'undetermined' else coalesce(dd.responsibility, r.responsibility) end
-            || case
-                 when dd.order_id is not null then ': ' || dd.why || ' (the data: ' || r.responsibility
-                      || coalesce(', ' || r.resp_why, '') || ')'
-                 when h.problem_held then ': the rows do not add up, a person decides'
-                      || coalesce(' (the data alone: ' || nullif(r.responsibility, 'undetermined')
-                                  || coalesce(', ' || r.resp_why, '') || ')', '')
-                 else coalesce(': ' || r.resp_why, case s.basis
-                   when 'text' then ' (nothing beyond the buyer''s or the seller''s words)'
-                   when 'amount' then ' (a refund''s amount alone does not say who was at fault)'
-                   else ' (no ruling, no refund by the shop and no shipping record says who)' end)
-               end
-            || case when not coalesce(c.complaint, false) then '. No complaint from the buyer yet' else '' end
-            || case h.hold
-                 when 'order_not_loaded' then '. Awaiting data: the order''s row (订单报表) is not loaded; '
-                      || 'nothing is owed until it arrives'
-                 when 'lines_not_loaded' then '. Awaiting data: the order''s lines (宝贝报表) are not loaded; '
-                      || 'the units cannot be valued, nothing is owed until they arrive'
-                 else '' end                                      as evidence,
+        ev.evidence_facts,
+        fl_render(ev.evidence_facts, map($ev_codes, $ev_texts))  as evidence,
         coalesce(dd.missing_qty, v.missing_qty)::bigint           as missing_qty,
         case when dd.order_id is not null then dd.affected_amount else v.affected_amount end::decimal(18, 2)
                                                                   as affected_amount,
@@ -271,6 +302,7 @@ final as (
     left join complaints c using (order_id)
     left join decided_amounts dd using (order_id)
     left join named_line nl using (order_id)
+    join said ev using (order_id)
 )
 
 select * from final

@@ -77,10 +77,32 @@ create or replace temp macro fl_trigrams(s) as
     case when length(s) >= 3 then list_transform(range(1, length(s) - 1), lambda i: substr(s, i::integer, 3))
          else [] end;
 
--- the same with runs of three characters
-create or replace temp macro fl_trigrams(s) as
-    case when length(s) >= 3 then list_transform(range(1, length(s) - 1), lambda i: substr(s, i::integer, 3))
-         else [] end;
-
 -- x, at most cap; NULL stays NULL (DuckDB's least() would return cap)
 create or replace temp macro fl_cap(x, cap) as case when x is null then null else least(x, cap) end;
+
+
+-- Evidence as facts (issue 22): one fact is a code (its sentence is a template of the message
+-- catalogue, context "evidence": pipeline/explain.py) and its arguments as text; `sep` says how
+-- it joins the fact before it: none, item (the same piece of evidence), row (another piece),
+-- sentence. The text is rendered in a language by fl_render with that language's templates.
+create or replace temp macro fl_fact(sep, code, k, v) as
+    struct_pack(sep := sep, code := code, args := map(k, v::varchar[]));
+
+create or replace temp macro fl_fact0(sep, code) as
+    struct_pack(sep := sep, code := code, args := map([]::varchar[], []::varchar[]));
+
+-- a list of facts without the NULL ones (facts that do not apply)
+create or replace temp macro fl_facts(l) as list_filter(l, lambda x: x is not null);
+
+-- the facts with the sep of the first one replaced (a piece of evidence starts a new row)
+create or replace temp macro fl_lead(facts, sep) as
+    list_transform(facts, lambda f, i: case when i = 1 then struct_pack(sep := sep, code := f.code, args := f.args)
+                                            else f end);
+
+-- the text of a list of facts: each fact's template (tpl: code -> template, pipeline/explain.py
+-- `render_params`) with its {arguments} filled in, joined by the separators' templates
+create or replace temp macro fl_render(facts, tpl) as
+    coalesce(array_to_string(list_transform(facts, lambda f, i:
+        case when i > 1 then coalesce(tpl['sep.' || f.sep], '') else '' end
+        || list_reduce(map_keys(f.args), lambda acc, k: replace(acc, '{' || k || '}', coalesce(f.args[k], '')),
+                       coalesce(tpl[f.code], f.code))), ''), '');

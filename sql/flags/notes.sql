@@ -6,7 +6,7 @@
 -- held its item); a make-up traced to an earlier order (text_makeup) flags that order, not this one.
 -- Grain: one row per text phrase × rule (a phrase naming items on this order and on an earlier
 -- one gives two rows), plus one per refund explained otherwise.
--- Inputs: fl_text_match, sig_refund_amount, flags. Params: $as_of, $run_id.
+-- Inputs: fl_text_match, sig_refund_amount, flags. Params: $as_of, $run_id, $ev_codes, $ev_texts.
 with
 
 phrases as (
@@ -66,7 +66,9 @@ refunds_explained as (
         'refund_explained'                                                        as rule,
         'refund_explained'                                                        as sort,
         kind,
-        evidence || '; explained by ' || explained_by                             as quote,
+        -- the refund and what explains it, said in English ($ev_codes / $ev_texts: pipeline/explain.py)
+        fl_render(facts || [fl_fact0('row', 'refund_amount.explained_by.' || explained_by)],
+                  map($ev_codes, $ev_texts))                                      as quote,
         missing_qty,
         []::varchar[]                                                             as related_order_ids,
         false                                                                     as flagged

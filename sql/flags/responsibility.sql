@@ -48,7 +48,7 @@ party as (
             when 'party_buyer' then 'buyer'
             when 'party_courier' then 'courier'
         end                                                       as resp,
-        '责任方 ' || fl_quote(l.responsible_party) || ' (退款 ' || l.refund_id || ')' as why
+        [fl_fact('none', 'resp.ruling_party', ['party', 'refund_id'], [fl_quote(l.responsible_party), l.refund_id])] as why
     from linked l
     join policy_terms t on t.list = 'rulings' and t.kind in ('party_merchant', 'party_buyer', 'party_courier')
         and t.norm = fl_norm(l.responsible_party)
@@ -63,7 +63,7 @@ cs as (
             when l.kind = 'not_received' and o.shipped_evidence then 'courier'
             else 'merchant'
         end                                                       as resp,
-        '客服介入状态 ' || fl_quote(l.cs_status) || ' (退款 ' || l.refund_id || ')' as why
+        [fl_fact('none', 'resp.cs_ruling', ['cs_status', 'refund_id'], [fl_quote(l.cs_status), l.refund_id])] as why
     from linked l
     join fl_orders o using (order_id)
     join policy_terms t on t.list = 'rulings' and t.kind in ('for_buyer', 'for_seller')
@@ -75,8 +75,8 @@ shop_refunded as (
     select
         l.order_id,
         'merchant'                                                as resp,
-        'the shop refunded (' || coalesce(l.status_raw, '退款成功') || ', 退款 ' || l.refund_id
-            || ') for ' || fl_quote(l.reason)                     as why
+        [fl_fact('none', 'resp.shop_refunded', ['status', 'refund_id', 'reason'],
+                 [coalesce(l.status_raw, '退款成功'), l.refund_id, fl_quote(l.reason)])] as why
     from linked l
     where l.by_reason and l.status = 'success'
       and l.kind in ('short', 'wrong', 'empty', 'unshipped')
@@ -88,10 +88,8 @@ record as (
         order_id,
         resp,
         resp_rule,
-        case resp_rule
-            when 'shipments_record' then 'the shop''s own shipping record'
-            else 'the order''s own status'
-        end                                                       as why
+        [fl_fact0('none', case resp_rule when 'shipments_record' then 'resp.shipments_record'
+                                         else 'resp.order_status' end)] as why
     from kind_rows
     where resp is not null
     qualify row_number() over (partition by order_id order by confidence desc, rule) = 1
@@ -101,8 +99,12 @@ courier as (
     select
         l.order_id,
         'courier'                                                 as resp,
-        'shipped' || coalesce(' (' || o.tracking_no || ')', '') || ' but not received'
-            || coalesce(' (货物状态 ' || fl_quote(max(l.goods_status)) || ')', '') as why
+        fl_facts([
+            case when o.tracking_no is null then fl_fact0('none', 'resp.not_received')
+                 else fl_fact('none', 'resp.not_received.tracking', ['tracking_no'], [o.tracking_no]) end,
+            case when max(l.goods_status) is not null
+                 then fl_fact('none', 'resp.goods_status', ['goods_status'], [fl_quote(max(l.goods_status))]) end
+        ])                                                        as why
     from linked l
     join fl_orders o using (order_id)
     left join policy_terms t on t.list = 'goods_status' and t.kind = 'received'
@@ -124,7 +126,8 @@ final as (
             when r.resp is not null then r.resp_rule
             when cr.resp is not null then 'courier_not_received'
         end                                                                          as resp_rule,
-        coalesce(p.why, c.why, s.why, r.why, cr.why)                                 as resp_why,
+        -- why, as facts (sql/flags/macros.sql fl_fact; sentences: pipeline/explain.py)
+        coalesce(p.why, c.why, s.why, r.why, cr.why)                                 as resp_facts,
         case
             when p.resp is not null or c.resp is not null then 0.9
             when s.resp is not null then 0.8

@@ -12,13 +12,13 @@
 with
 
 named as (
-    select refund_id, order_id, problem, detail
+    select refund_id, order_id, problem, detail, facts
     from fl_problems
     where refund_id is not null
 ),
 
 summed as (
-    select r.refund_id, r.order_id, p.problem, p.detail
+    select r.refund_id, r.order_id, p.problem, p.detail, p.facts
     from fl_problems p
     join refunds r on r.order_id = p.order_id and r.status = 'success'
     where p.problem = 'refunds_exceed_paid'
@@ -29,7 +29,9 @@ final as (
         refund_id,
         any_value(order_id)                                             as order_id,
         list_sort(list_distinct(list(problem)))                         as problems,
-        string_agg(distinct detail, '; ')                               as detail
+        string_agg(distinct detail, '; ')                               as detail,
+        -- the same as facts (sql/flags/macros.sql fl_fact), one problem after another
+        flatten(list(facts order by detail))                            as facts
     from (select * from named union all select * from summed)
     group by refund_id
 )

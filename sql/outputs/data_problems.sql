@@ -30,7 +30,8 @@
 -- problem here; a refund larger than the paid amount its own export states is one all the same.
 -- Columns: problem, order_id, refund_id (NULL for a problem of the whole order or of a
 -- decision), source_file and line (of the refund, the order's newest refund, or the decision),
--- detail (readable, quoting the amounts).
+-- detail (readable, quoting the amounts, in English), facts (the same as facts a reader's language
+-- renders: sql/flags/macros.sql fl_fact, pipeline/explain.py).
 with
 
 paid as materialized (
@@ -47,7 +48,8 @@ paid as materialized (
         o.order_id is not null                                     as order_loaded,
         coalesce(o.paid_gross, o.paid_amount, r.order_paid_amount) as paid,
         case when o.order_id is not null then 'the order''s paid amount' else 'the refund export''s 买家实际支付金额' end
-                                                                   as paid_from
+                                                                   as paid_from,
+        o.order_id is not null                                     as paid_from_order
     from refunds r
     left join orders o using (order_id)
 ),
@@ -60,7 +62,10 @@ single as (
         source_file,
         line,
         '退款 ' || refund_id || ' of ' || refund_amount::varchar || ' yuan is larger than ' || paid_from
-            || ' ' || paid::varchar || ' yuan'                      as detail
+            || ' ' || paid::varchar || ' yuan'                      as detail,
+        [fl_fact('row', case when paid_from_order then 'problem.refund_exceeds_paid'
+                             else 'problem.refund_exceeds_export_paid' end,
+                 ['refund_id', 'amount', 'paid'], [refund_id, refund_amount::varchar, paid::varchar])] as facts
     from paid
     where refund_amount > paid
 ),
@@ -87,7 +92,9 @@ total as (
         source_file,
         line,
         refunds::varchar || ' successful refunds add up to ' || refunded::varchar
-            || ' yuan, more than the ' || paid::varchar || ' yuan paid'  as detail
+            || ' yuan, more than the ' || paid::varchar || ' yuan paid'  as detail,
+        [fl_fact('row', 'problem.refunds_exceed_paid', ['n', 'refunded', 'paid'],
+                 [refunds::varchar, refunded::varchar, paid::varchar])]  as facts
     from summed
 ),
 
@@ -135,7 +142,11 @@ not_on_order as (
         n.line,
         '退款 ' || n.refund_id || ' names '
             || case when n.line_id is not null then '子订单编号 ' || n.line_id else '商家编码 ' || n.sku end
-            || ', which none of the order''s ' || s.order_lines::varchar || ' line(s) has'  as detail
+            || ', which none of the order''s ' || s.order_lines::varchar || ' line(s) has'  as detail,
+        [fl_fact('row', case when n.line_id is not null then 'problem.refund_line_not_on_order'
+                             else 'problem.refund_sku_not_on_order' end,
+                 ['refund_id', 'line', 'lines'],
+                 [n.refund_id, coalesce(n.line_id, n.sku), s.order_lines::varchar])]  as facts
     from naming n
     join line_stats s using (order_id)
     where not exists (select 1 from named x where x.refund_id = n.refund_id)
@@ -156,7 +167,16 @@ over_line as (
             || coalesce('子订单编号 ' || any_value(ref_line_id), '商家编码 ' || any_value(ref_sku))
             || ') was paid, ' || sum(paid_amount + coalesce(line_refund, 0))::varchar || ' yuan'
             || case when coalesce(any_value(postage), 0) > 0
-                    then ' plus the postage ' || any_value(postage)::varchar || ' yuan' else '' end  as detail
+                    then ' plus the postage ' || any_value(postage)::varchar || ' yuan' else '' end  as detail,
+        fl_facts([
+            fl_fact('row', case when any_value(ref_line_id) is not null then 'problem.refund_exceeds_line_paid'
+                                else 'problem.refund_exceeds_sku_line_paid' end,
+                    ['refund_id', 'amount', 'line_nos', 'line', 'paid'],
+                    [refund_id, any_value(refund_amount)::varchar, string_agg(line_no::varchar, ', ' order by line_no),
+                     coalesce(any_value(ref_line_id), any_value(ref_sku)),
+                     sum(paid_amount + coalesce(line_refund, 0))::varchar]),
+            case when coalesce(any_value(postage), 0) > 0
+                 then fl_fact('none', 'problem.plus_postage', ['postage'], [any_value(postage)::varchar]) end])  as facts
     from named
     where order_id in (select order_id from line_facts where paid_amount is not null)
     group by refund_id
@@ -172,7 +192,9 @@ decision_units as (
         d.source_file,
         d.line,
         'review decision ' || coalesce(d.decision_raw, d.decision) || ' gives ' || d.missing_qty::varchar
-            || ' unit(s) missing, more than the ' || u.units::varchar || ' ordered'  as detail
+            || ' unit(s) missing, more than the ' || u.units::varchar || ' ordered'  as detail,
+        [fl_fact('row', 'problem.decision_units_exceed_ordered', ['decision', 'qty', 'units'],
+                 [coalesce(d.decision_raw, d.decision), d.missing_qty::varchar, u.units::varchar])]  as facts
     from decisions d
     join (
         select l.order_id, sum(l.quantity) as units

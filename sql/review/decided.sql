@@ -33,12 +33,17 @@ final as (
         decision,
         decision                                                                  as responsibility,
         missing_qty,
-        'review decision ' || fl_quote(coalesce(decision_raw, decision))
-            || coalesce(' by ' || fl_say(decided_by), '')
-            || coalesce(' at ' || fl_ts(decided_at), '')
-            || coalesce(', ' || missing_qty::varchar || ' missing', '')
-            || ' (' || source_file || coalesce(' [' || sheet || ']', '') || ', line ' || line || ')'
-            || coalesce(': ' || fl_say(note), '')                                 as why
+        -- the decision as facts (sql/flags/macros.sql fl_fact; sentences: pipeline/explain.py)
+        fl_facts([
+            fl_fact('none', 'decision', ['decision'], [fl_quote(coalesce(decision_raw, decision))]),
+            case when decided_by is not null then fl_fact('none', 'decision.by', ['who'], [fl_say(decided_by)]) end,
+            case when decided_at is not null then fl_fact('none', 'decision.at', ['at'], [fl_ts(decided_at)]) end,
+            case when missing_qty is not null then fl_fact('item', 'decision.missing', ['n'], [missing_qty::varchar]) end,
+            case when sheet is null
+                 then fl_fact('none', 'decision.source', ['file', 'line'], [source_file, line::varchar])
+                 else fl_fact('none', 'decision.source_sheet', ['file', 'sheet', 'line'], [source_file, sheet, line::varchar]) end,
+            case when note is not null then fl_fact('none', 'decision.note', ['note'], [fl_say(note)]) end
+        ])                                                                        as why
     from applied
 )
 

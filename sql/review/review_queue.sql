@@ -9,7 +9,10 @@
 -- read them): order_id, shop, buyer, kind, rules (text, rule ids joined by ', '), evidence,
 -- missing_qty, affected_amount, lines (each line: no., title, SKU, price × quantity, paid, its
 -- status when closed), paid_at, deadline (ship-by), confidence, complaint.
+-- The evidence and the lines are said in the reader's language: the templates $ev_codes /
+-- $ev_texts (pipeline/explain.py) fill the flag's facts (sql/flags/macros.sql fl_render).
 -- Inputs: flags, orders, order_lines (line amounts by the line_amounts_of macro).
+-- Params: $ev_codes, $ev_texts.
 with
 
 queue as (
@@ -30,13 +33,16 @@ queue_orders as (
 lines as (
     select
         l.order_id,
-        string_agg(
-            l.line_no || '. ' || coalesce(left(l.title, 30), '?')
-                || coalesce(' (' || l.sku || ')', '')
-                || ' ' || coalesce(l.price::varchar, '?') || ' × ' || coalesce(l.quantity::varchar, '?')
-                || coalesce(', paid ' || a.line_paid::varchar, '')
-                || case when l.status = 'closed' then ', ' || coalesce(l.status_raw, 'closed') else '' end,
-            '; ' order by l.line_no)                                              as lines
+        fl_render(flatten(list(fl_facts([
+            fl_fact('row', 'lines.line', ['line_no', 'title'], [l.line_no::varchar, coalesce(left(l.title, 30), '?')]),
+            case when l.sku is not null then fl_fact('none', 'lines.sku', ['sku'], [l.sku]) end,
+            fl_fact('none', 'price_qty', ['price', 'qty'],
+                    [coalesce(l.price::varchar, '?'), coalesce(l.quantity::varchar, '?')]),
+            case when a.line_paid is not null then fl_fact('item', 'line_paid', ['paid'], [a.line_paid::varchar]) end,
+            case when l.status = 'closed' and l.status_raw is not null
+                 then fl_fact('item', 'lines.status', ['status'], [l.status_raw])
+                 when l.status = 'closed' then fl_fact0('item', 'lines.closed') end
+        ]) order by l.line_no)), map($ev_codes, $ev_texts))                      as lines
     from queue_lines l
     left join line_amounts_of('queue_lines', 'queue_orders') a using (order_id, line_no)
     group by l.order_id
@@ -49,7 +55,7 @@ final as (
         q.buyer,
         q.kind,
         array_to_string(q.rules, ', ')                                            as rules,
-        q.evidence,
+        fl_render(q.evidence_facts, map($ev_codes, $ev_texts))                   as evidence,
         q.missing_qty,
         q.affected_amount,
         l.lines,

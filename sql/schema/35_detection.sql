@@ -31,4 +31,8 @@ alter table flags add column if not exists decision varchar;
 -- data; data_problem (a refund or a decision of the order does not add up: in review.csv until
 -- a person decides). See sql/flags/flags.sql; liabilities.hold adds no_paid_time.
 alter table flags add column if not exists hold varchar;
+
+-- The evidence as facts (issue 22): one {sep, code, args} per fact, in order (sql/flags/macros.sql
+-- fl_fact); `evidence` says them in English, the outputs in the reader's language (pipeline/explain.py).
+alter table flags add column if not exists evidence_facts struct(sep varchar, code varchar, args map(varchar, varchar))[];
 alter table liabilities add column if not exists hold varchar;

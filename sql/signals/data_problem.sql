@@ -7,11 +7,12 @@
 -- order with such a refund undetermined (liability disputed, the order in review.csv) with the
 -- problem in the evidence, until a review decision settles it.
 -- Grain: one row per held-back refund (applied by $as_of) × kind its reason counts as.
+-- The evidence is facts (sql/flags/macros.sql fl_fact; their sentences: pipeline/explain.py).
 -- Inputs: fl_untrusted, refunds, policy_terms (reasons). Params: $as_of.
 with
 
 held as (
-    select r.*, u.detail, u.problems
+    select r.*, u.detail, u.problems, u.facts as problem_facts
     from fl_untrusted u
     join refunds r using (refund_id)
     where (r.applied_at is null or r.applied_at <= $as_of)
@@ -43,9 +44,9 @@ final as (
         null::timestamp                                              as reshipped_at,
         null::varchar                                                as resp,
         null::varchar                                                as resp_rule,
-        'data problem (' || array_to_string(problems, ', ') || '): ' || detail
-            || ' (买家退款原因 ' || fl_quote(reason) || ', ' || coalesce(status_raw, '状态未知')
-            || '): not evidence, a person decides'                   as evidence
+        -- the problems (sql/outputs/data_problems.sql facts), then the refund's reason and status
+        problem_facts || [fl_fact('none', 'data_problem.refund', ['reason', 'status'],
+                                  [fl_quote(reason), coalesce(status_raw, '状态未知')])]  as facts
     from kinds
 )
 

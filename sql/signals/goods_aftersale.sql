@@ -51,16 +51,19 @@ final as (
         null::timestamp                                                         as reshipped_at,
         null::varchar                                                           as resp,
         null::varchar                                                           as resp_rule,
-        '退款 ' || r.refund_id || ': '
-            || case h.rule
-                 when 'goods_not_received' then '货物状态 ' || fl_quote(r.goods_status)
-                 else '售后类型 ' || fl_quote(r.aftersale_type)
-               end
-            || coalesce(', 买家退款原因 ' || fl_quote(r.reason), '')
-            || case when h.rule = 'aftersale_reship' and lp.line_no is not null
-                    then ', line ' || lp.line_no || ' ' || fl_quote(lp.title)
-                         || coalesce(' (SKU ' || lp.sku || ')', '')
-                    else '' end                                                 as evidence
+        fl_facts([
+            case h.rule
+                when 'goods_not_received' then fl_fact('row', 'refund.goods_status', ['refund_id', 'goods_status'],
+                                                       [r.refund_id, fl_quote(r.goods_status)])
+                else fl_fact('row', 'refund.aftersale_type', ['refund_id', 'aftersale_type'],
+                             [r.refund_id, fl_quote(r.aftersale_type)])
+            end,
+            case when r.reason is not null
+                 then fl_fact('item', 'refund.reason', ['reason'], [fl_quote(r.reason)]) end,
+            case when h.rule = 'aftersale_reship' and lp.line_no is not null
+                 then fl_fact('item', case when lp.sku is null then 'line' else 'line.sku' end,
+                              ['line_no', 'title', 'sku'], [lp.line_no::varchar, fl_quote(lp.title), lp.sku]) end
+        ])                                                                      as facts
     from hits h
     join refs r using (refund_id)
     left join fl_refund_line lp on lp.event_id = r.refund_id

@@ -60,10 +60,10 @@ final as (
         null::timestamp                                         as reshipped_at,
         'merchant'                                              as resp,
         'shipments_record'                                      as resp_rule,
-        'parcel ' || coalesce(j.tracking_no, '(no tracking no.)') || ' of ' || fl_ts(j.shipped_at)
-            || ' (' || c.contents || ') weighed ' || printf('%.3f', j.weight_kg) || ' kg, expected '
-            || printf('%.3f', j.expected_kg) || ' kg (usual scatter ' || printf('%.3f', j.sigma_kg)
-            || ' kg)'                                           as evidence
+        [fl_fact('row', case when j.tracking_no is null then 'parcel_weight.untracked' else 'parcel_weight' end,
+                 ['tracking_no', 'shipped_at', 'contents', 'weight', 'expected', 'sigma'],
+                 [j.tracking_no, fl_ts(j.shipped_at), c.contents, printf('%.3f', j.weight_kg),
+                  printf('%.3f', j.expected_kg), printf('%.3f', j.sigma_kg)])]  as facts
     from judged j
     join contents c using (order_id, tk, shipped_at)
 )

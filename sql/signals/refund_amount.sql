@@ -115,33 +115,40 @@ final as (
         null::varchar                                                   as resp,
         null::varchar                                                   as resp_rule,
         case
-            when b.variant = 'closed_line' then 'the whole of a line closed inside the order (交易关闭)'
-            when d.order_id is not null then 'damage said on the order'
+            when b.variant = 'closed_line' then 'closed_line'
+            when d.order_id is not null then 'damage'
         end                                                             as explained_by,
-        case b.source
-            when 'refund' then '退款 ' || b.refund_id || ' of ' || b.amount::varchar || ' yuan'
-                || coalesce(' (' || fl_quote(r.reason) || ')', '')
-            when 'line' then 'line refund (退款金额) of ' || b.amount::varchar || ' yuan'
-            else 'order refund (退款金额) of ' || b.amount::varchar || ' yuan'
-        end
-            || case b.variant
-                 when 'after_closed_listed' then ', less the closed lines at their listed price, leaves '
-                      || b.fit_amount::varchar || ' yuan,'
-                 when 'after_closed_paid' then ', less the closed lines at their paid share, leaves '
-                      || b.fit_amount::varchar || ' yuan,'
-                 else '' end
-            || ' = ' || case when b.k = b.quantity then 'the whole of' else b.k::varchar || ' ×' end
-            || case when b.k = b.quantity then '' else
-                 case b.unit_basis when 'listed' then ' the listed price ' || b.price::varchar
-                      else ' the paid share ' || fl_share(b.line_paid, 1, b.quantity)::varchar end
-                 || ' of' end
-            || ' line ' || b.line_no || ' ' || fl_quote(b.title)
-            || coalesce(' (SKU ' || b.sku || ')', '') || ' ' || b.price::varchar || ' × ' || b.quantity
-            || case when b.k = b.quantity and b.unit_basis = 'paid' then ', paid ' || b.line_paid::varchar else '' end
-            || case when b.closed then ' (交易关闭)' else '' end
-            || case when b.n_same_fit > 1 then ' (other lines fit as well)' else '' end
-            || ': likely ' || b.k || ' unit' || case when b.k > 1 then 's' else '' end || ' missing'
-                                                                        as evidence
+        fl_facts([
+            case b.source
+                when 'refund' then
+                    case when r.reason is null
+                         then fl_fact('row', 'refund_amount.refund', ['refund_id', 'amount'], [b.refund_id, b.amount::varchar])
+                         else fl_fact('row', 'refund_amount.refund_reason', ['refund_id', 'amount', 'reason'],
+                                      [b.refund_id, b.amount::varchar, fl_quote(r.reason)]) end
+                when 'line' then fl_fact('row', 'refund_amount.line', ['amount'], [b.amount::varchar])
+                else fl_fact('row', 'refund_amount.order', ['amount'], [b.amount::varchar])
+            end,
+            case b.variant
+                when 'after_closed_listed' then fl_fact('none', 'refund_amount.less_closed_listed', ['fit'], [b.fit_amount::varchar])
+                when 'after_closed_paid' then fl_fact('none', 'refund_amount.less_closed_paid', ['fit'], [b.fit_amount::varchar])
+            end,
+            case
+                when b.k = b.quantity then fl_fact('none', 'refund_amount.whole_line', ['line_no', 'title'],
+                                                   [b.line_no::varchar, fl_quote(b.title)])
+                when b.unit_basis = 'listed' then fl_fact('none', 'refund_amount.k_listed', ['k', 'unit', 'line_no', 'title'],
+                                                          [b.k::varchar, b.price::varchar, b.line_no::varchar, fl_quote(b.title)])
+                else fl_fact('none', 'refund_amount.k_paid', ['k', 'unit', 'line_no', 'title'],
+                             [b.k::varchar, fl_share(b.line_paid, 1, b.quantity)::varchar, b.line_no::varchar, fl_quote(b.title)])
+            end,
+            case when b.sku is not null then fl_fact('none', 'sku', ['sku'], [b.sku]) end,
+            fl_fact('none', 'price_qty', ['price', 'qty'], [b.price::varchar, b.quantity::varchar]),
+            case when b.k = b.quantity and b.unit_basis = 'paid'
+                 then fl_fact('item', 'line_paid', ['paid'], [b.line_paid::varchar]) end,
+            case when b.closed then fl_fact0('none', 'line_closed') end,
+            case when b.n_same_fit > 1 then fl_fact0('none', 'refund_amount.other_lines_fit') end,
+            fl_fact('none', case when b.k = 1 then 'refund_amount.likely_missing_one' else 'refund_amount.likely_missing' end,
+                    ['k'], [b.k::varchar])
+        ])                                                              as facts
     from best b
     left join fl_refunds_at($as_of) r on r.refund_id = b.refund_id
     left join damage_orders d on d.order_id = b.order_id

@@ -145,19 +145,24 @@ final as (
         null::timestamp                                              as reshipped_at,
         null::varchar                                                as resp,
         null::varchar                                                as resp_rule,
-        '退款 ' || refund_id || ': 买家退款原因 ' || fl_quote(reason)
-            || ', ' || coalesce(status_raw, '状态未知') || ', ' || refund_amount::varchar || ' yuan'
-            || coalesce(', 货物状态 ' || goods_status, '')
-            || coalesce(', 售后类型 ' || aftersale_type, '')
-            || case when return_required then ', 需要退货' when not return_required then ', 不需退货' else '' end
-            || coalesce(', 买家退款说明 ' || fl_say(description), '')
-            || case when kind in ('short', 'wrong') and line_no is not null
-                    then ', line ' || line_no || ' ' || fl_quote(line_title)
-                         || coalesce(' (SKU ' || line_sku || ')', '') || ' '
-                         || line_price::varchar || ' × ' || line_quantity
-                    else '' end
-            || case when n_kept > 1 then ' (the reason fits several kinds)' else '' end
-                                                                     as evidence
+        fl_facts([
+            fl_fact('row', 'refund_reason', ['refund_id', 'reason', 'status', 'amount'],
+                    [refund_id, fl_quote(reason), coalesce(status_raw, '状态未知'), refund_amount::varchar]),
+            case when goods_status is not null
+                 then fl_fact('item', 'goods_status', ['goods_status'], [goods_status]) end,
+            case when aftersale_type is not null
+                 then fl_fact('item', 'aftersale_type', ['aftersale_type'], [aftersale_type]) end,
+            case when return_required then fl_fact0('item', 'return_required')
+                 when not return_required then fl_fact0('item', 'no_return') end,
+            case when description is not null
+                 then fl_fact('item', 'refund_description', ['text'], [fl_say(description)]) end,
+            case when kind in ('short', 'wrong') and line_no is not null
+                 then fl_fact('item', case when line_sku is null then 'line' else 'line.sku' end,
+                              ['line_no', 'title', 'sku'], [line_no::varchar, fl_quote(line_title), line_sku]) end,
+            case when kind in ('short', 'wrong') and line_no is not null
+                 then fl_fact('none', 'price_qty', ['price', 'qty'], [line_price::varchar, line_quantity::varchar]) end,
+            case when n_kept > 1 then fl_fact0('none', 'refund_reason.several_kinds') end
+        ])                                                           as facts
     from valued
 )
 

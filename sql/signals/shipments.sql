@@ -169,16 +169,21 @@ per_order as (
         min(line_no) filter (where missing > 0)                 as line_no,
         case when count(*) filter (where missing > 0 and key <> '*') = 1
              then min(key) filter (where missing > 0) end       as sku,
-        string_agg(
+        -- what the file shows per SKU, as facts (sql/flags/macros.sql fl_fact)
+        fl_lead(flatten(list(
             case when foreign_key
-                 then 'SKU ' || key || ' shipped ' || (first_qty + reship_qty) || ' but not ordered'
-                 else case when key = '*' then 'all lines' else 'SKU ' || key end
-                      || ' ' || fl_quote(title) || ' ' || price::varchar || ': ordered ' || ordered_qty
-                      || ', first parcels ' || first_qty
-                      || case when has_reship then ', re-shipped ' || reship_qty
-                              || ' (' || fl_ts(last_reship_at) || ')' else '' end
-                      || ', by ship-by ' || by_deadline_qty
-            end, '; ' order by key)                             as detail
+                 then [fl_fact('row', 'shipments.not_ordered', ['sku', 'n'], [key, (first_qty + reship_qty)::varchar])]
+                 else fl_facts([
+                      case when key = '*'
+                           then fl_fact('row', 'shipments.all_lines', ['title', 'price', 'ordered', 'first'],
+                                        [fl_quote(title), price::varchar, ordered_qty::varchar, first_qty::varchar])
+                           else fl_fact('row', 'shipments.sku', ['sku', 'title', 'price', 'ordered', 'first'],
+                                        [key, fl_quote(title), price::varchar, ordered_qty::varchar, first_qty::varchar])
+                      end,
+                      case when has_reship then fl_fact('item', 'shipments.reshipped', ['n', 'at'],
+                                                        [reship_qty::varchar, fl_ts(last_reship_at)]) end,
+                      fl_fact('item', 'shipments.by_ship_by', ['n'], [by_deadline_qty::varchar])])
+            end order by key)), 'none')                         as detail
     from per_key
     where first_short or has_reship or foreign_key
     group by order_id
@@ -206,18 +211,18 @@ final as (
         case when p.first_short or p.has_reship then p.reached_at end as reshipped_at,
         'merchant'                                              as resp,
         'shipments_record'                                      as resp_rule,
-        'shipments file: ' || p.detail || '; '
-            || case
-                 when p.missing_qty is null or p.missing_qty = 0 then 're-shipment parcel on record'
-                 when p.complete_by_deadline then 'cured: the quantity ordered was reached at '
-                      || fl_ts(p.reached_at) || ', before ship-by ' || fl_ts(p.ship_by)
-                 when p.reached_at is not null then 'the quantity ordered was reached only at '
-                      || fl_ts(p.reached_at) || ', after ship-by ' || fl_ts(p.ship_by)
-                 when p.ship_by > $as_of then p.missing_qty || ' still missing: re-ship by '
-                      || fl_ts(p.ship_by) || ' to cure'
-                 else p.missing_qty || ' still missing, ship-by ' || coalesce(fl_ts(p.ship_by), 'unknown')
-                      || ' passed'
-               end                                              as evidence
+        [fl_fact0('row', 'shipments.file')] || p.detail || [
+            case
+                when p.missing_qty is null or p.missing_qty = 0 then fl_fact0('row', 'shipments.reship_on_record')
+                when p.complete_by_deadline then fl_fact('row', 'shipments.cured', ['reached', 'ship_by'],
+                                                         [fl_ts(p.reached_at), fl_ts(p.ship_by)])
+                when p.reached_at is not null then fl_fact('row', 'shipments.reached_late', ['reached', 'ship_by'],
+                                                           [fl_ts(p.reached_at), fl_ts(p.ship_by)])
+                when p.ship_by > $as_of then fl_fact('row', 'shipments.still_curable', ['n', 'ship_by'],
+                                                     [p.missing_qty::varchar, fl_ts(p.ship_by)])
+                when p.ship_by is null then fl_fact('row', 'shipments.missing_no_ship_by', ['n'], [p.missing_qty::varchar])
+                else fl_fact('row', 'shipments.missing_passed', ['n', 'ship_by'], [p.missing_qty::varchar, fl_ts(p.ship_by)])
+            end]                                                as facts
     from per_order p
     where p.first_short or p.has_reship
 )

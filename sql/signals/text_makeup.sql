@@ -66,20 +66,26 @@ per_line as (
         max(p.unplaced_qty)                                                       as unplaced_qty,
         list_sort(list_distinct(flatten(list(p.split_order_ids))))                as split_order_ids,
         bool_or(p.by_buyer)                                                       as by_buyer,
-        string_agg(distinct p.source || ' ' || fl_say(p.text)
-                   || case p.moved_by
-                        when 'packing' then ' (packing instructions for that parcel: written before it left)'
-                        when 'one_act' then ' (one make-up, naming goods that order does not hold)'
-                        else '' end, '; '
-                   order by p.source || ' ' || fl_say(p.text)
-                   || case p.moved_by
-                        when 'packing' then ' (packing instructions for that parcel: written before it left)'
-                        when 'one_act' then ' (one make-up, naming goods that order does not hold)'
-                        else '' end)                                              as quotes,
         -- the first later order re-shipped them
         arg_min(p.later_id, struct_pack(t := p.later_paid_at, id := p.later_id)) as later_id
     from per_phrase p
     group by p.target_order_id, p.target_line_no
+),
+
+-- the phrases quoted, as facts (sql/flags/macros.sql fl_fact): each once, and why a 订单备注
+-- 补发 of goods the later order holds too is a make-up (moved_by)
+quotes as (
+    select
+        order_id,
+        line_no,
+        fl_lead(list(fl_fact('row', 'makeup.quote' || coalesce('.' || moved_by, ''), ['source', 'text'], [source, said])
+                     order by source, said, moved_by nulls first), 'none')         as quote_facts
+    from (
+        select distinct p.target_order_id as order_id, p.target_line_no as line_no, p.source,
+                        fl_say(p.text) as said, p.moved_by
+        from per_phrase p
+    )
+    group by order_id, line_no
 ),
 
 timed as (
@@ -119,29 +125,31 @@ final as (
         t.reshipped_at,
         null::varchar                                                             as resp,
         null::varchar                                                             as resp_rule,
-        'make-up on the buyer''s later order ' || t.later_id || ' (paid ' || fl_ts(t.later_paid_at) || '): '
-            || t.quotes || ' -> ' || coalesce(fl_cap(t.units, ln.quantity)::varchar, '?') || ' × line ' || t.line_no
-            || ' ' || fl_quote(left(ln.title, 20)) || coalesce(' (SKU ' || ln.sku || ')', '')
-            || ' of this order (' || ln.quantity || ' ordered'
-            || case when t.said_qty > coalesce(t.units, 0) and (len(t.split_order_ids) > 0 or t.unplaced_qty > 0)
-                    then '; the make-up gives ' || t.said_qty || ', more than this line holds: '
-                         || concat_ws(', ',
-                              case when len(t.split_order_ids) > 0
-                                   then 'the rest is on the buyer''s earlier order ' || array_to_string(t.split_order_ids, ', ') end,
-                              case when t.unplaced_qty > 0
-                                   then t.unplaced_qty || ' unit(s) no earlier order of the buyer holds' end)
-                    else '' end
-            || '); '
-            || case
-                 -- not the run's clock: the evidence changes only with the orders (evidence pages)
-                 when not t.later_shipped then 'the later order is not shipped yet'
-                 when t.ship_time_known then 're-shipped with it at ' || fl_ts(t.reshipped_at)
-                 when t.reshipped_at is not null then 're-shipped with it, late: it was paid only after this order''s ship-by '
-                      || fl_ts(t.ship_by)
-                 else 're-shipped with it at a time the exports do not give'
-               end                                                                as evidence
+        [fl_fact('row', 'makeup.later', ['later_id', 'paid'], [t.later_id, fl_ts(t.later_paid_at)])]
+        || q.quote_facts
+        || fl_facts([
+            fl_fact('none', 'makeup.target', ['units', 'line_no', 'title'],
+                    [coalesce(fl_cap(t.units, ln.quantity)::varchar, '?'), t.line_no::varchar, fl_quote(left(ln.title, 20))]),
+            case when ln.sku is not null then fl_fact('none', 'sku', ['sku'], [ln.sku]) end,
+            fl_fact('none', 'makeup.of_this_order', ['qty'], [ln.quantity::varchar]),
+            case when t.said_qty > coalesce(t.units, 0) and (len(t.split_order_ids) > 0 or t.unplaced_qty > 0)
+                 then fl_fact('none', 'makeup.more_than_line', ['said'], [t.said_qty::varchar]) end,
+            case when t.said_qty > coalesce(t.units, 0) and len(t.split_order_ids) > 0
+                 then fl_fact('none', 'makeup.rest_on', ['orders'], [array_to_string(t.split_order_ids, ', ')]) end,
+            case when t.said_qty > coalesce(t.units, 0) and t.unplaced_qty > 0
+                 then fl_fact(case when len(t.split_order_ids) > 0 then 'item' else 'none' end,
+                              'makeup.unplaced', ['n'], [t.unplaced_qty::varchar]) end,
+            fl_fact0('none', 'close_paren'),
+            case
+                -- not the run's clock: the evidence changes only with the orders (evidence pages)
+                when not t.later_shipped then fl_fact0('row', 'makeup.not_shipped')
+                when t.ship_time_known then fl_fact('row', 'makeup.reshipped_at', ['at'], [fl_ts(t.reshipped_at)])
+                when t.reshipped_at is not null then fl_fact('row', 'makeup.reshipped_late', ['ship_by'], [fl_ts(t.ship_by)])
+                else fl_fact0('row', 'makeup.reshipped_unknown')
+            end])                                                                 as facts
     from timed t
     join fl_lines ln on ln.order_id = t.order_id and ln.line_no = t.line_no
+    join quotes q on q.order_id = t.order_id and q.line_no = t.line_no
 )
 
 select * from final

@@ -52,15 +52,20 @@ valued as (
 described as (
     select
         *,
-        coalesce(units::varchar || ' × ', '? × ')
-            || case when line_no is not null
-                    then 'line ' || line_no || ' ' || fl_quote(left(line_title, 20)) || coalesce(' (SKU ' || sku || ')', '')
-                    when item <> '' then fl_say(item) || ' (no line of the order named)'
-                    else 'units' end                                              as reading,
+        -- what the phrase says of each item, and the other reading, as facts (sql/flags/macros.sql)
+        case when line_no is not null
+             then fl_fact('item', case when sku is null then 'words.reading.line' else 'words.reading.line_sku' end,
+                          ['units', 'line_no', 'title', 'sku'],
+                          [coalesce(units::varchar, '?'), line_no::varchar, fl_quote(left(line_title, 20)), sku])
+             when item <> '' then fl_fact('item', 'words.reading.item', ['units', 'item'],
+                                          [coalesce(units::varchar, '?'), fl_say(item)])
+             else fl_fact('item', 'words.reading.units', ['units'], [coalesce(units::varchar, '?')])
+        end                                                                       as reading,
         case when alt_order_id is not null
-             then 'or a make-up for the buyer''s earlier order ' || alt_order_id || ' (paid ' || fl_ts(alt_paid_at)
-                  || '), which holds it too: line ' || alt_line_no || ' ' || fl_quote(left(alt_title, 20))
-                  || coalesce(' (SKU ' || alt_sku || ')', '') end                  as other_reading
+             then fl_fact('row', case when alt_sku is null then 'words.other_reading' else 'words.other_reading.sku' end,
+                          ['order_id', 'paid', 'line_no', 'title', 'sku'],
+                          [alt_order_id, fl_ts(alt_paid_at), alt_line_no::varchar, fl_quote(left(alt_title, 20)), alt_sku])
+        end                                                                       as other_reading
     from valued
 ),
 
@@ -78,9 +83,10 @@ grouped as (
         case when bool_and(d.units is not null) then sum(d.units) end             as units,
         min(d.text)                                                               as text,
         string_agg(distinct d.trigger, ', ' order by d.trigger)                  as triggers,
-        string_agg(d.reading, ', ' order by coalesce(d.refund_id, ''), d.span_seq, d.item_no, d.reading)
+        list(d.reading order by coalesce(d.refund_id, ''), d.span_seq, d.item_no, d.reading)
                                                                                   as readings,
-        string_agg(distinct d.other_reading, '; ' order by d.other_reading)       as other_readings
+        list(distinct d.other_reading order by d.other_reading) filter (where d.other_reading is not null)
+                                                                                  as other_readings
     from described d
     group by d.order_id, d.kind, d.source, d.line_no
 ),
@@ -112,10 +118,13 @@ final as (
         null::timestamp                                                           as reshipped_at,
         null::varchar                                                             as resp,
         null::varchar                                                             as resp_rule,
-        g.source || ' ' || fl_say(g.text) || ' (' || g.triggers
-            || case when g.kind in ('short', 'wrong') then ': ' || g.readings else '' end || ')'
-            || coalesce('; ' || g.other_readings || ': the words do not say which parcel was short', '')
-                                                                                  as evidence
+        [fl_fact('row', 'words.quote', ['source', 'text', 'triggers'], [g.source, fl_say(g.text), g.triggers])]
+        || case when g.kind in ('short', 'wrong')
+                then [fl_fact0('none', 'words.readings')] || fl_lead(g.readings, 'none') else [] end
+        || [fl_fact0('none', 'close_paren')]
+        || case when len(g.other_readings) > 0
+                then g.other_readings || [fl_fact0('none', 'words.which_parcel')] else [] end
+                                                                                  as facts
     from grouped g
     join fl_orders o using (order_id)
 )

@@ -50,13 +50,13 @@ final as (
         null::timestamp                                         as reshipped_at,
         'merchant'                                              as resp,
         'order_status'                                          as resp_rule,
-        case rule
-            -- not the run's clock: the evidence (and the order's evidence page) changes only with the order
-            when 'unshipped_deadline' then '订单状态 ' || fl_quote(coalesce(status_raw, status))
-                || ', paid ' || fl_ts(paid_at) || ', not shipped by the ship-by ' || fl_ts(ship_by) || ' (passed)'
-            else '订单状态 ' || fl_quote(coalesce(status_raw, status)) || ', 订单关闭原因 '
-                || fl_quote(close_reason) || ', paid ' || coalesce(fl_ts(paid_at), '')
-        end                                                     as evidence
+        -- not the run's clock: the evidence (and the order's evidence page) changes only with the order
+        [case rule
+            when 'unshipped_deadline' then fl_fact('row', 'unshipped.deadline', ['status', 'paid', 'ship_by'],
+                                                   [fl_quote(coalesce(status_raw, status)), fl_ts(paid_at), fl_ts(ship_by)])
+            else fl_fact('row', 'unshipped.out_of_stock', ['status', 'close_reason', 'paid'],
+                         [fl_quote(coalesce(status_raw, status)), fl_quote(close_reason), coalesce(fl_ts(paid_at), '')])
+        end]                                                    as facts
     from both_rules
 )
 

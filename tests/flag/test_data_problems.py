@@ -19,6 +19,7 @@ from pipeline.flag import flag_orders
 from pipeline.liabilities import append_ledger, compute_liabilities
 from pipeline.load import load_paths
 from pipeline.policy import load_policy
+from pipeline.setdata import review_queue
 from tests.flag.builders import Shop
 
 D = Decimal
@@ -95,7 +96,7 @@ def problems(tmp_path_factory):
         state["problems"] = rows(con, f"select order_id, * from ({db.model_sql('outputs/data_problems.sql')})")
         state["flags"] = rows(con, "select * from flags")
         state["liabilities"] = rows(con, "select * from liabilities")
-        state["review"] = rows(con, f"select * from ({db.model_sql('review/review_queue.sql')})")
+        state["review"] = {r["order_id"]: r for r in review_queue(con, "en").to_pylist()}
         yield state
     finally:
         con.close()

@@ -20,6 +20,7 @@ from pipeline.cli import cli
 from pipeline.flag import flag_orders
 from pipeline.liabilities import append_ledger, compute_liabilities
 from pipeline.load import load_paths
+from pipeline.setdata import review_queue
 from tests.flag.builders import Shop
 
 from .helpers import D, add_flag, add_order, hours, ledger, liability, run, set_flag
@@ -112,7 +113,7 @@ def test_rows_before_their_order_owe_nothing_then_the_order_arrives_and_is_paid_
         # every order a refund, parcel or decision names is listed, flagged or not
         assert awaiting(con) == {SHORT: "order_not_loaded", BIG: "order_not_loaded", ASKED: "order_not_loaded",
                                  PARCEL: "order_not_loaded", QUIET: "order_not_loaded"}
-        assert con.execute(f"select count(*) from ({db.model_sql('review/review_queue.sql')})").fetchone()[0] == 0
+        assert review_queue(con).num_rows == 0
         assert con.execute("select order_id from decisions").fetchall() == [(ASKED,)]  # waits, not rejected
         assert con.execute("select count(*) from rejects").fetchone()[0] == 0
 
