@@ -5,6 +5,10 @@ its weight against the expected weight, re-shipments, every refund with its reas
 description, goods status, customer-service status and times, review decisions), the rule and
 the policy applied, the amounts, and beside each fact its source: the export file and line it
 was read from (every typed row keeps `source_file` and `line`).
+When the buyer's later order makes up (补发) goods of the order (detection's notes, rule
+text_makeup), the page shows that order too: its payment and text, its parcel, its rows; the
+two pages link each other when both are in the set, and a change to the later order's facts
+changes the earlier page's hash (pipeline/act/facts.py).
 
 Pages are printable from a browser (A4, no navigation, nothing cut across pages where it can
 be helped), carry no script and load nothing: the CSS is in the page. Free text quoted from the

@@ -2,7 +2,11 @@
 
 Each kind of fact is one query over the orders of the pages (`KINDS`): the order row, its flag
 and liability, its lines (with what was paid for each), refunds, review decisions, parcels (with
-their weight against the expected weight) and the rows of the shipments file. A kind selects the
+their weight against the expected weight) and the rows of the shipments file; and, when the
+buyer's later order makes up goods of this one (a 补发 traced by detection: the notes), that
+order's row, lines, parcels and shipments rows (its payment, the text, its parcel), or, on the
+later order's page, the earlier orders it makes up. A change to the later order's facts is a
+change of the earlier order's page (its hash). A kind selects the
 columns the page shows, never the run's id or clock: a page shows its order's facts, so that it
 changes only when they do. To show a new fact on the pages, add a column to a kind's query or a
 new FactKind here, then show it in pipeline/act/page.py; the facts hash follows by itself.
@@ -85,11 +89,50 @@ KINDS: tuple[FactKind, ...] = (
     FactKind("parcels", """
         select order_id, tracking_no, shipped_at, reship, units, contents, weight_kg, expected_kg, sigma_kg,
                weight_ok, light, source_files, lines
-        from _act_parcels""", "order_id, shipped_at, tracking_no", False, ("expected_kg", "sigma_kg")),
+        from _act_parcels semi join _ev_ids using (order_id)""", "order_id, shipped_at, tracking_no", False,
+             ("expected_kg", "sigma_kg")),
     FactKind("shipment_rows", """
         select order_id, sku, quantity, shipped_at, tracking_no, weight_kg, reship, source_file, line
         from shipments semi join _ev_ids using (order_id)""", "order_id, shipped_at, line, source_file, sku, tracking_no",
              False),
+    # A make-up (补发) traced to the page's order from the buyer's later order (the notes of
+    # detection, rule text_makeup; sql/flags/notes.sql): the later order's payment, the text that
+    # makes up (its 买家留言 or 订单备注, whichever detection read as the make-up), its parcel, and
+    # the rows they were read from; `has_page`: the later order has a page of its own beside this
+    # one (a page of the same set, or of the same request): the page links to it.
+    FactKind("makeups", """
+        select p.order_id, o.order_id as later_id, o.status_raw, o.created_at, o.paid_at, o.paid_amount,
+               o.paid_gross, o.postage, o.shipped_at, o.carrier, o.tracking_no,
+               case when list_contains(p.sources, '买家留言') then fl_mask_text(o.buyer_message) end as buyer_message,
+               case when list_contains(p.sources, '订单备注') then fl_mask_text(o.seller_memo) end as seller_memo,
+               p.later_id in (select order_id from _ev_ids) as has_page, o.source_file, o.line
+        from _ev_makeup_pairs p
+        join orders o on o.order_id = p.later_id""",
+             "order_id, paid_at nulls last, later_id", False),
+    FactKind("makeup_lines", """
+        select p.order_id, l.order_id as later_id, l.line_no, l.sku, l.title, l.attributes, l.price, l.quantity,
+               l.status_raw, l.source_file, l.line
+        from _ev_makeup_pairs p
+        join order_lines l on l.order_id = p.later_id""", "order_id, later_id, line_no, line, source_file", False),
+    FactKind("makeup_parcels", """
+        select p.order_id, a.order_id as later_id, a.tracking_no, a.shipped_at, a.reship, a.units, a.contents,
+               a.weight_kg, a.expected_kg, a.sigma_kg, a.weight_ok, a.light, a.source_files, a.lines
+        from _ev_makeup_pairs p
+        join _act_parcels a on a.order_id = p.later_id""", "order_id, shipped_at, later_id, tracking_no", False,
+             ("expected_kg", "sigma_kg")),
+    FactKind("makeup_shipment_rows", """
+        select p.order_id, s.order_id as later_id, s.sku, s.quantity, s.shipped_at, s.tracking_no, s.weight_kg,
+               s.reship, s.source_file, s.line
+        from _ev_makeup_pairs p
+        join shipments s on s.order_id = p.later_id""",
+             "order_id, later_id, shipped_at, line, source_file, sku, tracking_no", False),
+    # the other way: the page's order is the later one, its text makes up goods of the buyer's
+    # earlier order(s) (each with its own page or not)
+    FactKind("made_up", """
+        select p.later_id as order_id, p.order_id as earlier_id, o.paid_at as earlier_paid_at, p.sources,
+               p.order_id in (select order_id from _ev_ids) as has_page
+        from _ev_made_up_pairs p
+        left join orders o on o.order_id = p.order_id""", "order_id, earlier_paid_at nulls last, earlier_id", False),
 )
 
 
@@ -107,6 +150,11 @@ class PageFacts:
     decisions: list = field(default_factory=list)
     parcels: list = field(default_factory=list)
     shipment_rows: list = field(default_factory=list)
+    makeups: list = field(default_factory=list)               # the buyer's later orders making up this one's goods
+    makeup_lines: list = field(default_factory=list)          # their lines (later_id names the order)
+    makeup_parcels: list = field(default_factory=list)        # their parcels (shipments file)
+    makeup_shipment_rows: list = field(default_factory=list)  # their shipments file rows
+    made_up: list = field(default_factory=list)               # the buyer's earlier orders this one makes up
 
 
 @dataclass
@@ -152,7 +200,8 @@ def _has_table(con, name: str) -> bool:
 
 
 def _tables() -> list[str]:
-    return ["_ev_ids", "_ev_order_lines", "_ev_orders", "_ev_todo", "_ev_hash", *(f"_ev_{k.name}" for k in KINDS)]
+    return ["_ev_ids", "_ev_order_lines", "_ev_orders", "_ev_todo", "_ev_hash", "_ev_makeup_links", "_ev_makeup_pairs",
+            "_ev_made_up_pairs", *(f"_ev_{k.name}" for k in KINDS)]
 
 
 class Gathering:
@@ -184,12 +233,38 @@ class Gathering:
         con.execute("create or replace temp table _ev_order_lines as "
                     "select * from order_lines semi join _ev_ids using (order_id)")
         con.execute("create or replace temp table _ev_orders as select * from orders semi join _ev_ids using (order_id)")
-        weigh_parcels(con, "select order_id from _ev_ids", self.as_of, self.policy)
+        self._makeup_pairs()
+        weigh_parcels(con, "select order_id from _ev_ids union select later_id from _ev_makeup_pairs",
+                      self.as_of, self.policy)
         has_decisions = _has_table(con, "decisions")
         for k in KINDS:
             sql = k.sql if (k.name != "decisions" or has_decisions) else \
                 "select null::varchar as order_id where false"
             con.execute(f"create or replace temp table _ev_{k.name} as {sql}")
+
+    def _makeup_pairs(self) -> None:
+        """The make-ups between the pages' orders and the buyers' other orders, from detection's
+        notes (a later order's text read as a make-up for the earlier order(s) it was traced to):
+        _ev_makeup_pairs (order_id: a page's order, later_id: the order whose text makes up its
+        goods, sources: which texts) and _ev_made_up_pairs (later_id: a page's order, order_id:
+        an earlier order it makes up)."""
+        con = self.con
+        if _has_table(con, "notes"):
+            con.execute("""
+                create or replace temp table _ev_makeup_links as
+                select earlier_id as order_id, later_id, list_sort(list_distinct(list(source))) as sources
+                from (select unnest(related_order_ids) as earlier_id, order_id as later_id, source
+                      from notes where rule = 'text_makeup')
+                where earlier_id is not null and earlier_id <> later_id
+                  and (earlier_id in (select order_id from _ev_ids) or later_id in (select order_id from _ev_ids))
+                group by earlier_id, later_id""")
+        else:
+            con.execute("create or replace temp table _ev_makeup_links as select null::varchar as order_id, "
+                        "null::varchar as later_id, null::varchar[] as sources where false")
+        con.execute("create or replace temp table _ev_makeup_pairs as "
+                    "select * from _ev_makeup_links semi join _ev_ids using (order_id)")
+        con.execute("create or replace temp table _ev_made_up_pairs as "
+                    "select * from _ev_makeup_links where later_id in (select order_id from _ev_ids)")
 
     def hashes(self) -> dict[str, str]:
         """order_id -> the hash of the facts its page shows (see the module doc)."""

@@ -11,8 +11,12 @@ The page holds the order's facts and the clock at which they last changed (`fact
 never the run's id or the run's clock, so that a page changes only when its facts do.
 
 Sections, in order: finding (flag and why the page), amounts and the rule applied, timeline,
-the order and its lines, parcels (shipments file), refunds, review decisions, source rows.
-Every fact row carries `data-fact`, `data-id`, `data-file`, `data-line` (its source).
+the order and its lines, the make-up on the buyer's later order (or, on that order's page, the
+earlier orders it makes up), parcels (shipments file), refunds, review decisions, source rows.
+Every fact row carries `data-fact`, `data-id`, `data-file`, `data-line` (its source); the later
+order's rows are `later_order`, `later_line` and `later_shipment`, each with `data-order`, and
+its events in the timeline (`later_paid`, `later_shipped`, `later_parcel`) name it too. The
+pages of the two orders link to each other when both are in the set.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from pipeline.act.facts import PageFacts
 from pipeline.explain import render as said
 from pipeline.locale import Messages, mask_phones, messages
 from pipeline.policy import Policy
+from pipeline.setdata import page_href_from_page
 
 _FAR = datetime.max
 
@@ -151,6 +156,24 @@ class PageTexts:
             "decisions": _("Review decisions"), "decided": _("Decided"), "decision_h": _("Decision"),
             "units_missing": _("Units missing"), "by": _("By"), "note": _("Note"), "sources": _("Source rows"),
         }
+        # a make-up traced between this order and the buyer's other order (the notes)
+        t.update({
+            "makeups": _("Make-up on the buyer's later order"),
+            "makeups_note": _("A text of the buyer's later order was read as a make-up (补发) of goods of this "
+                              "order: that order's payment, the text, its parcel and the rows they were read from."),
+            "later_order": _("The buyer's later order"),
+            "made_up": _("Make-up for the buyer's earlier order"),
+            "made_up_note": _("A text of this order was read as a make-up (补发) of goods of the buyer's earlier "
+                              "order:"),
+            "earlier_order": _("The buyer's earlier order"),
+            "no_page": _("no evidence page in this set"),
+            "later_paid": _("Paid (the buyer's later order)"),
+            "later_shipped": _("Shipped (order export, the buyer's later order)"),
+            "later_parcel": _("Parcel (the buyer's later order)"),
+            "later_reship": _("Re-shipment (补发) parcel (the buyer's later order)"),
+            "later_rows": _("the buyer's later order"),
+            "no_ship_time": _("after its payment; the export gives no ship time"),
+        })
         self.t = {k: esc(v) for k, v in t.items()}
         # texts with placeholders: the translation, filled then escaped
         self.title = _("Evidence: order %(id)s")
@@ -251,6 +274,17 @@ def _events(f: PageFacts, facts_as_of: datetime | None) -> list[tuple]:
             ev.append((r.finished_at, "refund_finished", (r.source_file, r.line), r))
     for d in f.decisions:
         ev.append((d.decided_at, "decided", (d.source_file, d.line), d))
+    # the buyer's later order whose text makes up goods of this one: its payment (with the
+    # text), its shipping in the order export and its parcels in the shipments file
+    for m in f.makeups:
+        src = (m.source_file, m.line)
+        ev.append((m.paid_at, "later_paid", src, m))
+        if m.shipped_at:
+            ev.append((m.shipped_at, "later_shipped", src, m))
+        elif m.tracking_no:  # shipped at a time the export does not give: after its payment
+            ev.append((m.paid_at, "later_shipped", src, m))
+    for p in f.makeup_parcels:
+        ev.append((p.shipped_at, "later_parcel", (p.source_files[0], p.lines) if p.source_files else None, p))
     if facts_as_of is not None:
         ev.append((facts_as_of, "facts_as_of", None, None))
     return sorted(ev, key=lambda e: (e[0] or _FAR, 1 if e[1] == "facts_as_of" else 0))
@@ -265,6 +299,52 @@ def _sources(f: PageFacts) -> list[tuple[str, list[int]]]:
             if r.source_file is not None and r.line is not None:
                 found[r.source_file].add(r.line)
     return sorted((path, sorted(lines)) for path, lines in found.items())
+
+
+def _later_sources(f: PageFacts) -> list[tuple[str, str, list[int]]]:
+    """The rows of the buyer's later orders (make-ups): (later order, file, lines)."""
+    found: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for rows in (f.makeups, f.makeup_lines, f.makeup_shipment_rows):
+        for r in rows:
+            if r.source_file is not None and r.line is not None:
+                found[(r.later_id, r.source_file)].add(r.line)
+    return sorted((oid, path, sorted(lines)) for (oid, path), lines in found.items())
+
+
+def _ref(order_id: str, has_page: bool) -> str:
+    """An order id, linked to its page when it has one beside this page."""
+    if has_page:
+        return f'<a class="mono" href="{esc(page_href_from_page(order_id))}">{esc(order_id)}</a>'
+    return f'<span class="mono">{esc(order_id)}</span>'
+
+
+def _parcel_text(p, t: dict, tx: "PageTexts") -> str:
+    """A parcel's tracking number, contents and weight against the expected weight."""
+    out = [f'<span class="mono">{esc(p.tracking_no) if p.tracking_no else t["no_tracking"]}</span>: '
+           f'{_opt(p.contents)}; ']
+    if p.weight_kg is not None:
+        out.append(esc(tx.weighed % {"w": _kg(p.weight_kg)}))
+        if p.expected_kg is not None:
+            out.append(", " + esc(tx.expected % {"e": _kg(p.expected_kg), "s": _kg(p.sigma_kg)}))
+            if p.light:
+                out.append(f' <span class="tag light">{t["light"]}</span>')
+            elif p.weight_ok:
+                out.append(f' <span class="tag ok">{t["as_expected"]}</span>')
+        else:
+            out.append(f' ({t["no_learnt"]})')
+    else:
+        out.append(t["no_weight"])
+    return "".join(out)
+
+
+def _texts(m, t: dict) -> str:
+    """The later order's text(s) read as the make-up, quoted, with the export column they are from."""
+    parts = []
+    if m.buyer_message:
+        parts.append(f'{t["buyer_message"]} “{esc(mask_phones(m.buyer_message))}”')
+    if m.seller_memo:
+        parts.append(f'{t["seller_memo"]} “{esc(mask_phones(m.seller_memo))}”')
+    return "; ".join(parts)
 
 
 def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | None) -> str:
@@ -355,7 +435,9 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
       f'    <thead><tr><th>{t["time"]}</th><th>{t["event"]}</th><th>{t["details"]}</th><th>{t["source"]}</th></tr></thead>\n'
       '    <tbody>\n')
     for at, what, src, x in _events(f, facts_as_of):
-        w(f'      <tr data-event="{what}"><td class="n">{_ts_full(at)}</td>')
+        later = f' data-order="{esc(x.later_id)}"' if what.startswith("later_") else ""
+        shown = x.shipped_at if what == "later_shipped" else at
+        w(f'      <tr data-event="{what}"{later}><td class="n">{_ts_full(shown)}</td>')
         if what == "created":
             w(f'<td class="nw">{t["created"]}</td><td></td>')
         elif what == "paid":
@@ -368,23 +450,20 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
         elif what == "ship_by":
             w(f'<td class="nw">{t["ship_by"]}</td><td>{esc(tx.ship_by_text % {"h": policy.window_hours})}</td>')
         elif what in ("parcel", "reshipped"):
-            p = x
             w(f'<td class="nw">{t["reshipment"] if what == "reshipped" else t["parcel"]}</td>'
-              f'<td><span class="mono">{esc(p.tracking_no) if p.tracking_no else t["no_tracking"]}</span>: '
-              f'{_opt(p.contents)}; ')
-            if p.weight_kg is not None:
-                w(esc(tx.weighed % {"w": _kg(p.weight_kg)}))
-                if p.expected_kg is not None:
-                    w(", " + esc(tx.expected % {"e": _kg(p.expected_kg), "s": _kg(p.sigma_kg)}))
-                    if p.light:
-                        w(f' <span class="tag light">{t["light"]}</span>')
-                    elif p.weight_ok:
-                        w(f' <span class="tag ok">{t["as_expected"]}</span>')
-                else:
-                    w(f' ({t["no_learnt"]})')
-            else:
-                w(t["no_weight"])
-            w("</td>")
+              f'<td>{_parcel_text(x, t, tx)}</td>')
+        elif what == "later_paid":
+            text = _texts(x, t)
+            w(f'<td class="nw">{t["later_paid"]}</td><td>{_ref(x.later_id, x.has_page)}: '
+              f'{esc(tx.paid_text % {"amount": _money(x.paid_gross or x.paid_amount), "postage": _money(x.postage)})}'
+              f'{"; " + text if text else ""}</td>')
+        elif what == "later_shipped":
+            w(f'<td class="nw">{t["later_shipped"]}</td><td>{_ref(x.later_id, x.has_page)}: {_opt(x.carrier)} '
+              f'<span class="mono">{_opt(x.tracking_no)}</span>'
+              f'{"" if x.shipped_at else " (" + t["no_ship_time"] + ")"}</td>')
+        elif what == "later_parcel":
+            w(f'<td class="nw">{t["later_reship"] if x.reship else t["later_parcel"]}</td>'
+              f'<td>{_ref(x.later_id, _has_page(f, x.later_id))}: {_parcel_text(x, t, tx)}</td>')
         elif what == "refund_applied":
             r = x
             st = f" → {code('refund_status', r.status)}" if r.status else ""
@@ -434,6 +513,11 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
         if not f.lines:
             w(f'      <tr><td colspan="9" class="empty-note">{t["no_lines"]}</td></tr>\n')
         w("    </tbody>\n  </table>\n</section>\n")
+
+    if f.makeups:
+        _makeups(f, tx, w)
+    if f.made_up:
+        _made_up(f, tx, w)
 
     # parcels
     w(f'\n<section id="parcels">\n  <h2>{t["parcels"]}</h2>\n')
@@ -499,6 +583,82 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
     w(f'\n<section id="sources">\n  <h2>{t["sources"]}</h2>\n  <ul>\n')
     for path, lines in _sources(f):
         w(f'    <li><span class="mono">{esc(path)}</span>: {esc(tx.lines_label % {"n": ", ".join(map(str, lines))})}</li>\n')
+    for oid, path, lines in _later_sources(f):
+        w(f'    <li data-order="{esc(oid)}"><span class="mono">{esc(path)}</span>: '
+          f'{esc(tx.lines_label % {"n": ", ".join(map(str, lines))})} ({t["later_rows"]} '
+          f'{_ref(oid, _has_page(f, oid))})</li>\n')
     w("  </ul>\n</section>\n")
     out.append(tx.frame[3])
     return "".join(out)
+
+
+def _has_page(f: PageFacts, later_id: str) -> bool:
+    return any(m.has_page for m in f.makeups if m.later_id == later_id)
+
+
+def _makeups(f: PageFacts, tx: PageTexts, w) -> None:
+    """The buyer's later order(s) whose text makes up goods of this order: the order row, the
+    text, its lines and its rows in the shipments file, each with its source."""
+    t, source = tx.t, tx.source
+    w(f'\n<section id="makeups">\n  <h2>{t["makeups"]}</h2>\n  <p class="note">{t["makeups_note"]}</p>\n')
+    for m in f.makeups:
+        oid = esc(m.later_id)
+        w(f'  <div data-later-order="{oid}">\n  <h3>{t["later_order"]} {_ref(m.later_id, m.has_page)}'
+          f'{"" if m.has_page else " (" + t["no_page"] + ")"}</h3>\n'
+          f'  <dl class="facts" data-fact="later_order" data-id="{oid}" data-order="{oid}" '
+          f'data-file="{tx.path(m.source_file)}" data-line="{_opt(m.line)}">\n'
+          f'    <dt>{t["order_status"]}</dt><dd>{_opt(m.status_raw)}</dd>\n'
+          f'    <dt>{t["paid"]}</dt><dd>{_ts_full(m.paid_at)} · '
+          f'{esc(tx.paid_text % {"amount": _money(m.paid_gross or m.paid_amount), "postage": _money(m.postage)})}</dd>\n')
+        if m.buyer_message:
+            w(f'    <dt>{t["buyer_message"]}</dt><dd class="quote">{esc(mask_phones(m.buyer_message))}</dd>\n')
+        if m.seller_memo:
+            w(f'    <dt>{t["seller_memo"]}</dt><dd class="quote">{esc(mask_phones(m.seller_memo))}</dd>\n')
+        w(f'    <dt>{t["carrier"]}</dt><dd>{_opt(m.carrier)} <span class="mono">{_opt(m.tracking_no)}</span>'
+          f'{" · " + _ts_full(m.shipped_at) if m.shipped_at else ""}</dd>\n'
+          f'    <dt>{t["source"]}</dt><dd>{source(m.source_file, m.line)}</dd>\n  </dl>\n')
+        lines = [ln for ln in f.makeup_lines if ln.later_id == m.later_id]
+        if lines:
+            w(f'  <table>\n    <thead><tr><th>#</th><th>{t["sku"]}</th><th>{t["title"]}</th><th>{t["attributes"]}</th>'
+              f'<th class="n">{t["price"]}</th><th class="n">{t["qty"]}</th><th>{t["status"]}</th>'
+              f'<th>{t["source"]}</th></tr></thead>\n    <tbody>\n')
+            for ln in lines:
+                w(f'      <tr data-fact="later_line" data-id="{_opt(ln.sku)}" data-order="{oid}" '
+                  f'data-qty="{_opt(ln.quantity)}" data-file="{tx.path(ln.source_file)}" data-line="{_opt(ln.line)}">'
+                  f'<td class="n">{_opt(ln.line_no)}</td><td class="mono">{_opt(ln.sku)}</td><td>{_opt(ln.title)}</td>'
+                  f'<td>{_opt(ln.attributes)}</td><td class="n">{_money(ln.price)}</td>'
+                  f'<td class="n">{_opt(ln.quantity)}</td><td>{_opt(ln.status_raw)}</td>'
+                  f'<td>{source(ln.source_file, ln.line)}</td></tr>\n')
+            w("    </tbody>\n  </table>\n")
+        rows = [s for s in f.makeup_shipment_rows if s.later_id == m.later_id]
+        if rows:
+            w(f'  <table>\n    <thead><tr><th>{t["shipped_h"]}</th><th>{t["tracking"]}</th><th>{t["sku"]}</th>'
+              f'<th class="n">{t["qty"]}</th><th class="n">{t["weight"]}</th><th>{t["reship_h"]}</th>'
+              f'<th>{t["source"]}</th></tr></thead>\n    <tbody>\n')
+            for s in rows:
+                w(f'      <tr data-fact="later_shipment" data-id="{_opt(s.tracking_no)}" data-order="{oid}" '
+                  f'data-file="{tx.path(s.source_file)}" data-line="{_opt(s.line)}"><td class="n">{_ts_full(s.shipped_at)}</td>'
+                  f'<td class="mono">{_opt(s.tracking_no)}</td><td class="mono">{_opt(s.sku)}</td>'
+                  f'<td class="n">{_opt(s.quantity)}</td><td class="n">{_kg(s.weight_kg)}</td>'
+                  f'<td>{t["yes"] if s.reship else ""}</td><td>{source(s.source_file, s.line)}</td></tr>\n')
+            w("    </tbody>\n  </table>\n")
+        w("  </div>\n")
+    w("</section>\n")
+
+
+def _made_up(f: PageFacts, tx: PageTexts, w) -> None:
+    """On the later order's page: the buyer's earlier orders its text makes up goods of."""
+    t = tx.t
+    o = f.order
+    w(f'\n<section id="made-up">\n  <h2>{t["made_up"]}</h2>\n  <p class="note">{t["made_up_note"]}</p>\n  <ul>\n')
+    for e in f.made_up:
+        said = []
+        if o is not None:
+            if "买家留言" in (e.sources or ()) and o.buyer_message:
+                said.append(f'{t["buyer_message"]} “{esc(mask_phones(o.buyer_message))}”')
+            if "订单备注" in (e.sources or ()) and o.seller_memo:
+                said.append(f'{t["seller_memo"]} “{esc(mask_phones(o.seller_memo))}”')
+        paid = f' ({t["paid"]} {_ts_full(e.earlier_paid_at)})' if e.earlier_paid_at else ""
+        w(f'    <li data-earlier-order="{esc(e.earlier_id)}">{t["earlier_order"]} {_ref(e.earlier_id, e.has_page)}'
+          f'{paid}{"" if e.has_page else " (" + t["no_page"] + ")"}{": " + "; ".join(said) if said else ""}</li>\n')
+    w("  </ul>\n</section>\n")

@@ -19,18 +19,22 @@ from .conftest import run
 
 
 class Facts(HTMLParser):
-    """The data-fact elements of a page: (fact, id, file, line), and every text."""
+    """The data-fact elements of a page: (fact, id, file, line), those of the buyer's later
+    order of a make-up apart (`later`: (fact, later order, id, file, line)), and every text."""
 
     def __init__(self):
         super().__init__()
         self.facts: list[tuple[str, str, str, int]] = []
+        self.later: list[tuple[str, str, str, str, int]] = []
         self.text: list[str] = []
         self.tags: set[str] = set()
 
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         a = dict(attrs)
-        if "data-fact" in a:
+        if "data-fact" in a and a["data-fact"].startswith("later_"):
+            self.later.append((a["data-fact"], a["data-order"], a.get("data-id", ""), a["data-file"], int(a["data-line"])))
+        elif "data-fact" in a:
             self.facts.append((a["data-fact"], a.get("data-id", ""), a["data-file"], int(a["data-line"])))
 
     def handle_data(self, data):
@@ -72,11 +76,27 @@ def test_a_page_per_disputed_and_courier_order(truth_run, truth):
 
 def test_every_fact_is_a_source_row(truth_run, truth):
     """Each order's page lists its order row, lines, parcels and refunds with their file and line,
-    exactly the rows the database holds for it."""
+    exactly the rows the database holds for it; and the rows of the buyer's later order whose
+    text makes up its goods (issue 22), exactly that order's."""
     disputed = [t["order_id"] for t in truth if t["expected_status"] == "disputed"][:12]
     disputed += [t["order_id"] for t in truth if t["expected_status"] == "courier"][:4]
+    traced = [o for (o,) in _rows(truth_run["db"], "select distinct unnest(related_order_ids) as o from notes "
+                                  "where rule = 'text_makeup' and flagged order by o")]
+    pages = {p.stem for p in (truth_run["out"] / "evidence").glob("*/*.html")}
+    disputed += [o for o in traced if o in pages][:4]
+    assert any(o in traced for o in disputed)
     for oid in disputed:
         page = parse(truth_run["out"] / page_path(oid))
+        later = {}
+        for fact, lo, i, file, line in page.later:
+            later.setdefault(lo, set()).add((fact, i, file, line))
+        assert set(later) == {lo for (lo,) in _rows(truth_run["db"], "select distinct order_id from notes where "
+                                                    "rule = 'text_makeup' and list_contains(related_order_ids, ?)", [oid])}
+        for lo, got in later.items():
+            want = {("later_order", lo, f, ln) for f, ln in _rows(truth_run["db"], "select source_file, line from orders where order_id = ?", [lo])}
+            want |= {("later_line", s or "", f, ln) for s, f, ln in _rows(truth_run["db"], "select sku, source_file, line from order_lines where order_id = ?", [lo])}
+            want |= {("later_shipment", tk or "", f, ln) for tk, f, ln in _rows(truth_run["db"], "select tracking_no, source_file, line from shipments where order_id = ?", [lo])}
+            assert got == want, (oid, lo)
         got = {(f, i, file, line) for f, i, file, line in page.facts}
         want = {("order", oid, f, ln) for f, ln in _rows(truth_run["db"], "select source_file, line from orders where order_id = ?", [oid])}
         want |= {("line", s or "", f, ln) for s, f, ln in _rows(truth_run["db"], "select sku, source_file, line from order_lines where order_id = ?", [oid])}
