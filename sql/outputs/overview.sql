@@ -157,10 +157,13 @@ trend as (
     group by shop
 ),
 
+-- every shop with an order or a flag; the given shop always (a shop folder of nothing yet)
 shops as (
     select shop from order_counts
     union
     select shop from judged_sums
+    union
+    select shop from params where shop is not null
 ),
 
 final as (
