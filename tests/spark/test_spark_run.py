@@ -179,6 +179,7 @@ def single_run(root: Path, shops, work: Path, as_of: str, policy: str) -> dict:
             done = run_pipeline([root / s], db_path, out, policy=policy, as_of=as_of, create=True)
             snap[s] = {name: single_rows(out, name) for name in FILES}
             snap[s]["run_id"] = done.run_id
+            snap[s]["people"] = people_of(out)
             continue
         con = db.connect(db_path, create=True)
         try:
@@ -201,6 +202,7 @@ def single_run(root: Path, shops, work: Path, as_of: str, policy: str) -> dict:
             export.write_people_files(con, out, lang="zh", run_id=run_id, as_of=parse_as_of(as_of),
                                       policy=load_policy(policy))
             snap[s]["run_id"] = run_id
+            snap[s]["people"] = people_of(out)
         finally:
             con.close()
     return snap
@@ -284,6 +286,7 @@ def scenario(spark, tmp_path_factory):
     res["people_E"] = {s: people_of(out / "people" / s) for s in PART}
     res["single_E"] = run_pipeline([part / DECIDED], single / DECIDED / "shop.duckdb", single / DECIDED / "out",
                                    policy="tmall", as_of=AS_OF_B)
+    res["single_E_people"] = people_of(single / DECIDED / "out")
     return res
 
 
@@ -305,7 +308,7 @@ def test_every_shops_people_files_are_its_single_machine_files(scenario, run):
     spark_run_id = r["summary"].run_id
     for shop in r["shops"]:
         got = r["people"][shop]
-        want = people_of(scenario["single_dir"] / shop / "out")
+        want = r["single"][shop]["people"]
         assert {"review.csv", "reship.csv", "courier_claims.csv", "report.html"} <= set(got), shop
         assert same_but_run_ids(got, want, spark_run_id, r["single"][shop]["run_id"]) == [], (run, shop)
         # the task's temporary copies are named nowhere
@@ -346,7 +349,7 @@ def test_a_decision_in_one_shops_folder_moves_that_shops_ledger_and_no_other(sce
     assert str(scenario["base"] / "part" / DECIDED / "review.csv") in evidence
     # what `shortship run` gives on one machine with the same decision, byte for byte
     single = scenario["single_E"]
-    assert same_but_run_ids(after[DECIDED], people_of(scenario["single_dir"] / DECIDED / "out"),
+    assert same_but_run_ids(after[DECIDED], scenario["single_E_people"],
                             e.run_id, single.run_id) == []
     assert single.payout_lines == next(s.payout_lines for s in e.ok if s.shop == DECIDED)
     # the other shops' people's files did not move (their report names the new run only)
