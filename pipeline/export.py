@@ -11,7 +11,7 @@ The output stage is three layers, each calling only the one below:
 2. the writers, side by side, none calling another: pipeline/tables.py (the Parquet files and
    the payouts batch), pipeline/act (reship.csv, courier_claims.csv, root_causes.parquet and
    the evidence pages), pipeline/export_xlsx.py (liabilities.xlsx), pipeline/review.py
-   (review.csv), pipeline/report (report.html), pipeline/overview.py (overview.html, a database
+   (review.csv), pipeline/report (report.html; overview.html, a database
    of several shops). Each is a function
    `(con, stage, info, data) -> None` that puts its files into the stage;
 3. pipeline/publish.py: the staging folder, the publication (only what changed is moved into
@@ -47,7 +47,7 @@ from pipeline.errors import ShortshipError
 from pipeline.export_xlsx import stage_xlsx
 from pipeline.publish import (STAGING_PREFIX, Published, Stage, mark_published, publish, publish_files,  # noqa: F401
                               published_payouts)
-from pipeline.overview import stage_overview
+from pipeline.report.overview import stage_overview
 from pipeline.report import stage_report
 from pipeline.review import stage_review_csv
 from pipeline.setdata import SetData, SetInfo

@@ -1,6 +1,6 @@
 """overview.html from `shortship run` on a database of several shops (店铺名称): one page across
 shops, ranked by what each owes and what awaits review, with the short rate per shop and its
-trend, and the nearest re-ship deadlines (sql/outputs/overview.sql, pipeline/overview.py).
+trend, and the nearest re-ship deadlines (sql/outputs/overview.sql, pipeline/report/overview.py).
 
 One generated export of three shops, one run (module fixture); every figure of the page is
 checked against the files the same run wrote (liabilities.parquet, review.csv,

@@ -20,7 +20,7 @@ from pipeline.locale import DOMAIN, LANGS, po_path
 PACKAGE_DIR = resources.source_dir()  # the checkout's pipeline/: this tool writes into it
 POT = PACKAGE_DIR / "locale" / f"{DOMAIN}.pot"
 # the Python modules whose gettext calls are messages (relative to pipeline/)
-SOURCES = ("locale/codes.py", "report/*.py", "act/*.py", "export_xlsx.py", "run.py", "overview.py")
+SOURCES = ("locale/codes.py", "report/*.py", "act/*.py", "export_xlsx.py", "run.py")
 TEMPLATES = ("report/templates/*.html",)
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
 

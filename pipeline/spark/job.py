@@ -620,7 +620,7 @@ def people_href(shop: str) -> str:
 def _write_overview(spark, fs: _FS, out: str, schema, clock: datetime, lang: str) -> None:
     """<out>/overview.html over every shop of the overview dataset (also the shops this run
     did not run: their row as their latest run left it), written whole and renamed into place."""
-    from pipeline.overview import build_overview
+    from pipeline.report.overview import build_overview
 
     ofs, opath = fs.path(f"{out}/{OVERVIEW}")
     if ofs.exists(opath):

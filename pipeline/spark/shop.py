@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 
 from pipeline import db, export
 from pipeline.errors import ShortshipError
-from pipeline.overview import overview_rows
+from pipeline.report.overview import overview_rows
 from pipeline.policy import FLAG_KINDS, Policy
 from pipeline.publish import MANIFEST, Previous
 
