@@ -424,14 +424,15 @@ def evidence_cmd(order_ids, db_path, lock_wait, out_dir, lang):
               help="Tasks the shops are spread over (default: one per shop, at most 10000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for schedulers).")
 @max_rejects_option
-def spark_run_cmd(inputs, out_dir, as_of, policy, master, partitions, as_json, max_rejects):
+@lang_option
+def spark_run_cmd(inputs, out_dir, as_of, policy, master, partitions, as_json, max_rejects, lang):
     """Run many shops on Apache Spark: INPUT holds one folder per shop (needs shortship[spark])."""
     import json
 
     from pipeline.spark.job import spark_run
 
     summary = spark_run(inputs, out_dir, as_of=as_of, policy=policy, master=master, partitions=partitions,
-                        progress=progress_printer(), max_rejects=max_rejects)
+                        progress=progress_printer(), max_rejects=max_rejects, lang=lang)
     if as_json:
         _print([json.dumps(summary.to_json(), ensure_ascii=False)])
     else:

@@ -11,7 +11,8 @@ The output stage is three layers, each calling only the one below:
 2. the writers, side by side, none calling another: pipeline/tables.py (the Parquet files and
    the payouts batch), pipeline/act (reship.csv, courier_claims.csv, root_causes.parquet and
    the evidence pages), pipeline/export_xlsx.py (liabilities.xlsx), pipeline/review.py
-   (review.csv), pipeline/report (report.html). Each is a function
+   (review.csv), pipeline/report (report.html; overview.html, a database
+   of several shops). Each is a function
    `(con, stage, info, data) -> None` that puts its files into the stage;
 3. pipeline/publish.py: the staging folder, the publication (only what changed is moved into
    place; manifest.json last), the outbox's marks.
@@ -26,6 +27,7 @@ The output stage is three layers, each calling only the one below:
 | rejects.parquet            | one row per rejected input row                          |
 | reship.csv, courier_claims.csv, root_causes.parquet, evidence/NN/<order_id>.html            |
 | liabilities.xlsx (with --xlsx), review.csv, report.html                                   |
+| overview.html              | one row per shop (only for a database of several shops) |
 | manifest.json              | the set: run, batch, as-of, policy, every file's rows and sha256 |
 
 A file is written (and published) only when its content changes: see pipeline/publish.py.
@@ -45,6 +47,7 @@ from pipeline.errors import ShortshipError
 from pipeline.export_xlsx import stage_xlsx
 from pipeline.publish import (STAGING_PREFIX, Published, Stage, mark_published, publish, publish_files,  # noqa: F401
                               published_payouts)
+from pipeline.report.overview import stage_overview
 from pipeline.report import stage_report
 from pipeline.review import stage_review_csv
 from pipeline.setdata import SetData, SetInfo
@@ -63,13 +66,16 @@ WRITERS: list[tuple[str, Writer]] = [
     ("liabilities.xlsx", stage_xlsx),
     ("review.csv", stage_review_csv),
     ("report.html", stage_report),
+    ("overview.html", stage_overview),
 ]
 
-# The people's files of one database (review, re-ship, claims, report, evidence: SPEC section 9).
+# The people's files of one database (review, re-ship, claims, report, evidence: SPEC section 9;
+# overview.html when the database holds more than one shop).
 PEOPLE: list[tuple[str, Writer]] = [
     ("reship.csv, courier_claims.csv, root_causes.parquet, evidence/", stage_act),
     ("review.csv", stage_review_csv),
     ("report.html", stage_report),
+    ("overview.html", stage_overview),
 ]
 
 
@@ -147,13 +153,16 @@ def export_outputs(
 
 def write_people_files(con: duckdb.DuckDBPyConnection, out_dir: str | Path, *, lang: str = "zh",
                        run_id: str | None = None, as_of=None, policy=None,
-                       progress: Callable[[str], None] | None = None) -> Published:
+                       progress: Callable[[str], None] | None = None, batch_id: str | None = None) -> Published:
     """The people's files of the database `con` (review.csv, reship.csv, courier_claims.csv,
-    root_causes.parquet, report.html, evidence/NN/<order_id>.html: `PEOPLE`) into the folder
-    `out_dir`, published as one set with its manifest.json (only what changed is written).
-    `run_id` (default the latest run), `as_of` and `policy` (default: that run's) say which run
-    the report describes. Reads the database only: usable on a read-only connection."""
-    info = setdata.set_info(con, batch_id=new_batch_id(), run_id=run_id, lang=lang, as_of=as_of, policy=policy)
+    root_causes.parquet, report.html, evidence/NN/<order_id>.html, overview.html of a database
+    of several shops: `PEOPLE`) into the folder `out_dir`, published as one set with its
+    manifest.json (only what changed is written). `run_id` (default the latest run), `as_of`
+    and `policy` (default: that run's) say which run the report describes; `batch_id` names the
+    set (`written_by`; default a new `export-…` id). Reads the database only: usable on a
+    read-only connection."""
+    info = setdata.set_info(con, batch_id=batch_id or new_batch_id(), run_id=run_id, lang=lang, as_of=as_of,
+                            policy=policy)
     stage = Stage(out_dir, info.batch_id)
     try:
         stage_outputs(con, stage, info, progress, writers=PEOPLE)

@@ -852,3 +852,25 @@ def _load_sources(con, plan, keep_raw, progress, transcoder, limit: RejectLimit)
             results.append(_load_one(con, src, path, sha, size, keep_raw,
                                      functools.partial(transcoder.get, (i, j), src), limit, track))
     return results
+
+
+def relabel_sources(con: duckdb.DuckDBPyConnection, local: str, shown: str) -> None:
+    """Name the files loaded from the folder `local` as `shown` (a Spark task's temporary copy
+    of a shop folder -> the shop folder itself): `load_manifest.path` and every table's
+    `source_file` that starts with `local` gets `shown` in its place, so that evidence texts,
+    evidence pages and rejects name the file where it lies (and a page's facts do not change
+    with the task's temporary folder). The files' place on disk (`export_files`) is forgotten:
+    a temporary copy is never found again. Inside the caller's transaction, before flagging."""
+    local = str(local).rstrip("/") + "/"
+    shown = str(shown).rstrip("/") + "/"
+    params = {"local": local, "shown": shown, "n": len(local)}
+    tables = [t for (t,) in con.execute(
+        "select c.table_name from information_schema.columns c join information_schema.tables t "
+        "on t.table_name = c.table_name and t.table_schema = c.table_schema "
+        "where c.table_schema = 'main' and c.column_name = 'source_file' and t.table_type = 'BASE TABLE' "
+        "order by c.table_name").fetchall()]
+    for table in tables:
+        con.execute(f"update {table} set source_file = $shown || source_file[$n + 1:] "
+                    f"where starts_with(source_file, $local)", params)
+    con.execute("update load_manifest set path = $shown || path[$n + 1:] where starts_with(path, $local)", params)
+    con.execute("delete from export_files where starts_with(path, $local)", {"local": local})

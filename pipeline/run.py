@@ -55,7 +55,7 @@ from pipeline.errors import Interrupted, ShortshipError
 from pipeline.flag import FlagSummary, flag_orders
 from pipeline.liabilities import (STATUSES, append_ledger, check_clock, compute_liabilities, new_run_id,
                                   record_run)
-from pipeline.load import FileResult, RejectLimit, find_exports, load_paths
+from pipeline.load import FileResult, RejectLimit, find_exports, load_paths, relabel_sources
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 from pipeline.publish import Stage
 from pipeline.setdata import EVIDENCE_DIR, SetInfo
@@ -310,17 +310,22 @@ def run_steps(
     keep_raw: bool = False,
     say: Callable[[str], None] = lambda msg: None,
     max_rejects: RejectLimit | str | None = None,
+    sources: tuple[str, str] | None = None,
 ) -> StepsResult:
     """Everything a run writes to the database, in order, inside the caller's open transaction:
     the ledger's clock checked, the exports loaded, the orders flagged, the liabilities
     computed, the ledger appended (new / top_up / reversal), the run recorded. `shortship run`
     and a Spark task (pipeline/spark/shop.py) both run exactly this; a new step goes here.
     A file that loses more rows to rejects than `max_rejects` allows (None: the default limit)
-    stops it with a ShortshipError, before anything is committed."""
+    stops it with a ShortshipError, before anything is committed. `sources` (local folder,
+    shown name): the files loaded from a temporary copy are named where they lie
+    (load.relabel_sources; a Spark task), before anything quotes them."""
     check_clock(con, clock)
     tx = _JoinedTransaction(con)
     say("loading exports")
     files = load_paths(tx, paths, progress=progress, keep_raw=keep_raw, max_rejects=max_rejects)
+    if sources is not None:
+        relabel_sources(con, *sources)
     rejected = sum(f.rejected for f in files if f.status == "loaded")
     _pause("load")
     say("flagging orders")

@@ -74,10 +74,10 @@ def test_export_outputs_contract_and_atomic_names(results_db, tmp_path):
     batch = [p for p in written if p.parent.name == "payouts"]
     assert len(batch) == 1  # the pending ledger lines, published as one batch
     assert sorted(p.name for p in written if p.parent == out) == sorted(
-        [*PARQUET_FILES, *ACT_FILES, "report.html", "review.csv", "manifest.json"])
+        [*PARQUET_FILES, *ACT_FILES, "report.html", "overview.html", "review.csv", "manifest.json"])
     # no staging left
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*PARQUET_FILES, *ACT_FILES, "report.html", "review.csv", "manifest.json", "payouts"])
+        [*PARQUET_FILES, *ACT_FILES, "report.html", "overview.html", "review.csv", "manifest.json", "payouts"])
     t = check_contract(out)
     assert t["flags.parquet"].num_rows == 3
     assert t["flags.parquet"].column("rules").to_pylist()[0] == ["test_rule"]
@@ -249,4 +249,4 @@ def test_export_xlsx_beside_the_parquet_files(results_db, tmp_path):
     r = CliRunner().invoke(cli, ["export", "--db", str(results_db), "--out", str(out), "--xlsx"])
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*PARQUET_FILES, *ACT_FILES, "liabilities.xlsx", "report.html", "review.csv", "manifest.json", "payouts"])
+        [*PARQUET_FILES, *ACT_FILES, "liabilities.xlsx", "report.html", "overview.html", "review.csv", "manifest.json", "payouts"])

@@ -385,12 +385,12 @@ def test_a_spark_task_stops_a_half_broken_shop_unless_its_limit_allows(tmp_path)
     export = half_broken_orders(tmp_path / "shop")
     files = [(export.name, None, export.read_bytes())]
     args = ("s1", files, None, parse_as_of(LATER), load_policy("tmall"), "r1")
-    tables, stats, state = run_shop(*args, tmp_root=str(tmp_path))
-    assert tables is None and state is None
+    tables, stats, state, people = run_shop(*args, tmp_root=str(tmp_path))
+    assert tables is None and state is None and people is None
     assert stats.error == (f"s1/{export.name}: 20 of 40 rows rejected (commonest: stray quote in an unquoted field, "
                            "20); nothing was committed (the database is as it was) — give --max-rejects to change "
                            "the limit (now 2%,1000)")
-    tables, stats, state = run_shop(*args, tmp_root=str(tmp_path), max_rejects="none")
+    tables, stats, state, _ = run_shop(*args, tmp_root=str(tmp_path), max_rejects="none")
     assert stats.error is None and (stats.rows_loaded, stats.rows_rejected) == (20, 20)
 
 

@@ -186,8 +186,9 @@ def test_write_people_files_of_one_database_into_a_folder(built, tmp_path):
     finally:
         con.close()
     names = {p.relative_to(tmp_path / "people").as_posix() for p in done.paths}
+    # overview.html too: the database holds three shops (店铺名称)
     assert names == {"review.csv", "reship.csv", "courier_claims.csv", "root_causes.parquet", "report.html",
-                     MANIFEST, *(page_path(o) for o in DISPUTED)}
+                     "overview.html", MANIFEST, *(page_path(o) for o in DISPUTED)}
     assert done.written == len(names) - 1 and again.written == 0 and again.unchanged == done.written
     review = (tmp_path / "people" / "review.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(review) == 1 + len(DISPUTED)
@@ -247,7 +248,7 @@ def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_
     one, two = tmp_path / "one", tmp_path / "two"
     people(one, "0")
     done = people(two, "2")
-    assert done.written == len(DISPUTED) + 5
+    assert done.written == len(DISPUTED) + 6  # + the five files and overview.html (three shops)
     for o in DISPUTED:
         assert (one / page_path(o)).read_bytes() == (two / page_path(o)).read_bytes()
     strip = lambda m: [{k: v for k, v in f.items() if k != "written_by"} for f in m["files"]]  # noqa: E731

@@ -17,7 +17,7 @@ WRITERS = {
     "act": ["act/__init__.py", "act/evidence.py", "act/facts.py", "act/page.py", "act/workers.py"],
     "workbook": ["export_xlsx.py"],
     "review": ["review.py"],
-    "report": ["report/__init__.py", "report/charts.py", "report/render.py"],
+    "report": ["report/__init__.py", "report/charts.py", "report/render.py", "report/overview.py"],
 }
 MODULE_OF = {"tables": "pipeline.tables", "act": "pipeline.act", "workbook": "pipeline.export_xlsx",
              "review": "pipeline.review", "report": "pipeline.report"}

@@ -168,7 +168,7 @@ def done(tmp_path_factory):
 def test_run_writes_every_output_with_the_contract_types(done):
     out = done["out"]
     names = {p.name for p in out.iterdir()}
-    assert names == set(PARQUET) | set(ACT_FILES) | {"report.html", "review.csv", "manifest.json", "payouts"}, names
+    assert names == set(PARQUET) | set(ACT_FILES) | {"report.html", "overview.html", "review.csv", "manifest.json", "payouts"}, names
     t = check_contract(out)
     flags = t["flags.parquet"]
     assert flags.num_rows >= 2
@@ -257,11 +257,12 @@ def test_text_summary_and_second_run_is_idempotent(tmp_path):
     second = run_cli(*args)  # Chinese, the default
     assert second.exit_code == 0, second.output
     assert "已载入过 4 个" in second.stdout
-    assert "output files: 11 written (new or changed), 0 unchanged, 0 removed" in text
+    assert "output files: 12 written (new or changed), 0 unchanged, 0 removed" in text
     # the second writes only what changed: flags and liabilities (their run_id), payouts.parquet
-    # (now empty), and, now in Chinese, the report and the three CSV files for people; the
+    # (now empty), and, now in Chinese, the report, the overview (the sample holds three shops)
+    # and the three CSV files for people; the
     # summary, rejects and root causes (Parquet, canonical) are left as they were
-    assert "输出文件：写入 7 个（新增或有变化），未变 3 个，删除 0 个" in second.stdout
+    assert "输出文件：写入 8 个（新增或有变化），未变 3 个，删除 0 个" in second.stdout
     for word in ("订单：", "应赔付：", "可补发免赔：", "最近截止", "拒绝行：", "打款记录："):
         assert word in second.stdout
     f2 = pq.read_table(out / "flags.parquet")

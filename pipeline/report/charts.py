@@ -199,3 +199,24 @@ def weekly_trend(rows: list[dict], week_label: str, rate_label: str) -> str:
                 f'<text x="{_f(left + plot_w / 2)}" y="{top + plot_h + 34}" text-anchor="middle" fill="{LABEL}">'
                 f'{_esc(week_label)}</text>')
     return _svg(left + plot_w + 10, top + plot_h + 42, rate_label, body)
+
+
+def sparkline(rows: list[dict], rate_label: str, width: float = 96, height: float = 24) -> str:
+    """A shop's short-shipment rate by week in a table cell (rows: week, short_rate; oldest
+    first): a small line, its last point marked, each point's week and rate on hover."""
+    values = [(str(r["week"]), float(r["short_rate"] or 0)) for r in rows]
+    top = max((v for _, v in values), default=0) or 1.0
+    step = (width - 8) / max(len(values) - 1, 1)
+    points = [(4 + i * step if len(values) > 1 else width / 2, height - 4 - v / top * (height - 8))
+              for i, (_, v) in enumerate(values)]
+    body = [f'<line x1="2" y1="{_f(height - 3)}" x2="{_f(width - 2)}" y2="{_f(height - 3)}" stroke="{GRID}"/>']
+    if len(points) > 1:
+        body.append(f'<polyline class="mark" fill="none" stroke="#c8413b" stroke-width="1.5" '
+                    f'points="{" ".join(f"{_f(x)},{_f(y)}" for x, y in points)}"/>')
+    for i, ((week, v), (x, y)) in enumerate(zip(values, points)):
+        last = i == len(values) - 1
+        body.append(f'<circle class="mark" cx="{_f(x)}" cy="{_f(y)}" r="{2.5 if last else 1.5}" fill="#c8413b" '
+                    f'data-week="{_esc(week)}" data-rate="{v:.6f}"><title>{_esc(week)}: {_pct(v)}</title></circle>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(width)}" height="{_f(height)}" '
+            f'viewBox="0 0 {_f(width)} {_f(height)}" role="img" aria-label="{_esc(rate_label)}">'
+            f'<title>{_esc(rate_label)}</title>{"".join(body)}</svg>')

@@ -23,6 +23,7 @@ reported and skipped: its outputs and its ledger are left as they were; the othe
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import sys
@@ -38,11 +39,15 @@ from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import ShortshipError
 from pipeline.load import EXPORT_SUFFIXES, RejectLimit
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
-from pipeline.spark.shop import OUTPUTS, ZERO, ShopStats, empty_outputs, run_shop
+from pipeline.spark.shop import OUTPUTS, OVERVIEW, ZERO, ShopStats, empty_outputs, run_shop
 
-REBUILT = ("flags", "liabilities", "summary", "rejects")  # replaced per shop at each run
+REBUILT = ("flags", "liabilities", "summary", "rejects", OVERVIEW)  # replaced per shop at each run
 LEDGER = "ledger"  # appended: one partition per shop and batch
 STATE = "state"  # each shop's database (replaced per shop at each run)
+PEOPLE = "people"  # people/<shop>/: each shop's people's files (review.csv, reship.csv, ..., report.html)
+PEOPLE_OUTPUTS = ("people", "people_stale", "people_manifest")  # a task's rows for them
+OVERVIEW_PAGE = "overview.html"  # the page across every shop of --out
+MANIFEST = "manifest.json"
 BATCH_TIME = "%Y%m%dT%H%M%S"
 
 Progress = Callable[[str], None] | None
@@ -69,6 +74,7 @@ class SparkRunSummary:
     seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    lang: str = "zh"
 
     @property
     def ok(self) -> list[ShopStats]:
@@ -103,6 +109,8 @@ class SparkRunSummary:
             f"ledger: batch {self.batch}: {self.total('payout_lines')} new line(s) in {ledger_shops} shop(s), "
             f"{self.total('payout_yuan')} yuan ({self.total('payout_points')} points)",
             f"rejects: {self.total('rejects')}",
+            f"people's files: {len(self.ok)} shop folder(s) under {self.out_dir}/{PEOPLE}/, "
+            f"{self.total('people_written')} file(s) written, {self.total('people_removed')} removed",
             f"outputs: {', '.join(self.outputs)}",
         ]
         for s in self.failed:
@@ -133,6 +141,7 @@ class SparkRunSummary:
             "ledger": {"lines": self.total("payout_lines"), "yuan": str(self.total("payout_yuan")),
                        "points": self.total("payout_points")},
             "rejects": self.total("rejects"),
+            "people_files": {"written": self.total("people_written"), "removed": self.total("people_removed")},
             "outputs": self.outputs,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -316,6 +325,7 @@ def spark_run(
     progress: Progress = None,
     _fail_once: tuple[str, str] | None = None,
     max_rejects: RejectLimit | str | None = None,
+    lang: str = "zh",
 ) -> SparkRunSummary:
     """Run every shop folder under `inputs` on Spark and write the datasets under `out`
     (see the module doc). `spark`: an existing session (tests); else one is started with
@@ -323,7 +333,8 @@ def spark_run(
     attempt, and so does the writer of its ledger lines half way (each leaves a file in the
     folder), to show that Spark's retries leave the results whole. `max_rejects`: how much of a
     file may be rejected before its shop stops (pipeline/load.py RejectLimit; None: the
-    default); such a shop fails and is left as it was, as a bad file does."""
+    default); such a shop fails and is left as it was, as a bad file does. `lang`: the language
+    of the people's files and of overview.html (zh, the default, or en)."""
     t0 = time.monotonic()
     outcome.reset()
     inputs = [str(p) for p in inputs]
@@ -334,6 +345,10 @@ def spark_run(
     limit = RejectLimit.parse(max_rejects)
     if partitions is not None and partitions < 1:
         raise ShortshipError(f"--partitions {partitions}: must be at least 1")
+    from pipeline.locale import LANGS
+
+    if lang not in LANGS:
+        raise ShortshipError(f"--lang {lang}: expected one of {', '.join(LANGS)}")
     user_tell = progress or (lambda msg: None)
     marks: list[tuple[str, float]] = []
 
@@ -349,7 +364,7 @@ def spark_run(
     from py4j.protocol import Py4JJavaError
 
     try:
-        summary = _run(spark, inputs, str(out), clock, pol, partitions, tell, t0, _fail_once, limit)
+        summary = _run(spark, inputs, str(out), clock, pol, partitions, tell, t0, _fail_once, limit, lang)
     except (PySparkException, Py4JJavaError) as e:
         raise ShortshipError(f"{out}: Spark job failed ({_first_line(e)})") from None
     marks.append(("end", time.monotonic()))
@@ -358,7 +373,7 @@ def spark_run(
     return summary
 
 
-def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once, limit) -> SparkRunSummary:
+def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once, limit, lang) -> SparkRunSummary:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
@@ -379,7 +394,7 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once, limit)
     run_id = new_run_id(started)
     batch = f"{clock:{BATCH_TIME}}-{run_id.rsplit('-', 1)[-1]}"
     summary = SparkRunSummary(run_id=run_id, batch=batch, as_of=clock, policy_id=pol.id, out_dir=out,
-                              master=spark.sparkContext.master)
+                              master=spark.sparkContext.master, lang=lang)
 
     schemas = {name: t.schema for name, t in empty_outputs().items()}
     spark_schemas = {name: from_arrow_schema(s, prefer_timestamp_ntz=True) for name, s in schemas.items()}
@@ -420,6 +435,17 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once, limit)
                  .select("shop", F.lit("state").alias("kind"), F.col("chunk").cast("string").alias("name"),
                          F.lit(None).cast("long").alias("mtime"), F.col("data").alias("content")))
         files = files.unionByName(state)
+    # and the manifest.json of each shop's published people's files
+    manifests = _people_manifests(fs, out, shops)
+    if manifests:
+        prefix = fs.path(f"{out}/{PEOPLE}")[1].toString().rstrip("/") + "/"
+        people = (spark.read.format("binaryFile").load(list(manifests))
+                  .select(F.regexp_extract(F.substring(F.col("path"), len(prefix) + 1, 1 << 30),
+                                           r"^(.+)/manifest\.json$", 1).alias("shop"),
+                          F.lit("people_manifest").alias("kind"), F.lit(MANIFEST).alias("name"),
+                          F.lit(None).cast("long").alias("mtime"), F.col("content"))
+                  .where(F.col("shop").isin(list(shops))))
+        files = files.unionByName(people)
 
     # 2. the shops' earlier ledger lines
     ledger_full = from_arrow_schema(
@@ -432,13 +458,14 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once, limit)
         earlier = spark.createDataFrame([], ledger_full)
 
     # 3. one shop per group, the library inside
-    task = _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit, resources.fingerprint())
+    task = _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit, resources.fingerprint(),
+                      lang=lang, batch=batch)
     # The results are kept by a local checkpoint, not a cache: writing ledger/ and state/, which
     # this plan reads, would drop a cache of it and run every shop again.
     tell(f"running {len(shops)} shop(s) in {n_parts} partition(s)")
     results = (
         files.groupBy("shop").cogroup(earlier.groupBy("shop"))
-        .applyInArrow(task, "shop string, output string, part int, data binary")
+        .applyInArrow(task, "shop string, output string, part int, name string, data binary")
         .localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
     )
     stats_rows = results.where(F.col("output") == "stats").select("data").collect()
@@ -476,7 +503,141 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once, limit)
                 dfs, dpath = fs.path(f"{out}/{name}/shop={fs.escape(s.shop)}")
                 if dfs.exists(dpath):
                     dfs.delete(dpath, True)
+    tell("writing the people's files")
+    _publish_people(fs, out, results, [s.shop for s in summary.ok], set(manifests.values()) if manifests else set())
+    summary.outputs.append(f"{out}/{PEOPLE}")
+    tell("writing overview.html")
+    _write_overview(spark, fs, out, spark_schemas[OVERVIEW], clock, lang)
+    summary.outputs.append(f"{out}/{OVERVIEW_PAGE}")
     return summary
+
+
+# --- the people's files and the page across shops ------------------------------------------
+
+def _people_manifests(fs: _FS, out: str, shops: Iterable[str]) -> dict[str, str]:
+    """{URI of people/<shop>/manifest.json: shop} of the shops of the run that have one."""
+    pfs, ppath = fs.path(f"{out}/{PEOPLE}")
+    if not pfs.exists(ppath):
+        return {}
+    wanted = set(shops)
+    found = {}
+    for st in pfs.listStatus(ppath):
+        name = st.getPath().getName()
+        if st.isDirectory() and name in wanted:
+            m = fs.jvm.org.apache.hadoop.fs.Path(st.getPath(), MANIFEST)
+            if pfs.exists(m):
+                found[m.toString()] = name
+    return found
+
+
+def _people_dir(fs: _FS, out: str, shop: str):
+    """The folder people/<shop>/ (the shop folder's name as it is: a person opens it)."""
+    _, ppath = fs.path(f"{out}/{PEOPLE}")
+    return fs.jvm.org.apache.hadoop.fs.Path(ppath, shop)
+
+
+def _plain_fs(fs: _FS, uri: str):
+    """A file system of its own for files people open: no `.crc` file beside each file on a
+    local disk (Hadoop's checksums are for its own readers). Close it after use."""
+    _, path = fs.path(uri)
+    own = fs.jvm.org.apache.hadoop.fs.FileSystem.newInstance(path.toUri(), fs.conf)
+    own.setWriteChecksum(False)
+    return own
+
+
+def _write_bytes(pfs, path, data: bytes) -> None:
+    stream = pfs.create(path, True)
+    try:
+        stream.write(bytearray(data))
+    finally:
+        stream.close()
+
+
+def _publish_people(fs: _FS, out: str, results, shops: list[str], had_manifest: set[str]) -> None:
+    """Publish each shop's people's files under people/<shop>/, as `shortship run` publishes its
+    output folder: only the files whose bytes changed are written, the files of the previous set
+    that this set lacks are removed, and manifest.json is written last. The old manifest is
+    removed before the first file is touched, so a run that dies half way leaves no manifest
+    vouching for files it did not write: the next run writes every file of that shop again (and
+    removes what its set lacks). The files travel from the tasks through the driver (any file
+    system Spark writes), one shop's partition at a time."""
+    from pyspark.sql import functions as F
+
+    if not shops:
+        return
+    rows = results.where(F.col("output").isin(*PEOPLE_OUTPUTS) & F.col("shop").isin(shops))
+    manifests = {r.shop: bytes(r.data) for r in rows.where(F.col("output") == "people_manifest")
+                 .select("shop", "data").collect()}
+    pfs = _plain_fs(fs, f"{out}/{PEOPLE}")
+    try:
+        _publish_people_files(fs, pfs, out, rows, manifests, had_manifest)
+    finally:
+        pfs.close()
+
+
+def _publish_people_files(fs: _FS, pfs, out: str, rows, manifests: dict[str, bytes], had_manifest: set[str]) -> None:
+    from pyspark.sql import functions as F
+
+    for shop in manifests:
+        folder = _people_dir(fs, out, shop)
+        old = fs.jvm.org.apache.hadoop.fs.Path(folder, MANIFEST)
+        if pfs.exists(old):
+            pfs.delete(old, False)
+        elif shop not in had_manifest and pfs.exists(folder):
+            # no manifest to say what the folder holds (a run that died half way): what this
+            # set lacks goes
+            keep = {e["path"] for e in json.loads(manifests[shop])["files"]}
+            base = folder.toString().rstrip("/") + "/"
+            it = pfs.listFiles(folder, True)
+            while it.hasNext():
+                p = it.next().getPath()
+                rel = p.toString()[len(base):] if p.toString().startswith(base) else None
+                if rel is not None and rel not in keep:
+                    pfs.delete(p, False)
+    for r in rows.where(F.col("output") != "people_manifest").select("shop", "output", "name", "data") \
+            .toLocalIterator(prefetchPartitions=False):
+        folder = _people_dir(fs, out, r.shop)
+        path = fs.jvm.org.apache.hadoop.fs.Path(folder, r.name)
+        if r.output == "people":
+            _write_bytes(pfs, path, bytes(r.data))
+        elif pfs.exists(path):  # people_stale
+            pfs.delete(path, False)
+            parent = path.getParent()
+            while parent.toString() != folder.toString() and pfs.exists(parent) and not pfs.listStatus(parent):
+                pfs.delete(parent, False)  # a folder the set no longer uses (evidence/NN/)
+                parent = parent.getParent()
+    for shop, data in manifests.items():
+        _write_bytes(pfs, fs.jvm.org.apache.hadoop.fs.Path(_people_dir(fs, out, shop), MANIFEST), data)
+
+
+def people_href(shop: str) -> str:
+    """The link from overview.html to a shop's report (people/<shop>/report.html)."""
+    from urllib.parse import quote
+
+    return f"{PEOPLE}/{quote(shop)}/report.html"
+
+
+def _write_overview(spark, fs: _FS, out: str, schema, clock: datetime, lang: str) -> None:
+    """<out>/overview.html over every shop of the overview dataset (also the shops this run
+    did not run: their row as their latest run left it), written whole and renamed into place."""
+    from pipeline.report.overview import build_overview
+
+    ofs, opath = fs.path(f"{out}/{OVERVIEW}")
+    if ofs.exists(opath):
+        rows = spark.read.schema(schema).parquet(f"{out}/{OVERVIEW}").toArrow()
+    else:
+        rows = []
+    html = build_overview(rows, lang, as_of=clock, report_href=people_href).encode("utf-8")
+    _, page = fs.path(f"{out}/{OVERVIEW_PAGE}")
+    tmp = fs.jvm.org.apache.hadoop.fs.Path(page.getParent(), f".{OVERVIEW_PAGE}.tmp")
+    pfs = _plain_fs(fs, out)
+    try:
+        _write_bytes(pfs, tmp, html)
+        if pfs.exists(page):
+            pfs.delete(page, False)
+        pfs.rename(tmp, page)
+    finally:
+        pfs.close()
 
 
 def _decoded(results, name: str, schema, fail_once):
@@ -512,22 +673,25 @@ def code_mismatch(driver: str) -> str | None:
             f"environment, or with --py-files)")
 
 
-def _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit, code):
+def _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit, code, lang="zh", batch=None):
     """The function each group (one shop) runs, with the run's settings in its closure (`code`:
-    the driver's code fingerprint)."""
+    the driver's code fingerprint; `lang`: the people's files' language; `batch`: the run's
+    batch, naming the people's files it writes)."""
 
     def task(left, earlier):
         import pyarrow as pa
         import pyarrow.compute as pc
 
         empty = pa.table({"shop": pa.array([], pa.string()), "output": pa.array([], pa.string()),
-                          "part": pa.array([], pa.int32()), "data": pa.array([], pa.binary())})
+                          "part": pa.array([], pa.int32()), "name": pa.array([], pa.string()),
+                          "data": pa.array([], pa.binary())})
         if left.num_rows == 0:  # a shop with ledger lines but not in this run
             return empty
         shop = left.column("shop")[0].as_py()
         mismatch = code_mismatch(code)
         if mismatch:  # the shop fails, left as it was
             return pa.table({"shop": [shop], "output": ["stats"], "part": pa.array([0], pa.int32()),
+                             "name": pa.array([None], pa.string()),
                              "data": [pickle.dumps(ShopStats(shop=shop, error=mismatch))]},
                             schema=empty.schema)
         if fail_once and fail_once[0] == shop:
@@ -545,17 +709,24 @@ def _shop_task(clock, pol, run_id, started, shops, threads, fail_once, limit, co
         chunks = pieces.column("content")
         state = [chunks[i].as_buffer() for i in sorted(range(pieces.num_rows),
                                                         key=lambda i: int(pieces.column("name")[i].as_py()))]
+        manifest = left.filter(pc.equal(left.column("kind"), "people_manifest")).column("content")
         prior = earlier.drop_columns(["shop"]) if earlier.num_rows else None
         local = os.environ.get("SPARK_LOCAL_DIRS", "").split(",")[0] or None
-        tables, stats, new_state = run_shop(
+        tables, stats, new_state, people = run_shop(
             shop, rows, prior, clock, pol, run_id, created_at=started, state=state or None,
-            shop_uri=shops.get(shop, shop), threads=threads, tmp_root=local, max_rejects=limit)
-        out = [("stats", 0, pickle.dumps(stats))]
-        out += [(name, 0, _to_ipc(t)) for name, t in (tables or {}).items()]
-        out += [(STATE, i, piece) for i, piece in enumerate(new_state or ())]
+            shop_uri=shops.get(shop, shop), threads=threads, tmp_root=local, max_rejects=limit,
+            lang=lang, people_manifest=manifest[0].as_py() if len(manifest) else None, batch=batch)
+        out = [("stats", 0, None, pickle.dumps(stats))]
+        out += [(name, 0, None, _to_ipc(t)) for name, t in (tables or {}).items()]
+        out += [(STATE, i, None, piece) for i, piece in enumerate(new_state or ())]
+        if people is not None:
+            out += [("people", 0, rel, data) for rel, data in people.files]
+            out += [("people_stale", 0, rel, b"") for rel in people.stale]
+            out.append(("people_manifest", 0, MANIFEST, people.manifest))
         return pa.table({"shop": pa.array([shop] * len(out), pa.string()),
-                         "output": pa.array([o for o, _, _ in out], pa.string()),
-                         "part": pa.array([p for _, p, _ in out], pa.int32()),
-                         "data": pa.array([d for _, _, d in out], pa.binary())})
+                         "output": pa.array([o[0] for o in out], pa.string()),
+                         "part": pa.array([o[1] for o in out], pa.int32()),
+                         "name": pa.array([o[2] for o in out], pa.string()),
+                         "data": pa.array([o[3] for o in out], pa.binary())})
 
     return task

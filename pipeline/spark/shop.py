@@ -16,17 +16,29 @@ holds) and returns Arrow tables and the database after the run:
    rejects; a file already loaded by an earlier run is skipped by its SHA-256, as on one
    machine), `flag_orders` (sql/signals, sql/flags), `compute_liabilities` and `append_ledger`
    (sql/liabilities: new / top_up / reversal against every earlier line);
+   The files are named where they lie (`shop_uri/<path>`; a local folder by its path), not by
+   the task's temporary copy (load.relabel_sources, before anything quotes them);
 4. the outputs are read with the single-machine output queries (`export.output_queries`: the
    same columns, types and order as flags.parquet, liabilities.parquet, payouts.parquet,
    summary.parquet and rejects.parquet), and shaped for a dataset partitioned by shop: the
    export's own `shop` column (店铺名称) is renamed `shop_name` in place, `shop` becomes the
-   shop folder's name (the partition key), `rejects.source_file` names the original file.
+   shop folder's name (the partition key). The shop's row of the overview across shops
+   (sql/outputs/overview.sql, the shop folder's name as its shop) comes with them;
+5. the people's files (`export.write_people_files`: review.csv, reship.csv,
+   courier_claims.csv, root_causes.parquet, report.html, the evidence pages) are written into a
+   temporary folder holding the shop's previous manifest.json (with an empty stand-in for each
+   file it lists, so that what did not change is neither rendered nor written, and an evidence
+   page keeps the clock at which its facts last changed, exactly as in the shop's own output
+   folder on one machine); what comes back is the files that changed, the files to remove and
+   the new manifest (`PeopleFiles`), for the driver to publish under `people/<shop>/`.
 
 No rule lives in this module: a change in sql/ or in the library reaches Spark unchanged.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +51,9 @@ import pyarrow.compute as pc
 
 from pipeline import db, export
 from pipeline.errors import ShortshipError
+from pipeline.report.overview import overview_rows
 from pipeline.policy import FLAG_KINDS, Policy
+from pipeline.publish import MANIFEST, Previous
 
 # output dataset -> the single-machine file whose query builds it
 OUTPUTS = {
@@ -49,7 +63,18 @@ OUTPUTS = {
     "rejects": "rejects.parquet",
     "ledger": "payouts.parquet",
 }
+OVERVIEW = "overview"  # the shop's row of sql/outputs/overview.sql (a dataset of its own)
 ZERO = Decimal("0.00")
+
+
+@dataclass
+class PeopleFiles:
+    """What a shop's people's files need published: the files whose bytes changed (relative
+    path, bytes), the paths of the previous set to remove, and the new manifest.json."""
+
+    files: list[tuple[str, bytes]]
+    stale: list[str]
+    manifest: bytes
 
 
 @dataclass
@@ -76,6 +101,8 @@ class ShopStats:
     payout_points: int = 0
     rejects: int = 0
     rows: dict[str, int] = field(default_factory=dict)  # output dataset -> rows this shop wrote
+    people_written: int = 0  # people's files written (new or changed) and removed
+    people_removed: int = 0
     seconds: float = 0.0
     peak_rss: int = 0  # bytes: the peak memory of the process that ran the shop (so far)
     error: str | None = None
@@ -117,9 +144,10 @@ def seed_ledger(con, earlier: pa.Table | None) -> int:
     return 0 if earlier is None else earlier.num_rows
 
 
-def output_tables(con, shop: str, file_names: dict[str, str] | None = None) -> dict[str, pa.Table]:
+def output_tables(con, shop: str) -> dict[str, pa.Table]:
     """Every output of the shop's run as Arrow, with the single-machine columns (see the module
-    doc); the ledger's are this run's lines (those not yet published, as payouts.parquet)."""
+    doc); the ledger's are this run's lines (those not yet published, as payouts.parquet); the
+    overview's is the shop's row, the shop folder's name as its shop."""
     queries = export.output_queries(con)
     con.execute(f"create or replace temp table _pending as {export.PENDING_PAYOUTS}")
     queries["payouts.parquet"] = (export.pending_payouts_select(con), {})
@@ -130,12 +158,10 @@ def output_tables(con, shop: str, file_names: dict[str, str] | None = None) -> d
         t = con.sql(query, params=used).to_arrow_table() if used else con.sql(query).to_arrow_table()
         if "shop" in t.column_names:
             t = t.rename_columns(["shop_name" if c == "shop" else c for c in t.column_names])
-        if name == "rejects" and file_names and t.num_rows:
-            t = t.set_column(t.column_names.index("source_file"), "source_file",
-                             pa.array([file_names.get(s, s) for s in t.column("source_file").to_pylist()], pa.string()))
         t = t.append_column("shop", pa.array([shop] * t.num_rows, pa.string()))
         out[name] = t
     con.execute("drop table _pending")
+    out[OVERVIEW] = overview_rows(con, shop=shop)
     return out
 
 
@@ -220,15 +246,21 @@ def run_shop(
     threads: int | None = None,
     tmp_root: str | None = None,
     max_rejects: Any = None,
-) -> tuple[dict[str, pa.Table] | None, ShopStats, list[bytes] | None]:
+    lang: str = "zh",
+    people_manifest: bytes | None = None,
+    batch: str | None = None,
+) -> tuple[dict[str, pa.Table] | None, ShopStats, list[bytes] | None, PeopleFiles | None]:
     """Run one shop. `files` are (path relative to the shop folder, mtime in ms, bytes),
     `earlier` the lines the shop's ledger holds, `state` the shop's database as the previous
     run left it (its pieces in order; None for a shop's first run), `max_rejects` how much of a
-    file may be rejected (pipeline/load.py RejectLimit or its text; None: the default).
+    file may be rejected (pipeline/load.py RejectLimit or its text; None: the default),
+    `lang` the people's files' language, `people_manifest` the manifest.json of the shop's
+    published people's files (None: none yet), `batch` the set's name (`written_by`).
 
-    Returns the output tables, the shop's stats and its database after the run (in pieces).
-    On a ShortshipError (a file the user must fix) no tables and no database, the error in the
-    stats with its temporary paths named as `shop_uri/relative path`: the shop stays as it was."""
+    Returns the output tables, the shop's stats, its database after the run (in pieces) and
+    its people's files to publish. On a ShortshipError (a file the user must fix) no tables,
+    no database and no files, the error in the stats with its temporary paths named as
+    `shop_uri/relative path`: the shop stays as it was."""
     from time import monotonic
 
     from pipeline.run import run_steps
@@ -238,8 +270,9 @@ def run_shop(
     with tempfile.TemporaryDirectory(prefix="shortship-spark-", dir=tmp_root) as tmp:
         folder = Path(tmp) / "shop"
         db_file = Path(tmp) / "shop.duckdb"
+        shown = shown_name(shop_uri)
         try:
-            names = write_files(folder, files)
+            write_files(folder, files)
             if state:
                 with open(db_file, "wb") as f:
                     for piece in state:
@@ -250,14 +283,15 @@ def run_shop(
                     seed_ledger(con, earlier)
                     # the database work of `shortship run`, step for step (pipeline.run.run_steps)
                     loads = run_steps(con, [folder], as_of, policy, run_id, f"spark-run {shop}",
-                                      max_rejects=max_rejects).files
-                originals = {p: f"{shop_uri}/{rel}" for p, rel in names.items()}
-                tables = output_tables(con, shop, originals)
+                                      max_rejects=max_rejects, sources=(str(folder), shown)).files
+                tables = output_tables(con, shop)
+                people = people_files(con, Path(tmp) / "people", people_manifest, lang=lang, run_id=run_id,
+                                      as_of=as_of, policy=policy, batch=batch or run_id)
             finally:
                 con.close()
         except ShortshipError as e:
             msg = str(e).replace(str(folder), shop_uri)
-            return None, ShopStats(shop=shop, error=msg, seconds=monotonic() - t0), None
+            return None, ShopStats(shop=shop, error=msg, seconds=monotonic() - t0), None, None
         with open(db_file, "rb") as f:
             new_state = list(iter(lambda: f.read(STATE_CHUNK), b""))
     if created_at is not None and tables["ledger"].num_rows:
@@ -266,9 +300,39 @@ def run_shop(
         i = led.column_names.index("created_at")
         tables["ledger"] = led.set_column(i, led.schema.field(i), pa.array([created_at] * led.num_rows, led.schema.field(i).type))
     stats = stats_of(shop, loads, tables)
+    stats.people_written, stats.people_removed = len(people.files), len(people.stale)
     stats.seconds = monotonic() - t0
     stats.peak_rss = _peak_rss()
-    return tables, stats, new_state
+    return tables, stats, new_state, people
+
+
+def shown_name(uri: str) -> str:
+    """How a file of the shop folder `uri` is named in the shop's database and its people's
+    files: a local folder (`file:/data/shops/a`) by its path (`/data/shops/a`), as `shortship
+    run` names it; any other URI as it is."""
+    return re.sub(r"^file:(//(?=/))?", "", uri)
+
+
+def people_files(con, folder: Path, previous: bytes | None, *, lang: str, run_id: str, as_of: datetime,
+                 policy: Policy, batch: str) -> PeopleFiles:
+    """The shop's people's files (export.write_people_files, the writers of `shortship run`),
+    published into `folder` against the `previous` manifest.json of the shop's people folder
+    (see the module doc): the files that changed, the files to remove, the new manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    before: set[str] = set()
+    if previous:
+        (folder / MANIFEST).write_bytes(previous)
+        for rel in Previous.read(folder).trusted:  # stand-ins: "published", content vouched for by the manifest
+            target = folder.joinpath(*rel.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
+            before.add(rel)
+    export.write_people_files(con, folder, lang=lang, run_id=run_id, as_of=as_of, policy=policy, batch_id=batch)
+    manifest = (folder / MANIFEST).read_bytes()
+    entries = json.loads(manifest)["files"]
+    written = [e["path"] for e in entries if e.get("written_by") == batch]
+    files = [(rel, folder.joinpath(*rel.split("/")).read_bytes()) for rel in written]
+    return PeopleFiles(files=files, stale=sorted(before - {e["path"] for e in entries}), manifest=manifest)
 
 
 def _peak_rss() -> int:

@@ -10,22 +10,34 @@ B. every export of the 20 shops, as of 2024-06-06, tmall (the six shops of A con
    ledger: top-ups and reversals; the others start theirs); the task of one shop fails once
    and so does the writer of its ledger lines, half way (Spark tries again);
 C. four of those shops again (nothing new), beside a shop folder holding a broken file and an
-   empty one.
+   empty one;
+E. the same four shops, one of which has a review decision put in its folder (its review.csv
+   from `people/<shop>/`, one row decided), as a shop does in the review loop.
 
 Compared for every shop after A and B: flags, liabilities, summary, rejects and the run's
-ledger lines (payout_id included); after C: nothing new. What necessarily differs and is left
-out: run_id, the ledger lines' created_at, rejects.load_id (numbered per load call) and the
-folder part of rejects.source_file.
+ledger lines (payout_id included), and the people's files (`people/<shop>/`: review.csv,
+reship.csv, courier_claims.csv, root_causes.parquet, report.html, the evidence pages) byte for
+byte; after C: nothing new; after E: the decided shop's ledger and people's files are what
+`shortship run` gives on one machine with the same decision, and no other shop's moved. What
+necessarily differs and is left out: run_id (in report.html: the run's id is replaced by a
+placeholder on both sides, nothing else), the ledger lines' created_at, rejects.load_id
+(numbered per load call) and the folder part of rejects.source_file; manifest.json (the run and
+batch ids, and which set wrote each file) is not compared.
 
 The single-machine side runs `shortship run` itself (`run_pipeline`, every output written) for
 one shop of each run, and for the others the same database work (`pipeline.run.run_steps`, which
 `run_pipeline` runs) with the rows read by the queries that write flags.parquet,
 liabilities.parquet, summary.parquet, rejects.parquet and payouts.parquet (export.output_queries,
-export.pending_payouts_select): the report, the evidence pages and the workbook are not what is
-compared, and writing them for every shop would triple the test's time.
+export.pending_payouts_select) and the people's files by the writers `run_pipeline` uses
+(export.write_people_files, into the shop's own output folder from run to run, so that an
+evidence page keeps the clock at which its facts last changed, as on one machine); the workbook
+is not compared.
 """
 from __future__ import annotations
 
+import csv
+import io
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -58,6 +70,10 @@ FAILING = "shop02"
 PART = ["shop01", "shop02", "童趣 玩具店", "shop08"]  # run C (the rerun)
 EARLY = ["shop01", "shop02", "shop03", "童趣 玩具店", "shop07", "shop08"]  # run A (shop07: split daily exports)
 FULL_RUN = "shop01"  # the shop whose single-machine side is a whole `shortship run` in every run
+DECIDED = FULL_RUN  # the shop whose folder gets a review decision (run E)
+# the people's files (pipeline/export.py PEOPLE) as a shop's output folder holds them
+PEOPLE_FILES = {"review.csv", "reship.csv", "courier_claims.csv", "root_causes.parquet", "report.html",
+                "overview.html"}
 FILES = {"flags": "flags", "liabilities": "liabilities", "summary": "summary", "rejects": "rejects",
          "ledger": "payouts"}
 KEYS = {"flags": ["order_id"], "liabilities": ["order_id"], "summary": ["shop_name", "day"],
@@ -160,13 +176,16 @@ def single_run(root: Path, shops, work: Path, as_of: str, policy: str) -> dict:
     for s in shops:
         out, db_path = work / s / "out", work / s / "shop.duckdb"
         if s == FULL_RUN:
-            run_pipeline([root / s], db_path, out, policy=policy, as_of=as_of, create=True)
+            done = run_pipeline([root / s], db_path, out, policy=policy, as_of=as_of, create=True)
             snap[s] = {name: single_rows(out, name) for name in FILES}
+            snap[s]["run_id"] = done.run_id
+            snap[s]["people"] = people_of(out)
             continue
         con = db.connect(db_path, create=True)
         try:
+            run_id = new_run_id()
             with db.transaction(con):
-                run_steps(con, [root / s], parse_as_of(as_of), load_policy(policy), new_run_id(), "test")
+                run_steps(con, [root / s], parse_as_of(as_of), load_policy(policy), run_id, "test")
             queries = export.output_queries(con)
             con.execute(f"create or replace temp table _pending as {export.PENDING_PAYOUTS}")
             queries["payouts.parquet"] = (export.pending_payouts_select(con), {})
@@ -179,9 +198,47 @@ def single_run(root: Path, shops, work: Path, as_of: str, policy: str) -> dict:
             # published, as `shortship run` marks them, so the next run's lines are its own
             export.mark_published(con, "test", tables["ledger"].column("payout_id").to_pylist())
             snap[s] = {name: shop_rows(t, name) for name, t in tables.items()}
+            # the people's files, by the writers `shortship run` uses, into the shop's own folder
+            export.write_people_files(con, out, lang="zh", run_id=run_id, as_of=parse_as_of(as_of),
+                                      policy=load_policy(policy))
+            snap[s]["run_id"] = run_id
+            snap[s]["people"] = people_of(out)
         finally:
             con.close()
     return snap
+
+
+def people_of(folder: Path) -> dict[str, bytes]:
+    """{relative path: bytes} of the people's files in an output folder (manifest.json aside)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and (p.name in PEOPLE_FILES or p.relative_to(folder).parts[0] == "evidence")}
+
+
+def same_but_run_ids(got: dict[str, bytes], want: dict[str, bytes], got_run: str, want_run: str) -> list[str]:
+    """The files whose bytes differ, report.html compared with each side's run id replaced by a
+    placeholder (the one thing in the people's files that names the run)."""
+    diff = sorted(set(got) ^ set(want))
+    for rel in sorted(set(got) & set(want)):
+        a, b = got[rel], want[rel]
+        if rel == "report.html":
+            assert got_run.encode() in a and want_run.encode() in b, "the report names its run"
+            a, b = a.replace(got_run.encode(), b"RUN"), b.replace(want_run.encode(), b"RUN")
+        if a != b:
+            diff.append(rel)
+    return diff
+
+
+def decide_first_row(review: Path, target: Path, decision: str = "商家") -> str:
+    """A person fills the decision of review.csv's first row and puts the file with the shop's
+    exports (UTF-8 with BOM, as Excel saves it). Returns the order decided."""
+    rows = list(csv.reader(io.StringIO(review.read_text(encoding="utf-8-sig"))))
+    head, first = rows[0], rows[1]
+    first[head.index("判定")] = decision
+    first[head.index("判定人")] = "小王"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows([head, first])
+    target.write_bytes(buf.getvalue().encode("utf-8-sig"))
+    return re.sub(r"\D", "", first[head.index("订单编号")])
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +259,7 @@ def scenario(spark, tmp_path_factory):
         res["runs"][key] = {
             "summary": summary,
             "spark": spark_snapshot(out, shops, summary.batch),
+            "people": {s: people_of(out / "people" / s) for s in shops},
             "single": single_run(root, shops, single, as_of, policy),
             "shops": shops,
         }
@@ -217,6 +275,18 @@ def scenario(spark, tmp_path_factory):
                  bad / "ExportOrderList202405140930.csv")
     (part / "空店").mkdir()  # a shop folder with nothing to load
     res["D"] = spark_run([part], out, as_of=AS_OF_B, policy="tmall", spark=spark)
+    res["ledger_files_after_D"] = sorted(p.relative_to(out) for p in (out / "ledger").rglob("*.parquet"))
+    res["flags_after_D"] = read_spark(out, "flags")
+    # E: a person decides one order of DECIDED's review.csv and puts it with the shop's exports
+    shutil.rmtree(bad)
+    shutil.rmtree(part / "空店")
+    res["decided_order"] = decide_first_row(out / "people" / DECIDED / "review.csv", part / DECIDED / "review.csv")
+    res["people_before_E"] = {s: people_of(out / "people" / s) for s in PART}
+    res["E"] = spark_run([part], out, as_of=AS_OF_B, policy="tmall", spark=spark)
+    res["people_E"] = {s: people_of(out / "people" / s) for s in PART}
+    res["single_E"] = run_pipeline([part / DECIDED], single / DECIDED / "shop.duckdb", single / DECIDED / "out",
+                                   policy="tmall", as_of=AS_OF_B)
+    res["single_E_people"] = people_of(single / DECIDED / "out")
     return res
 
 
@@ -229,6 +299,87 @@ def test_every_shop_equals_its_single_machine_run(scenario, run):
         for name in FILES:
             got, want = r["spark"][shop][name], r["single"][shop][name]
             assert got == want, f"run {run}, shop {shop}, {name}: {len(got)} rows on Spark, {len(want)} on one machine"
+
+
+@pytest.mark.parametrize("run", ["A", "B"])
+def test_every_shops_people_files_are_its_single_machine_files(scenario, run):
+    """people/<shop>/ holds the bytes the shop's own output folder holds on one machine."""
+    r = scenario["runs"][run]
+    spark_run_id = r["summary"].run_id
+    for shop in r["shops"]:
+        got = r["people"][shop]
+        want = r["single"][shop]["people"]
+        assert {"review.csv", "reship.csv", "courier_claims.csv", "report.html"} <= set(got), shop
+        assert same_but_run_ids(got, want, spark_run_id, r["single"][shop]["run_id"]) == [], (run, shop)
+        # the task's temporary copies are named nowhere
+        assert not any(b"shortship-spark-" in data for data in got.values()), (run, shop)
+
+
+def test_people_files_carry_over_what_did_not_change(scenario):
+    """The folder is one incremental set, as on one machine: pages whose facts did not change
+    from run A to run B keep their bytes (and the clock of their facts), the manifest lists
+    exactly the folder's files, and no checksum or staging file is left beside them."""
+    import json
+
+    runs, out = scenario["runs"], scenario["out"]
+    pages = [(s, rel) for s in EARLY for rel in runs["A"]["people"][s] if rel.startswith("evidence/")]
+    assert pages, "the early shops have evidence pages"
+    kept = [(s, rel) for s, rel in pages if runs["B"]["people"][s].get(rel) == runs["A"]["people"][s][rel]]
+    assert kept and f"本页事实截至 {AS_OF_A[:16]}".encode() in runs["B"]["people"][kept[0][0]][kept[0][1]]
+    for shop in [shop_name(i) for i in range(N_SHOPS)]:
+        folder = out / "people" / shop
+        listed = {f["path"] for f in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["files"]}
+        on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {"manifest.json"}
+        assert listed == on_disk, shop
+
+
+def test_a_decision_in_one_shops_folder_moves_that_shops_ledger_and_no_other(scenario):
+    e, out, order = scenario["E"], scenario["out"], scenario["decided_order"]
+    assert not e.failed
+    ledger = read_spark(out, "ledger")
+    new = ledger.filter(pa.compute.equal(ledger.column("batch"), e.batch))
+    assert set(new.column("shop").to_pylist()) == {DECIDED}
+    assert order in new.column("order_id").to_pylist()
+    assert [s.shop for s in e.ok if s.payout_lines] == [DECIDED]
+    # the decided order left the shop's review.csv, and its evidence quotes the file where it lies
+    before, after = scenario["people_before_E"], scenario["people_E"]
+    assert order.encode() in before[DECIDED]["review.csv"] and order.encode() not in after[DECIDED]["review.csv"]
+    flags = read_spark(out, "flags")
+    evidence = flags.filter(pa.compute.equal(flags.column("order_id"), order)).column("evidence")[0].as_py()
+    assert str(scenario["base"] / "part" / DECIDED / "review.csv") in evidence
+    # what `shortship run` gives on one machine with the same decision, byte for byte
+    single = scenario["single_E"]
+    assert same_but_run_ids(after[DECIDED], scenario["single_E_people"],
+                            e.run_id, single.run_id) == []
+    assert single.payout_lines == next(s.payout_lines for s in e.ok if s.shop == DECIDED)
+    # the other shops' people's files did not move (their report names the new run only)
+    for shop in PART:
+        if shop != DECIDED:
+            assert same_but_run_ids(after[shop], before[shop], e.run_id, scenario["D"].run_id) == [], shop
+
+
+def test_overview_ranks_every_shop_by_what_it_owes(scenario):
+    """<out>/overview.html lists every shop of --out (also those the last run did not run), ranked
+    by what it owes, each amount the sum of its owed liabilities, each linking to its report."""
+    from decimal import Decimal
+
+    out = scenario["out"]
+    page = (out / "overview.html").read_text(encoding="utf-8")
+    rows = re.findall(r'<tr data-rank="(\d+)" data-shop="([^"]*)" data-owed-yuan="([^"]*)" '
+                      r'data-review-orders="(\d+)"\s+data-review-yuan="([^"]*)"', page)
+    shops = [shop_name(i) for i in range(N_SHOPS)]
+    assert sorted(r[1] for r in rows) == sorted(shops)
+    owed = [Decimal(r[2]) for r in rows]
+    keys = [(-Decimal(r[2]), -Decimal(r[4]), -int(r[3])) for r in rows]
+    assert keys == sorted(keys) and owed[0] > owed[-1]
+    li = read_spark(out, "liabilities")
+    for _, shop, yuan, _, _ in rows:
+        mine = li.filter(pa.compute.and_(pa.compute.equal(li.column("shop"), shop),
+                                         pa.compute.equal(li.column("status"), "owed")))
+        assert Decimal(yuan) == sum(mine.column("total_yuan").to_pylist(), Decimal("0.00")), shop
+        assert (out / "people" / shop / "report.html").exists()
+    assert 'href="people/%E7%AB%A5%E8%B6%A3%20%E7%8E%A9%E5%85%B7%E5%BA%97/report.html"' in page
+    assert "店铺排名" in page  # Chinese by default
 
 
 def test_the_scenario_is_not_trivial(scenario):
@@ -276,14 +427,14 @@ def test_a_failed_task_and_a_half_written_batch_are_retried_whole(scenario):
 def test_rerun_writes_nothing_new_and_a_broken_shop_is_left_as_it_was(scenario):
     d = scenario["D"]
     out = scenario["out"]
-    assert sorted(p.relative_to(out) for p in (out / "ledger").rglob("*.parquet")) == scenario["ledger_files_before_D"]
+    assert scenario["ledger_files_after_D"] == scenario["ledger_files_before_D"]
     assert sum(s.payout_lines for s in d.ok) == 0
     assert [s.shop for s in d.failed] == ["坏店", "空店"]
     assert "ExportOrderList202405140930.csv" in d.failed[0].error
     assert "no export files" in d.failed[1].error
     assert not (out / "flags" / "shop=坏店").exists()
     # every shop's rows are what run B wrote
-    assert shop_rows(read_spark(out, "flags"), "flags") == shop_rows(scenario["flags_before_D"], "flags")
+    assert shop_rows(scenario["flags_after_D"], "flags") == shop_rows(scenario["flags_before_D"], "flags")
 
 
 def test_columns_are_the_single_machine_columns(scenario):

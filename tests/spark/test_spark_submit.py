@@ -103,7 +103,7 @@ def test_each_shop_has_the_rows_of_the_checkouts_library(submitted):
     for shop in SHOPS:
         folder = submitted["tmp"] / "shops" / shop
         files = [(f.name, int(f.stat().st_mtime * 1000), f.read_bytes()) for f in sorted(folder.iterdir())]
-        want, stats, _ = run_shop(shop, files, None, parse_as_of(AS_OF), load_policy("tmall"), "local-run",
+        want, stats, _, _ = run_shop(shop, files, None, parse_as_of(AS_OF), load_policy("tmall"), "local-run",
                                   threads=1)
         assert want is not None, stats.error
         assert want["flags"].num_rows and want["ledger"].num_rows, shop  # something to compare
