@@ -144,11 +144,11 @@ def seed_ledger(con, earlier: pa.Table | None) -> int:
     return 0 if earlier is None else earlier.num_rows
 
 
-def output_tables(con, shop: str) -> dict[str, pa.Table]:
+def output_tables(con, shop: str, lang: str = "zh") -> dict[str, pa.Table]:
     """Every output of the shop's run as Arrow, with the single-machine columns (see the module
     doc); the ledger's are this run's lines (those not yet published, as payouts.parquet); the
     overview's is the shop's row, the shop folder's name as its shop."""
-    queries = export.output_queries(con)
+    queries = export.output_queries(con, lang)
     con.execute(f"create or replace temp table _pending as {export.PENDING_PAYOUTS}")
     queries["payouts.parquet"] = (export.pending_payouts_select(con), {})
     out = {}
@@ -284,7 +284,7 @@ def run_shop(
                     # the database work of `shortship run`, step for step (pipeline.run.run_steps)
                     loads = run_steps(con, [folder], as_of, policy, run_id, f"spark-run {shop}",
                                       max_rejects=max_rejects, sources=(str(folder), shown)).files
-                tables = output_tables(con, shop)
+                tables = output_tables(con, shop, lang)
                 people = people_files(con, Path(tmp) / "people", people_manifest, lang=lang, run_id=run_id,
                                       as_of=as_of, policy=policy, batch=batch or run_id)
             finally:

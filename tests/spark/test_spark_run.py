@@ -191,7 +191,8 @@ def single_run(root: Path, shops, work: Path, as_of: str, policy: str) -> dict:
             queries["payouts.parquet"] = (export.pending_payouts_select(con), {})
             tables = {}
             for name, file in FILES.items():
-                t = con.sql(queries[f"{file}.parquet"][0]).to_arrow_table()
+                query, params = queries[f"{file}.parquet"]
+                t = con.sql(query, params=params or None).to_arrow_table()
                 if "shop" in t.column_names:
                     t = t.rename_columns(["shop_name" if c == "shop" else c for c in t.column_names])
                 tables[name] = t
