@@ -50,6 +50,16 @@ def esc(value) -> str:
             .replace('"', "&#34;").replace("'", "&#39;"))
 
 
+
+def _texts_dl(t, row) -> str:
+    """The buyer's message and the seller's memo of an order row as <dt>/<dd> pairs (phones masked)."""
+    out = ""
+    if row.buyer_message:
+        out += f'    <dt>{t["buyer_message"]}</dt><dd class="quote">{esc(mask_phones(row.buyer_message))}</dd>\n'
+    if row.seller_memo:
+        out += f'    <dt>{t["seller_memo"]}</dt><dd class="quote">{esc(mask_phones(row.seller_memo))}</dd>\n'
+    return out
+
 def _money(v) -> str:
     return "" if v is None else f"{Decimal(v):,.2f}"
 
@@ -493,10 +503,7 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
           f'    <dt>{t["amounts_order"]}</dt><dd>{_money(o.goods_amount)}, {_money(o.postage)}, {_money(o.paid_amount)}'
           f'{" (" + esc(tx.refunded % {"r": _money(o.refund_amount)}) + ")" if o.refund_amount else ""}</dd>\n'
           f'    <dt>{t["carrier"]}</dt><dd>{_opt(o.carrier)} <span class="mono">{_opt(o.tracking_no)}</span></dd>\n')
-        if o.buyer_message:
-            w(f'    <dt>{t["buyer_message"]}</dt><dd class="quote">{esc(mask_phones(o.buyer_message))}</dd>\n')
-        if o.seller_memo:
-            w(f'    <dt>{t["seller_memo"]}</dt><dd class="quote">{esc(mask_phones(o.seller_memo))}</dd>\n')
+        w(_texts_dl(t, o))
         w(f'    <dt>{t["source"]}</dt><dd>{source(o.source_file, o.line)}</dd>\n  </dl>\n'
           f'  <h3>{t["order_lines"]}</h3>\n  <table>\n'
           f'    <thead><tr><th>#</th><th>{t["sku"]}</th><th>{t["title"]}</th><th>{t["attributes"]}</th>'
@@ -610,10 +617,7 @@ def _makeups(f: PageFacts, tx: PageTexts, w) -> None:
           f'    <dt>{t["order_status"]}</dt><dd>{_opt(m.status_raw)}</dd>\n'
           f'    <dt>{t["paid"]}</dt><dd>{_ts_full(m.paid_at)} · '
           f'{esc(tx.paid_text % {"amount": _money(m.paid_gross or m.paid_amount), "postage": _money(m.postage)})}</dd>\n')
-        if m.buyer_message:
-            w(f'    <dt>{t["buyer_message"]}</dt><dd class="quote">{esc(mask_phones(m.buyer_message))}</dd>\n')
-        if m.seller_memo:
-            w(f'    <dt>{t["seller_memo"]}</dt><dd class="quote">{esc(mask_phones(m.seller_memo))}</dd>\n')
+        w(_texts_dl(t, m))
         w(f'    <dt>{t["carrier"]}</dt><dd>{_opt(m.carrier)} <span class="mono">{_opt(m.tracking_no)}</span>'
           f'{" · " + _ts_full(m.shipped_at) if m.shipped_at else ""}</dd>\n'
           f'    <dt>{t["source"]}</dt><dd>{source(m.source_file, m.line)}</dd>\n  </dl>\n')
