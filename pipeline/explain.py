@@ -227,9 +227,31 @@ def render_params(lang: str) -> dict[str, list[str]]:
     return {"ev_codes": list(t), "ev_texts": list(t.values())}
 
 
+# a TEMP table naming the macros.sql a connection holds (its digest): `prepare` runs the script
+# (some twenty statements) once per connection instead of once per caller
+_PREPARED = "_shortship_macros"
+
+
+@lru_cache(maxsize=None)
+def _macros_digest() -> str:
+    import hashlib
+
+    return hashlib.sha256(db.read_sql("flags/macros.sql").encode()).hexdigest()[:16]
+
+
 def prepare(con) -> None:
-    """The macros that build and say facts (sql/flags/macros.sql), on `con` (TEMP: per connection)."""
+    """The macros that build and say facts (sql/flags/macros.sql), on `con` (TEMP: per
+    connection). Run once per connection: a connection that holds them already (the marker
+    table says which script made them; a rolled-back transaction takes both away) is left as it
+    is. (The marker is looked up in duckdb_tables(): reading a missing table would abort the
+    caller's transaction.)"""
+    digest = _macros_digest()
+    if con.execute("select count(*) from duckdb_tables() where temporary and table_name = ?",
+                   [_PREPARED]).fetchall() != [(0,)]:
+        if con.execute(f"select any_value(digest) from temp.main.{_PREPARED}").fetchall() == [(digest,)]:
+            return
     db.run_script(con, db.read_sql("flags/macros.sql"))
+    con.execute(f"create or replace temp table {_PREPARED} as select ?::varchar as digest", [digest])
 
 
 def said(column: str = "evidence_facts") -> str:

@@ -260,7 +260,7 @@ def build_signals(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Polic
     """
     params = _params(as_of, policy, run_id)
     if not skip:
-        db.run_script(con, db.read_sql("flags/macros.sql"))
+        explain.prepare(con)  # sql/flags/macros.sql, once per connection
     counts = {}
     for model, table in _PROBLEMS:
         if progress:

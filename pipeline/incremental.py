@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 import duckdb
 
-from pipeline import db, resources
+from pipeline import db, explain, resources
 from pipeline.policy import Policy
 
 # the typed tables detection reads, shadowed by the rows of the orders it recomputes
@@ -114,7 +114,7 @@ def detect(
 
     full = not (incremental and can_continue(con, as_of, policy))
     say = progress or (lambda msg: None)
-    db.run_script(con, db.read_sql("flags/macros.sql"))
+    explain.prepare(con)  # sql/flags/macros.sql, once per connection
     # the parcels the shop's weights are learnt from did not change (no load changed a row, no
     # parcel shipped since): the light parcels are those the previous detection judged
     quiet = not full and _parcels_unchanged(con, as_of)

@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterable
 
 import duckdb
 
-from pipeline import db, explain, export, interrupts, outcome
+from pipeline import db, export, interrupts, outcome
 from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import Interrupted, ShortshipError
 from pipeline.flag import FlagSummary, flag_orders
@@ -58,7 +58,7 @@ from pipeline.liabilities import (STATUSES, append_ledger, check_clock, compute_
 from pipeline.load import FileResult, RejectLimit, find_exports, load_paths, relabel_sources
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
 from pipeline.publish import Stage
-from pipeline.setdata import EVIDENCE_DIR, SetInfo
+from pipeline.setdata import EVIDENCE_DIR, SetData, SetInfo
 
 ZERO = Decimal("0.00")
 
@@ -259,7 +259,7 @@ def _is_page(path: str) -> bool:
     return os.path.basename(os.path.dirname(os.path.dirname(path))) == EVIDENCE_DIR
 
 
-def _fill_from_db(s: RunSummary, con) -> None:
+def _fill_from_db(s: RunSummary, con, data: SetData) -> None:
     s.orders = con.execute("select count(*) from orders").fetchone()[0]
     s.flagged = dict(con.execute("select kind, count(*) from flags group by kind").fetchall())
     s.by_status = dict(con.execute("select status, count(*) from liabilities group by status").fetchall())
@@ -284,12 +284,10 @@ def _fill_from_db(s: RunSummary, con) -> None:
         [s.run_id],
     ).fetchone()
     s.rejects_total = con.execute("select count(*) from rejects").fetchone()[0]
-    explain.prepare(con)  # data_problems.sql says its details as facts (sql/flags/macros.sql)
-    s.data_problem_counts = dict(con.execute(
-        f"select problem, count(*) from ({db.model_sql('outputs/data_problems.sql')}) group by problem").fetchall())
+    # the counts of sql/outputs/data_problems.sql and awaiting.sql: the output set's (computed once)
+    s.data_problem_counts = dict(data.problems[1]) if data.problems is not None else {}
     s.data_problems = sum(s.data_problem_counts.values())
-    s.awaiting_data = dict(con.execute(
-        f"select waiting_for, count(*) from ({db.model_sql('outputs/awaiting.sql')}) group by waiting_for").fetchall())
+    s.awaiting_data = dict(data.awaiting[1])
 
 
 @dataclass
@@ -409,8 +407,8 @@ def run_pipeline(
             summary.files, summary.rejects_this_run = steps.files, steps.rejected
             summary.recomputed = steps.flags.recomputed
             say("writing outputs")
-            export.stage_outputs(con, stage, info, progress)
-            _fill_from_db(summary, con)
+            data = export.stage_outputs(con, stage, info, progress)
+            _fill_from_db(summary, con, data)
             _pause("export")
             say("committing")
         except BaseException:

@@ -13,6 +13,8 @@ sql/review/:
 | root_causes  | outputs/root_causes.sql       | root_causes.parquet          | report                   |
 | review       | review/review_queue.sql       | review.csv                   | report, workbook         |
 | evidence     | outputs/evidence_orders.sql   | evidence/NN/<order_id>.html     | report (links)           |
+| problems     | outputs/data_problems.sql     | (first rows, counts by problem) | report, run summary    |
+| awaiting     | outputs/awaiting.sql          | (first rows, counts by what)    | report, run summary    |
 
 Parcel weights (the courier claims and the evidence pages) are learnt here too (`weigh_parcels`).
 Nothing here writes a file, and nothing is kept between sets: no module-level state.
@@ -225,6 +227,43 @@ def root_causes(con: duckdb.DuckDBPyConnection) -> pa.Table:
     return con.sql(db.model_sql("outputs/root_causes.sql")).to_arrow_table()
 
 
+FIRST_ROWS = 20  # the rows of a long list the report shows (its TABLE_N)
+
+
+def first_rows_and_counts(con: duckdb.DuckDBPyConnection, model: str, count_by: str, order: str,
+                          limit: int = FIRST_ROWS) -> tuple[list[dict], dict]:
+    """The first `limit` rows of a model and its row count by `count_by`, the model run once
+    (a materialized CTE): the models behind the report's lists read whole tables."""
+    base = db.model_sql(model)
+    cur = con.execute(f"""with m as materialized ({base}),
+                              counts as (select map(list({count_by}), list(n)) as counts
+                                         from (select {count_by}, count(*) as n from m group by all))
+                          select m.*, counts._counts from m, (select counts as _counts from counts) counts
+                          order by {order}
+                          limit {int(limit)}""")
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    counts = dict(rows[0].pop("_counts")) if rows else {}
+    for r in rows[1:]:
+        r.pop("_counts")
+    return rows, counts
+
+
+def data_problems(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], dict[str, int]] | None:
+    """Problems found in the data (sql/outputs/data_problems.sql, when this version has it): the
+    first rows (their facts not yet said in a language) and the count by problem."""
+    explain.prepare(con)  # the model says its details as facts (sql/flags/macros.sql)
+    if not db.has_model("outputs/data_problems.sql"):
+        return None
+    return first_rows_and_counts(con, "outputs/data_problems.sql", "problem", "order_id, problem, refund_id")
+
+
+def awaiting(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], dict[str, int]]:
+    """The orders awaiting data (sql/outputs/awaiting.sql): the first rows and the count by what
+    they wait for."""
+    return first_rows_and_counts(con, "outputs/awaiting.sql", "waiting_for", "waiting_for, since nulls last, order_id")
+
+
 @dataclass
 class SetData:
     """The rows behind several files of one output set (see the module doc)."""
@@ -234,6 +273,9 @@ class SetData:
     root_causes: pa.Table | None = None
     review: pa.Table | None = None
     evidence: dict[str, list[str]] = field(default_factory=dict)  # order_id -> why it has a page
+    # (first rows, count by problem), None without the model; (first rows, count by what awaited)
+    problems: tuple[list[dict], dict[str, int]] | None = None
+    awaiting: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
 
     def root_cause_rows(self) -> list[dict]:
         return self.root_causes.to_pylist() if self.root_causes is not None else []
@@ -249,6 +291,8 @@ def compute(con: duckdb.DuckDBPyConnection, info: SetInfo) -> SetData:
         data.root_causes = root_causes(con)
         data.review = review_queue(con, info.lang)
         data.evidence = evidence_orders(con)
+        data.problems = data_problems(con)
+        data.awaiting = awaiting(con)
     finally:
         con.execute("drop table if exists _act_orders")
         con.execute("drop table if exists _act_parcels")

@@ -30,11 +30,11 @@ from pipeline.policy import FLAG_KINDS
 from pipeline.report import charts
 from pipeline.publish import Stage
 from pipeline.report.render import environment, plain_money
-from pipeline.setdata import SetData, SetInfo, page_path
+from pipeline.setdata import FIRST_ROWS, SetData, SetInfo, page_path
 
 STATUS_ORDER = ("owed", "curable", "cured", "courier", "disputed", "excluded", "awaiting_data")
 TOP_N = 10
-TABLE_N = 20
+TABLE_N = FIRST_ROWS  # the first rows of a long list (the set's rows hold as many: pipeline/setdata.py)
 LARGEST_N = 20
 ZERO = Decimal("0.00")
 
@@ -204,40 +204,23 @@ def _buyer_reviews(con) -> list[dict] | None:
     )
 
 
-def _first_rows_and_counts(con, model: str, count_by: str, order: str, limit: int = TABLE_N) -> tuple[list[dict], dict]:
-    """The first `limit` rows of a model and its row count by `count_by`, the model run once
-    (a materialized CTE): the models behind the report's lists read whole tables."""
-    base = db.model_sql(model)
-    rows = _rows(con, f"""with m as materialized ({base}),
-                              counts as (select map(list({count_by}), list(n)) as counts
-                                         from (select {count_by}, count(*) as n from m group by all))
-                          select m.*, counts._counts from m, (select counts as _counts from counts) counts
-                          order by {order}
-                          limit {int(limit)}""")
-    counts = dict(rows[0].pop("_counts")) if rows else {}
-    for r in rows[1:]:
-        r.pop("_counts")
-    return rows, counts
-
-
-def _data_problems(con, lang: str = "zh") -> tuple[list[dict], int] | None:
-    """Problems found in the data (sql/outputs/data_problems.sql, when this version has it),
-    each detail said in `lang` from its facts (pipeline/explain.py)."""
-    explain.prepare(con)  # the model says its details as facts too (sql/flags/macros.sql)
-    if not db.has_model("outputs/data_problems.sql"):
+def _data_problems(data: SetData, lang: str = "zh") -> tuple[list[dict], int] | None:
+    """Problems found in the data (the set's rows of sql/outputs/data_problems.sql, when this
+    version has it), each detail said in `lang` from its facts (pipeline/explain.py)."""
+    if data.problems is None:
         return None
-    rows, by = _first_rows_and_counts(con, "outputs/data_problems.sql", "problem", "order_id, problem, refund_id")
+    rows, by = data.problems
+    rows = [dict(r) for r in rows]
     for r in rows:
         if r.get("facts") is not None:
             r["detail"] = explain.render(r["facts"], lang)
     return rows, sum(by.values())
 
 
-def _awaiting(con, limit: int = TABLE_N) -> tuple[list[dict], int, dict[str, int]]:
-    """The orders awaiting data (sql/outputs/awaiting.sql): the first `limit` rows, how many in
-    all, and how many by what they wait for."""
-    rows, by = _first_rows_and_counts(con, "outputs/awaiting.sql", "waiting_for",
-                                      "waiting_for, since nulls last, order_id", limit)
+def _awaiting(data: SetData) -> tuple[list[dict], int, dict[str, int]]:
+    """The orders awaiting data (the set's rows of sql/outputs/awaiting.sql): the first rows, how
+    many in all, and how many by what they wait for."""
+    rows, by = data.awaiting
     return rows, sum(by.values()), by
 
 
@@ -260,8 +243,8 @@ def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData)
     weeks = [{"week": r["value"], "rate": r["short_rate"]} for r in root_causes if r["dimension"] == "week"]
     reship_orders = {r["order_id"] for r in data.reship}
     review, review_n = _review_queue(data.review)
-    problems = _data_problems(con, info.lang)
-    awaiting, awaiting_n, awaiting_by = _awaiting(con)
+    problems = _data_problems(data, info.lang)
+    awaiting, awaiting_n, awaiting_by = _awaiting(data)
     t.awaiting_orders = awaiting_n
     count_label = m.gettext("orders")
     return {
