@@ -2,6 +2,12 @@
 exit, each run a process of its own on a new database and output folder. Prints the median wall
 time of K runs (range beside it) and the median CPU time (user + system of the process and its
 threads: less sensitive to a shared machine than the wall time).
+
+The package is byte-compiled first, as an installed wheel is (pip compiles it at install): a
+checkout under PYTHONDONTWRITEBYTECODE (set in some shells and CI images) would otherwise
+compile every module of the package from source at each start, about 0.1 s that no installed
+shortship pays. The report's templates are kept compiled between processes (pipeline/report/
+render.py); the first of the K runs may compile them.
 Usage: python bench/small.py [--orders 200] [--repeat 5]"""
 from __future__ import annotations
 
@@ -27,6 +33,9 @@ def small_run(orders: int = 200, repeat: int = 5) -> str:
         subprocess.run([py, "-m", "pipeline", "generate", "--orders", str(orders), "--seed", "1", "--shops", "1",
                         "--days", "1", "--out", str(data)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         (data / ".complete").write_text("ok")
+    import compileall
+
+    compileall.compile_dir(ROOT / "pipeline", quiet=2)
     dbf, out = WORK / f"small_{orders}.duckdb", WORK / f"small_{orders}_out"
     walls, cpus = [], []
     for _ in range(max(1, repeat)):

@@ -204,8 +204,10 @@ def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, An
             con.execute(stmt)
 
 
+@lru_cache(maxsize=None)
 def model_sql(name: str) -> str:
-    """A model file (CTEs ending in `select * from final`) as one statement, comments kept out."""
+    """A model file (CTEs ending in `select * from final`) as one statement, comments kept out
+    (split once per process, like read_sql)."""
     stmts = split_statements(read_sql(name))
     if len(stmts) != 1:
         raise ShortshipError(f"sql/{name}: a model file holds exactly one select")
