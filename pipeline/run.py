@@ -372,7 +372,7 @@ def run_pipeline(
     if not paths:
         raise ShortshipError("no input paths given")
     # cheap checks first, before waiting for the database
-    find_exports(paths)
+    found, _ = find_exports(paths)
     limit = RejectLimit.parse(max_rejects)
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     clock = parse_as_of(as_of)
@@ -400,6 +400,8 @@ def run_pipeline(
     info = SetInfo(run_id=run_id, batch_id=run_id, as_of=clock, policy=pol, lang=lang, xlsx=xlsx)
 
     con = db.connect(db_path, wait=lock_wait, create=create, tmp=tmp)
+    if _small(db_path, found):
+        con.execute("set threads = 1")
     stage: Stage | None = None
     committed = False
     try:
@@ -442,6 +444,24 @@ def run_pipeline(
     marks.append(("end", time.monotonic()))
     summary.timings = {name: b - a for (name, a), (_, b) in zip(marks, marks[1:])}
     return summary
+
+
+# A run whose database and input files together are smaller than this is a small shop's: its
+# statements cost their planning, not their execution, and DuckDB's second worker thread only
+# adds the cost of handing work over (some 0.07 s of CPU in a run of 200 orders)
+SMALL_RUN_BYTES = 16 << 20
+
+
+def _small(db_path, found) -> bool:
+    total = 0
+    for p in [Path(db_path), Path(f"{db_path}.wal"), *(f.path for f in found)]:
+        try:
+            total += p.stat().st_size
+        except OSError:
+            pass  # not there (a new database, no WAL), or gone: nothing to read
+        if total >= SMALL_RUN_BYTES:
+            return False
+    return True
 
 
 def _rollback(con) -> None:

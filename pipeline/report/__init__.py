@@ -167,10 +167,15 @@ def _review_queue(review, limit: int | None = TABLE_N) -> tuple[list[dict], int]
     the largest first: the first `limit` rows and how many in all."""
     if review is None or not review.num_rows:
         return [], 0
-    top = review.sort_by([("affected_amount", "descending"), ("order_id", "ascending")])
+    # sorted here, not by Table.sort_by: that imports pyarrow.compute (some 0.04 s at each
+    # start) for twenty rows. The same order: nulls last in each key, ties in the queue's order
+    amounts = review.column("affected_amount").to_pylist()
+    ids = review.column("order_id").to_pylist()
+    order = sorted(range(review.num_rows), key=lambda i: (amounts[i] is None, -(amounts[i] or 0),
+                                                          ids[i] is None, ids[i] or ""))
     if limit is not None:
-        top = top.slice(0, limit)
-    return top.to_pylist(), review.num_rows
+        order = order[:limit]
+    return [review.slice(i, 1).to_pylist()[0] for i in order], review.num_rows
 
 
 def _largest(con, lang: str) -> list[dict]:
