@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -66,6 +67,8 @@ def connect(
     memory = str(path) == ":memory:"
     if not memory:
         _check_db_path(path, create and not read_only, read_only)
+        if create and not read_only and not path.exists():
+            _start_from_template(path)
     scratch = None
     if not memory:
         try:
@@ -127,6 +130,46 @@ def _check_db_path(path: Path, create: bool, read_only: bool = False) -> None:
         raise ShortshipError(f"{path.parent}: cannot create the database's folder ({e.strerror})") from None
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise ShortshipError(f"{path.parent}: cannot create the database there (permission denied)")
+
+
+def _start_from_template(path: Path) -> None:
+    """A new database starts as a copy of an empty one that holds this schema (made once per
+    schema and DuckDB version, kept in tmpspace.cache_dir()): the seventy-odd statements of the
+    schema cost a small run more than copying half a megabyte. The copy is linked into place only
+    when nothing is there yet (a process creating the same database at the same moment keeps
+    its own). Anything that goes wrong leaves `path` absent: DuckDB creates it as before."""
+    cache = tmpspace.cache_dir()
+    if cache is None:
+        return
+    template = cache / f"schema-{schema_digest()}.duckdb"
+    part = path.parent / f".{path.name}.{os.getpid()}.new"
+    try:
+        if not template.is_file():
+            _make_template(template)
+        shutil.copyfile(template, part)
+        os.link(part, path)  # fails if a database appeared meanwhile: that one is kept
+    except (OSError, duckdb.Error):
+        pass
+    finally:
+        try:
+            part.unlink()
+        except OSError:
+            pass
+
+
+def _make_template(template: Path) -> None:
+    tmp = template.parent / f".{template.name}.{os.getpid()}.tmp"
+    for p in (tmp, Path(f"{tmp}.wal")):
+        p.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        ensure_schema(con)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    if Path(f"{tmp}.wal").exists():  # not checkpointed whole: not a template
+        raise OSError("template not checkpointed")
+    os.replace(tmp, template)
 
 
 def _first_line(e: BaseException) -> str:

@@ -110,3 +110,27 @@ def scratch(prefix: str = "work") -> Iterator[Path]:
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+CACHE_ENV = "SHORTSHIP_CACHE"  # 0: keep nothing between processes
+
+
+def cache_dir() -> Path | None:
+    """A private folder of this user's, kept between processes, for what costs a small run more
+    to make than to read back (an empty database of this schema: pipeline/db.py). Unlike the
+    scratch folders it is left behind on purpose: `<system temp>/shortship-cache-<uid>`, made
+    private (0700) and used only when it is this user's and private. None when there is none
+    (env SHORTSHIP_CACHE=0, or a folder that cannot be made or is not ours)."""
+    if os.environ.get(CACHE_ENV, "1") == "0" or not hasattr(os, "getuid"):
+        return None
+    d = Path(tempfile.gettempdir()) / f"shortship-cache-{os.getuid()}"
+    try:
+        d.mkdir(mode=0o700, exist_ok=True)
+        st = d.lstat()
+    except OSError:
+        return None
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return d

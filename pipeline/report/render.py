@@ -156,7 +156,7 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
 
 
 def _template_cache(lang: str) -> jinja2.BytecodeCache | None:
-    if os.environ.get("SHORTSHIP_TEMPLATE_CACHE", "1") == "0":
+    if os.environ.get("SHORTSHIP_CACHE", "1") == "0":  # (pipeline/tmpspace.py CACHE_ENV)
         return None
     try:
         return _TemplateCache(lang)
