@@ -42,6 +42,16 @@ def overview_rows(con: duckdb.DuckDBPyConnection, shop: str | None = None) -> pa
     return con.sql(db.model_sql(MODEL), params={"shop": shop, "trend_weeks": TREND_WEEKS}).to_arrow_table()
 
 
+def _shops_at_most_one(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database names at most one shop: every shop of the model's rows (its
+    orders', else its flags', else its liabilities', else '') is one of these values, so the
+    model (a whole-database query, planned and run for nothing in a shop alone) is not needed
+    to know that it has fewer than two rows."""
+    return con.execute(
+        "select count(distinct coalesce(shop, '')) from (select shop from orders union all "
+        "select shop from flags union all select shop from liabilities)").fetchall()[0][0] < 2
+
+
 def rank_key(r: dict) -> tuple:
     """The page's order: what the shop owes, then what awaits review (yuan, orders), largest first."""
     return (-(r["owed_yuan"] or ZERO), -(r["review_yuan"] or ZERO), -(r["review_orders"] or 0), r["shop"] or "")
@@ -115,6 +125,8 @@ def build_overview(rows: pa.Table | Iterable[dict], lang: str = "zh", as_of: dat
 def stage_overview(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData) -> None:
     """The writer of overview.html in an output set: only for a database holding more than one
     shop (a shop alone has its report)."""
+    if _shops_at_most_one(con):  # the model's shops are among these: it cannot give two rows
+        return
     rows = overview_rows(con)
     if rows.num_rows < 2:
         return
