@@ -3,6 +3,7 @@ each case gives), and the bad inputs that need a whole run: a refund above what 
 largest values that load, a parcel written as several rows, folders with stray files."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -109,13 +110,15 @@ def test_the_corpus_is_large_and_made_by_its_script():
             assert (BAD / name).read_bytes() == data, f"{name}: run tests/fixtures/bad/make_bad.py"
 
 
-def _nobody() -> list[str] | None:
+@functools.lru_cache(maxsize=None)
+def _nobody() -> tuple[str, ...] | None:
     """A prefix that runs a command as an unprivileged user, for root (to whom permissions mean
-    nothing); None when there is no way to."""
+    nothing); None when there is no way to. (Found once per session: one process started to
+    check it, not one per case.)"""
     setpriv = shutil.which("setpriv")
     if not setpriv:
         return None
-    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    prefix = (setpriv, "--reuid=65534", "--regid=65534", "--clear-groups")
     ok = subprocess.run([*prefix, sys.executable, "-c", "import pipeline.cli"], cwd=ROOT, capture_output=True)
     return prefix if ok.returncode == 0 else None
 
