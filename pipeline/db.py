@@ -275,6 +275,20 @@ def materialize(
     return row[0]
 
 
+def insert_model(
+    con: duckdb.DuckDBPyConnection,
+    model: str,
+    table: str,
+    params: dict[str, Any] | None = None,
+) -> int:
+    """INSERT INTO `table` BY NAME the rows of the model `sql/<model>` (no copy through a temp
+    table); returns the number of rows inserted."""
+    sql = model_sql(model)
+    used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+    row = con.execute(f"INSERT INTO {table} BY NAME {sql}", used).fetchone()
+    return row[0] if row is not None else 0
+
+
 @contextmanager
 def transaction(
     con: duckdb.DuckDBPyConnection, on_commit: Callable[[], None] | None = None

@@ -150,17 +150,21 @@ def detect(
             find_decision_rejects(con, as_of)
             if not full:
                 con.execute("delete from _decision_rejects where order_id not in (select order_id from _recompute)")
-            db.materialize(con, "flags/flags.sql", "_new_flags", params, temp=True)
-            if not full:
+            if full:
+                # every row is new: the flags and notes go straight into their tables (the notes
+                # read the flags as this run leaves them), with no copy through a temp table
+                for table in ("flags", "notes"):
+                    con.execute(f"delete from {table}")
+                db.insert_model(con, "flags/flags.sql", "flags", params)
+                db.insert_model(con, "flags/notes.sql", "notes", params)
+            else:
+                db.materialize(con, "flags/flags.sql", "_new_flags", params, temp=True)
                 con.execute("delete from _new_flags where order_id not in (select order_id from _recompute)")
                 # the notes read the flags as this run leaves them
                 catalog = _catalog(con)
                 con.execute(f'create or replace temp view flags as select * from _new_flags union all by name '
                             f'select * from "{catalog}".main.flags where order_id not in (select order_id from _recompute)')
-            else:
-                con.execute("create or replace temp view flags as select * from _new_flags")
-            db.materialize(con, "flags/notes.sql", "_new_notes", params, temp=True)
-            if not full:
+                db.materialize(con, "flags/notes.sql", "_new_notes", params, temp=True)
                 for table in ("_new_notes", "fl_claims", "fl_untrusted"):
                     con.execute(f"delete from {table} where order_id not in (select order_id from _recompute)")
     finally:
@@ -188,15 +192,12 @@ def detect(
     if not (full or orders):  # the clock's macros (sql/flags/clock.sql) read fl_untrusted
         db.run_script(con, db.read_sql("flags/clock.sql"))
     db.materialize(con, "flags/buyer_reviews.sql", "_new_buyer_reviews", params, temp=True)
-    if full:
-        for table in ("flags", "notes"):
-            con.execute(f"delete from {table}")
-    else:
+    if not full:  # (a full detection wrote its flags and notes above)
         for table in ("flags", "notes"):
             con.execute(f"delete from {table} where order_id in (select order_id from _recompute)")
+            con.execute(f"insert into {table} by name select * from _new_{table}")
     con.execute("delete from buyer_reviews")
-    for table in ("flags", "notes", "buyer_reviews"):
-        con.execute(f"insert into {table} by name select * from _new_{table}")
+    con.execute("insert into buyer_reviews by name select * from _new_buyer_reviews")
     if not full:  # the kept rows: as a fresh run at this clock gives them
         for table in ("flags", "notes"):
             con.execute(f"update {table} set as_of = $as_of, run_id = $run_id "

@@ -106,6 +106,16 @@ refunded as (
     group by order_id
 ),
 
+-- the evidence text orders only rows alike in the keys before it: rendered for those alone
+-- (counted over all the order's evidence: a superset of the rows alike within its kind)
+tied as (
+    select order_id as tied_order_id, is_primary as tied_primary, confidence as tied_confidence,
+           rule as tied_rule
+    from fl_evidence
+    group by all
+    having count(*) > 1
+),
+
 summed as (
     select
         order_id,
@@ -113,11 +123,15 @@ summed as (
         list_sort(list_distinct(list(rule)))                      as rules,
         -- the evidence: primary first, then the most confident, then by rule and text (a data
         -- problem's rows are quoted apart, ahead of it: problem_texts)
+        -- (the text and the facts order only rows alike in the keys before them: given for
+        -- those alone; l: the facts as quoted, a new row)
         coalesce(flatten(list_transform(
             list_sort(list(struct_pack(p := not is_primary, c := -confidence, r := rule,
-                                       t := fl_render(facts, map($ev_codes, $ev_texts)), e := facts))
+                                       t := case when tied_order_id is not null then fl_render(facts, map($ev_codes, $ev_texts)) end,
+                                       e := case when tied_order_id is not null then facts end,
+                                       l := fl_lead(facts, 'row')))
                       filter (where rule <> 'data_problem')),
-            lambda x: fl_lead(x.e, 'row'))), [])                       as facts,
+            lambda x: x.l)), [])                                  as facts,
         max(reshipped_at)                                         as reshipped_at,
         list_sort(list_distinct(list(refund_id) filter (where refund_id is not null))) as refund_ids,
         case
@@ -128,6 +142,9 @@ summed as (
             else 'text'
         end                                                       as basis
     from kind_rows
+    left join tied
+      on tied_order_id = order_id and tied_primary is not distinct from is_primary
+     and tied_confidence is not distinct from confidence and tied_rule is not distinct from rule
     group by order_id
 ),
 
@@ -221,9 +238,22 @@ held as (
 
 -- the evidence as facts: the data problems, the signals' evidence (primary first, then the most
 -- confident), then who is responsible and why, whether the buyer complained, what is awaited
-said as (
+flag_rows as (
     select
         k.order_id,
+        o.shop,
+        o.buyer,
+        k.kind,
+        case when h.problem_held then 'undetermined'
+             else coalesce(dd.responsibility, r.responsibility) end  as responsibility,
+        case when dd.order_id is not null then 0.99
+             when h.problem_held then round(least(0.99, k.score), 3)
+             else round(least(0.99, 1 - (1 - k.score) * (1 - r.resp_confidence)), 3) end::double as confidence,
+        list_sort(list_distinct(
+            s.rules
+            || case when r.resp_rule is not null and not h.problem_held then [r.resp_rule] else [] end
+            || case when h.problem_facts is not null then ['data_problem'] else [] end
+            || case when dd.order_id is not null then ['review_decision'] else [] end))  as rules,
         coalesce(h.problem_facts, []) || s.facts
         || [fl_fact0('sentence', 'responsibility.'
                      || case when h.problem_held then 'undetermined'
@@ -249,33 +279,8 @@ said as (
         || case h.hold
              when 'order_not_loaded' then [fl_fact0('sentence', 'awaiting.order_not_loaded')]
              when 'lines_not_loaded' then [fl_fact0('sentence', 'awaiting.lines_not_loaded')]
-             else [] end                                          as evidence_facts
-    from fl_kinds k
-    join fl_responsibility r using (order_id)
-    join summed s using (order_id)
-    join held h using (order_id)
-    left join complaints c using (order_id)
-    left join decided_amounts dd using (order_id)
-),
-
-final as (
-    select
-        k.order_id,
-        o.shop,
-        o.buyer,
-        k.kind,
-        case when h.problem_held then 'undetermined'
-             else coalesce(dd.responsibility, r.responsibility) end  as responsibility,
-        case when dd.order_id is not null then 0.99
-             when h.problem_held then round(least(0.99, k.score), 3)
-             else round(least(0.99, 1 - (1 - k.score) * (1 - r.resp_confidence)), 3) end::double as confidence,
-        list_sort(list_distinct(
-            s.rules
-            || case when r.resp_rule is not null and not h.problem_held then [r.resp_rule] else [] end
-            || case when h.problem_facts is not null then ['data_problem'] else [] end
-            || case when dd.order_id is not null then ['review_decision'] else [] end))  as rules,
-        ev.evidence_facts,
-        fl_render(ev.evidence_facts, map($ev_codes, $ev_texts))  as evidence,
+             else [] end
+                                                                  as evidence_facts,
         coalesce(dd.missing_qty, v.missing_qty)::bigint           as missing_qty,
         case when dd.order_id is not null then dd.affected_amount else v.affected_amount end::decimal(18, 2)
                                                                   as affected_amount,
@@ -302,7 +307,35 @@ final as (
     left join complaints c using (order_id)
     left join decided_amounts dd using (order_id)
     left join named_line nl using (order_id)
-    join said ev using (order_id)
+),
+
+final as (
+    select
+        order_id,
+        shop,
+        buyer,
+        kind,
+        responsibility,
+        confidence,
+        rules,
+        evidence_facts,
+        fl_render(evidence_facts, map($ev_codes, $ev_texts))          as evidence,
+        missing_qty,
+        affected_amount,
+        paid_at,
+        ship_by,
+        reshipped_at,
+        refunded_amount,
+        as_of,
+        run_id,
+        basis,
+        complaint,
+        line_no,
+        sku,
+        refund_ids,
+        decision,
+        hold
+    from flag_rows
 )
 
 select * from final

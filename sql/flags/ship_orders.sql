@@ -18,7 +18,7 @@ ship_sums as (
         count(*)                                                              as ship_rows,
         min(shipped_at)                                                       as first_shipped_at,
         sum(quantity) filter (where not reship)                               as first_units,
-        sum((hash(coalesce(sku, '')) % 1000003)::hugeint * quantity) filter (where not reship) as first_check,
+        sum((hash(coalesce(sku, '')) % 1000003)::bigint * quantity) filter (where not reship) as first_check,
         bool_or(reship)                                                       as any_reship,
         bool_or(quantity is null)                                             as any_unknown,
         bool_or(sku is null)                                                  as any_no_sku,
@@ -34,7 +34,7 @@ line_sums as (
     select
         order_id,
         sum(quantity) filter (where not coalesce(status = 'closed', false))  as units,
-        sum((hash(coalesce(sku, '')) % 1000003)::hugeint * quantity)
+        sum((hash(coalesce(sku, '')) % 1000003)::bigint * quantity)
             filter (where not coalesce(status = 'closed', false))             as checksum,
         bool_or(sku is null)                                                  as any_no_sku
     from order_lines

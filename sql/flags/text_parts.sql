@@ -48,13 +48,15 @@ clauses as (
     where c.s <> ''
 ),
 
+-- each part with the characters of the parts before it in its clause (offset)
 split_parts as (
-    select text_id, order_id, clause_no, clause, x.s as part, x.i as part_no
+    select text_id, order_id, clause_no, clause, x.s as part, x.i as part_no, x.o as offset_chars
     from (
         select text_id, order_id, clause_no, clause,
-               unnest(list_transform(string_split_regex(clause, '[\x{03}\x{04}]'),
-                                     lambda s, i: struct_pack(s := s, i := i))) as x
-        from clauses
+               unnest(list_transform(pieces, lambda s, i: struct_pack(
+                   s := s, i := i,
+                   o := coalesce(list_sum(list_transform(pieces[1:i - 1], lambda y: length(y))), 0)))) as x
+        from (select *, string_split_regex(clause, '[\x{03}\x{04}]') as pieces from clauses)
     )
 ),
 
@@ -66,14 +68,7 @@ parts as (
         replace(replace(left(s.clause, (s.offset_chars + s.part_no - 1)::bigint), chr(3), ''), chr(4), '')
                                                                                   as before,
         regexp_extract(s.part, $re_lead_re, 1)                                    as lead
-    from (
-        select
-            *,
-            coalesce(sum(length(part)) over (
-                partition by text_id, clause_no order by part_no
-                rows between unbounded preceding and 1 preceding), 0)             as offset_chars
-        from split_parts
-    ) s
+    from split_parts s
     where trim(s.part) <> ''
 ),
 

@@ -185,7 +185,9 @@ per_order as (
                       fl_fact('item', 'shipments.by_ship_by', ['n'], [by_deadline_qty::varchar])])
             end order by key)), 'none')                         as detail
     from per_key
-    where first_short or has_reship or foreign_key
+    where (first_short or has_reship or foreign_key)
+      -- only the orders the signal fires on (final): the others' facts are never read
+      and order_id in (select order_id from per_key where first_short or has_reship)
     group by order_id
 ),
 
