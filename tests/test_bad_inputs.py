@@ -54,6 +54,18 @@ def good_db(tmp_path_factory) -> Path:
     return p
 
 
+@pytest.fixture(scope="module")
+def good_state(good_db) -> tuple[dict, list[int]]:
+    """The good database's snapshot and load ids, taken once: each case starts from a byte copy
+    of it, whose snapshot is this one."""
+    con = duckdb.connect(str(good_db), read_only=True)
+    try:
+        loads = [r[0] for r in con.execute("select load_id from load_manifest").fetchall()]
+    finally:
+        con.close()
+    return snapshot(good_db), loads
+
+
 def snapshot(db: Path, load_ids: list[int] | None = None) -> dict:
     """Every table's row count and content hash (of the given loads' rows only)."""
     con = duckdb.connect(str(db), read_only=True)
@@ -130,7 +142,7 @@ class _Result:
 
 
 @pytest.mark.parametrize("c", CASES, ids=[case_id(c) for c in CASES])
-def test_bad_input(c, good_db, tmp_path):
+def test_bad_input(c, good_db, good_state, tmp_path):
     prefix = None
     if IS_ROOT and c.get("root_ok", True) is False:
         prefix = _nobody()  # chmod means nothing to root: run the command as nobody
@@ -142,9 +154,7 @@ def test_bad_input(c, good_db, tmp_path):
     db = tmp_path / "t.duckdb"
     shutil.copy(good_db, db)
     db.chmod(0o666)
-    before = snapshot(db)
-    base_loads = [r[0] for r in duckdb.connect(str(db), read_only=True).execute(
-        "select load_id from load_manifest").fetchall()]
+    before, base_loads = good_state  # (of good_db, of which `db` is a byte copy)
     inputs = tmp_path / "in"
     inputs.mkdir()
     inputs.chmod(0o777)
