@@ -244,7 +244,6 @@ def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_
             con.close()
 
     monkeypatch.setattr(evidence, "POOL_MIN", 1)
-    monkeypatch.setattr(evidence, "POOL_CHUNK", 1)  # one page a chunk: several chunks in flight
     one, two = tmp_path / "one", tmp_path / "two"
     people(one, "0")
     done = people(two, "2")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +52,11 @@ class FactKind(NamedTuple):
     # the page quotes them as of the clock of its facts, and what they decide (light, as
     # expected) is in the hash.
     quoted: tuple[str, ...] = ()
+    # columns of facts (lists of {sep, code, args}, pipeline/explain.py) the page shows as text:
+    # (column, name) fetched as the text in the page's language (DuckDB's fl_render, the same
+    # text as explain.render), not as the nested values (slow to turn into Python objects);
+    # the hash is of the facts themselves
+    said: tuple[tuple[str, str], ...] = ()
 
 
 # The facts of a page. Free text people wrote is masked by detection's rule (fl_mask_text).
@@ -63,7 +69,7 @@ KINDS: tuple[FactKind, ...] = (
         from orders semi join _ev_ids using (order_id)""", "order_id", True),
     FactKind("flag", """
         select order_id, kind, responsibility, confidence, missing_qty, affected_amount, rules, evidence_facts, ship_by
-        from flags semi join _ev_ids using (order_id)""", "order_id", True),
+        from flags semi join _ev_ids using (order_id)""", "order_id", True, said=(("evidence_facts", "evidence"),)),
     FactKind("liability", """
         select order_id, status, hold, base_amount, compensation_yuan, points, floor_applied, cap_applied,
                goods_refund_yuan, freight_yuan, total_yuan, at_risk_yuan, recoverable_yuan, deadline
@@ -209,11 +215,23 @@ class Gathering:
     doc). Use as a context manager: the temp tables are dropped on exit."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, reasons: dict[str, list[str]], as_of: datetime,
-                 policy: Policy):
+                 policy: Policy, lang: str = "zh"):
         self.con = con
         self.reasons = reasons
         self.as_of = as_of
         self.policy = policy
+        self.lang = lang  # the language of the facts fetched as text (FactKind.said)
+
+    def _fetch(self, k: FactKind) -> tuple[str, dict]:
+        """The SELECT of kind `k`'s rows of the orders in _ev_todo (its facts said as text), in
+        page order, and its parameters."""
+        if not k.said:
+            return (f"select t.* from _ev_{k.name} t semi join _ev_todo using (order_id) order by {k.order}", {})
+        from pipeline import explain
+
+        cols = ", ".join(f"{explain.said('t.' + c)} as {name}" for c, name in k.said)
+        return (f"select t.* exclude ({', '.join(c for c, _ in k.said)}), {cols} from _ev_{k.name} t "
+                f"semi join _ev_todo using (order_id) order by {k.order}", explain.render_params(self.lang))
 
     def __enter__(self) -> "Gathering":
         self.prepare()
@@ -289,8 +307,7 @@ class Gathering:
             fields: dict[str, tuple[str, ...]] = {}
             rows: dict[str, dict[str, list[tuple]]] = {}
             for k in KINDS:
-                cur = con.execute(f"select t.* from _ev_{k.name} t semi join _ev_todo using (order_id) "
-                                  f"order by {k.order}")
+                cur = con.execute(*self._fetch(k))
                 fields[k.name] = tuple(d[0] for d in cur.description)
                 by: dict[str, list[tuple]] = defaultdict(list)
                 for r in cur.fetchall():
@@ -304,6 +321,55 @@ class Gathering:
         for chunk in self.chunks(order_ids, size):
             yield from chunk.pages()
 
+    def write_share(self, order_ids: list[str], folder: str) -> dict[str, list[tuple[str, str]]]:
+        """The facts of `order_ids` as one Parquet file per kind in `folder` (`<kind>.parquet`,
+        each row with `_seq`, its order's place in `order_ids`), for a worker process to read
+        (`read_share`) while this connection's transaction stays open. Returns each kind's
+        columns and their types (Parquet has no HUGEINT: the reader casts them back)."""
+        con = self.con
+        con.execute("create or replace temp table _ev_todo as "
+                    "select unnest($ids::varchar[]) as order_id, unnest(range(len($ids::varchar[]))) as _seq",
+                    {"ids": order_ids})
+        columns: dict[str, list[tuple[str, str]]] = {}
+        for k in KINDS:
+            sql, params = self._fetch(k)
+            columns[k.name] = [(r[0], r[1]) for r in con.execute(f"describe {sql}", params).fetchall()]
+            target = os.path.join(folder, f"{k.name}.parquet").replace("'", "''")
+            con.execute(f"COPY (select f.*, s._seq from ({sql}) f join _ev_todo s using (order_id) order by s._seq) "
+                        f"TO '{target}' (FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE 20000)", params)
+        return columns
+
     def close(self) -> None:
         for t in _tables() + ["_act_orders", "_act_parcels"]:
             self.con.execute(f"drop table if exists {t}")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_share(folder: str, columns: dict[str, list[tuple[str, str]]], order_ids: list[str],
+               reasons: dict[str, list[str]], size: int = CHUNK) -> Iterator[Chunk]:
+    """The facts `Gathering.write_share` wrote into `folder` for `order_ids`, `size` orders at a
+    time, as the Chunks `Gathering.chunks` would give (the same rows, values and order)."""
+    con = duckdb.connect()
+    try:
+        con.execute("set threads = 1")
+        fields = {k.name: tuple(c for c, _ in columns[k.name]) for k in KINDS}
+        selects = {}
+        for k in KINDS:
+            cols = ", ".join(f"cast({_ident(c)} as {t}) as {_ident(c)}" for c, t in columns[k.name])
+            path = os.path.join(folder, f"{k.name}.parquet").replace("'", "''")
+            selects[k.name] = (f"select {cols} from read_parquet('{path}') where _seq >= $lo and _seq < $hi "
+                               f"order by {k.order}")
+        for start in range(0, len(order_ids), size):
+            part = order_ids[start:start + size]
+            rows: dict[str, dict[str, list[tuple]]] = {}
+            for k in KINDS:
+                by: dict[str, list[tuple]] = defaultdict(list)
+                for r in con.execute(selects[k.name], {"lo": start, "hi": start + size}).fetchall():
+                    by[r[0]].append(r)
+                rows[k.name] = dict(by)
+            yield Chunk(order_ids=part, reasons={o: reasons.get(o, []) for o in part}, fields=fields, rows=rows)
+    finally:
+        con.close()
