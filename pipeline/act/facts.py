@@ -15,10 +15,11 @@ new FactKind here, then show it in pipeline/act/page.py; the facts hash follows 
 one per order):
 
 1. `prepare`: each kind's rows of every page's order into a temp table (`_ev_<kind>`);
-2. `hashes`: per order, the hash of every fact a page shows (each kind's rows as JSON, in a
-   fixed order, the reasons for the page and the policy's settings the page quotes; not the
-   shop-wide statistics a kind marks `quoted`), computed by DuckDB: a page whose hash equals
-   the one its published copy was rendered from need not be rendered at all;
+2. `hashes`: per order, the hash of every fact a page shows (each kind's rows: their number
+   and the sum of DuckDB's hash of each row; the reasons for the page and the policy's
+   settings the page quotes; not the shop-wide statistics a kind marks `quoted`), computed by
+   DuckDB: a page whose hash equals the one its published copy was rendered from need not be
+   rendered at all;
 3. `chunks` / `pages`: the facts of the orders still to render, a chunk of orders at a time
    (plain rows, which a worker process can be handed), as PageFacts.
 """
@@ -66,7 +67,7 @@ KINDS: tuple[FactKind, ...] = (
                refund_amount, paid_gross, created_at, paid_at, shipped_at, confirmed_at, tracking_no, carrier,
                fl_mask_text(buyer_message) as buyer_message, fl_mask_text(seller_memo) as seller_memo,
                item_count, close_reason, source_file, line
-        from orders semi join _ev_ids using (order_id)""", "order_id", True),
+        from _ev_orders""", "order_id", True),
     FactKind("flag", """
         select order_id, kind, responsibility, confidence, missing_qty, affected_amount, rules, evidence_facts, ship_by
         from flags semi join _ev_ids using (order_id)""", "order_id", True, said=(("evidence_facts", "evidence"),)),
@@ -290,9 +291,11 @@ class Gathering:
         for i, k in enumerate(KINDS):
             rows = f"(select * exclude ({', '.join(k.quoted)}) from _ev_{k.name})" if k.quoted else f"_ev_{k.name}"
             parts.append(f"coalesce(h{i}.h, '')")
-            joins.append(f"left join (select order_id, md5(string_agg(to_json(t)::varchar, chr(30) "
-                         f"order by to_json(t)::varchar)) as h from {rows} t group by order_id) h{i} "
-                         f"using (order_id)")
+            # the rows of a kind, in any order (their order on the page follows from their
+            # values): their number and the sum of their hashes (DuckDB's 64-bit hash of the
+            # whole row), four times cheaper than an md5 of their JSON sorted
+            joins.append(f"left join (select order_id, count(*) || ':' || sum(hash(t)) as h from {rows} t "
+                         f"group by order_id) h{i} using (order_id)")
         sql = (f"select i.order_id, md5(concat_ws('|', $key, i.reasons::varchar, {', '.join(parts)})) "
                f"from _ev_ids i {' '.join(joins)}")
         return dict(self.con.execute(sql, {"key": policy_key(self.policy)}).fetchall())
