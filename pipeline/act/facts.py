@@ -67,7 +67,7 @@ KINDS: tuple[FactKind, ...] = (
                refund_amount, paid_gross, created_at, paid_at, shipped_at, confirmed_at, tracking_no, carrier,
                fl_mask_text(buyer_message) as buyer_message, fl_mask_text(seller_memo) as seller_memo,
                item_count, close_reason, source_file, line
-        from _ev_orders""", "order_id", True),
+        from _ev_orders semi join _ev_ids using (order_id)""", "order_id", True),
     FactKind("flag", """
         select order_id, kind, responsibility, confidence, missing_qty, affected_amount, rules, evidence_facts, ship_by
         from flags semi join _ev_ids using (order_id)""", "order_id", True, said=(("evidence_facts", "evidence"),)),
@@ -80,7 +80,8 @@ KINDS: tuple[FactKind, ...] = (
                l.status_raw, l.refund_status, l.refund_amount, a.line_paid, a.paid_source, l.shipped_at,
                l.tracking_no, l.source_file, l.line
         from _ev_order_lines l
-        left join line_amounts_of('_ev_order_lines', '_ev_orders') a using (order_id, line_no)""",
+        left join line_amounts_of('_ev_order_lines', '_ev_orders') a using (order_id, line_no)
+        where l.order_id in (select order_id from _ev_ids)""",
              "order_id, line_no", False),
     FactKind("refunds", """
         select order_id, refund_id, sku, title, refund_amount, order_paid_amount, status, status_raw,
@@ -100,7 +101,7 @@ KINDS: tuple[FactKind, ...] = (
              ("expected_kg", "sigma_kg")),
     FactKind("shipment_rows", """
         select order_id, sku, quantity, shipped_at, tracking_no, weight_kg, reship, source_file, line
-        from shipments semi join _ev_ids using (order_id)""", "order_id, shipped_at, line, source_file, sku, tracking_no",
+        from _ev_shipments semi join _ev_ids using (order_id)""", "order_id, shipped_at, line, source_file, sku, tracking_no",
              False),
     # A make-up (补发) traced to the page's order from the buyer's later order (the notes of
     # detection, rule text_makeup; sql/flags/notes.sql): the later order's payment, the text that
@@ -114,13 +115,13 @@ KINDS: tuple[FactKind, ...] = (
                case when list_contains(p.sources, '订单备注') then fl_mask_text(o.seller_memo) end as seller_memo,
                p.later_id in (select order_id from _ev_ids) as has_page, o.source_file, o.line
         from _ev_makeup_pairs p
-        join orders o on o.order_id = p.later_id""",
+        join _ev_orders o on o.order_id = p.later_id""",
              "order_id, paid_at nulls last, later_id", False),
     FactKind("makeup_lines", """
         select p.order_id, l.order_id as later_id, l.line_no, l.sku, l.title, l.attributes, l.price, l.quantity,
                l.status_raw, l.source_file, l.line
         from _ev_makeup_pairs p
-        join order_lines l on l.order_id = p.later_id""", "order_id, later_id, line_no, line, source_file", False),
+        join _ev_order_lines l on l.order_id = p.later_id""", "order_id, later_id, line_no, line, source_file", False),
     FactKind("makeup_parcels", """
         select p.order_id, a.order_id as later_id, a.tracking_no, a.shipped_at, a.reship, a.units, a.contents,
                a.weight_kg, a.expected_kg, a.sigma_kg, a.weight_ok, a.light, a.source_files, a.lines
@@ -131,7 +132,7 @@ KINDS: tuple[FactKind, ...] = (
         select p.order_id, s.order_id as later_id, s.sku, s.quantity, s.shipped_at, s.tracking_no, s.weight_kg,
                s.reship, s.source_file, s.line
         from _ev_makeup_pairs p
-        join shipments s on s.order_id = p.later_id""",
+        join _ev_shipments s on s.order_id = p.later_id""",
              "order_id, later_id, shipped_at, line, source_file, sku, tracking_no", False),
     # the other way: the page's order is the later one, its text makes up goods of the buyer's
     # earlier order(s) (each with its own page or not)
@@ -207,7 +208,7 @@ def _has_table(con, name: str) -> bool:
 
 
 def _tables() -> list[str]:
-    return ["_ev_ids", "_ev_order_lines", "_ev_orders", "_ev_todo", "_ev_hash", "_ev_makeup_links", "_ev_makeup_pairs",
+    return ["_ev_ids", "_ev_all", "_ev_shipments", "_ev_order_lines", "_ev_orders", "_ev_todo", "_ev_hash", "_ev_makeup_links", "_ev_makeup_pairs",
             "_ev_made_up_pairs", *(f"_ev_{k.name}" for k in KINDS)]
 
 
@@ -249,12 +250,17 @@ class Gathering:
                     {"ids": ids, "why": [self.reasons[o] for o in ids]})
         # what people wrote is quoted with personal data masked by detection's own rule
         db.run_script(con, db.read_sql("flags/macros.sql"))
-        con.execute("create or replace temp table _ev_order_lines as "
-                    "select * from order_lines semi join _ev_ids using (order_id)")
-        con.execute("create or replace temp table _ev_orders as select * from orders semi join _ev_ids using (order_id)")
         self._makeup_pairs()
-        weigh_parcels(con, "select order_id from _ev_ids union select later_id from _ev_makeup_pairs",
-                      self.as_of, self.policy)
+        # the rows of the pages' orders and of the later orders making up their goods, each
+        # big table read once (the kinds select from these)
+        con.execute("create or replace temp table _ev_all as "
+                    "select order_id from _ev_ids union select later_id from _ev_makeup_pairs")
+        con.execute("create or replace temp table _ev_order_lines as "
+                    "select * from order_lines semi join _ev_all using (order_id)")
+        con.execute("create or replace temp table _ev_orders as select * from orders semi join _ev_all using (order_id)")
+        con.execute("create or replace temp table _ev_shipments as "
+                    "select * from shipments semi join _ev_all using (order_id)")
+        weigh_parcels(con, "select order_id from _ev_all", self.as_of, self.policy)
         has_decisions = _has_table(con, "decisions")
         for k in KINDS:
             sql = k.sql if (k.name != "decisions" or has_decisions) else \
