@@ -163,8 +163,15 @@ def _render_shared(g: Gathering, stage: Stage, info: SetInfo, tx: PageTexts, tod
                            "columns": columns, "order_ids": share, "reasons": {o: g.reasons[o] for o in share},
                            "tasks": {o: (rels[o], todo[o][1], stage.unchanged_sha(rels[o])) for o in share}})
         _render_here(g, stage, info, tx, shares[0], todo, rels)
-        for worker in pool:
-            for oid, sha, nbytes, staged in worker.result():
+        for worker, share in zip(pool, shares[1:]):
+            try:
+                results = worker.result()
+            except ShortshipError:
+                # the worker failed (it could not start, or stopped): its share is rendered
+                # here, where a cause in the data or the folder is told as the run's own error
+                _render_here(g, stage, info, tx, share, todo, rels)
+                continue
+            for oid, sha, nbytes, staged in results:
                 h, since = todo[oid]
                 stage.record(rels[oid], sha, nbytes, staged, facts=h, facts_as_of=since)
     except BaseException:
