@@ -21,7 +21,8 @@ one per order):
    DuckDB: a page whose hash equals the one its published copy was rendered from need not be
    rendered at all;
 3. `chunks` / `pages`: the facts of the orders still to render, a chunk of orders at a time
-   (plain rows, which a worker process can be handed), as PageFacts.
+   (plain rows), as PageFacts; `write_share` writes the facts of some of them into Parquet
+   files once, which a worker process reads back (`read_share`) as the same chunks.
 """
 from __future__ import annotations
 
