@@ -615,8 +615,8 @@ def _can_load_direct(con, kind: str) -> bool:
 def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id: int, transcoded,
                  track: bool) -> tuple[int, int, int, int, int, int]:
     """Load a CSV source into its empty typed table in one statement: the staging model over the
-    parsed CSV, its rows that typed inserted as they come (an order's lines numbered by a window
-    over the typed rows), without a staged copy and a merge. The rows that did not type are
+    parsed CSV, its rows that typed inserted as they come (an order's lines numbered afterwards by
+    a window over their order ids and lines alone), without a staged copy and a merge. The rows that did not type are
     found by their number (rows that parsed but are not in the table) and only then read again
     for their reasons; a key twice in the file (orders, refunds) keeps its last line, as the
     merge does. Returns (rows_in, loaded, rejected, replaced, superseded, ignored)."""
@@ -631,11 +631,9 @@ def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id
         assert model.lower().startswith("with")
         staged_sql = f"with _raw_batch as ({raw_sql}), {model[4:]}"
         params = {"load_id": load_id, **raw_params}
-        if spec.get("line_no"):
-            good = (f"select * exclude (reject_reason), row_number() over (partition by order_id order by line)"
-                    f"::integer as line_no from ({staged_sql}) where reject_reason is null")
-        else:
-            good = f"select * exclude (reject_reason) from ({staged_sql}) where reject_reason is null"
+        good = f"select * exclude (reject_reason) from ({staged_sql}) where reject_reason is null"
+        if spec.get("line_no"):  # numbered just after (a window here would sort the wide rows)
+            good = f"select * exclude (reject_reason), 0 as line_no from ({staged_sql}) where reject_reason is null"
         try:
             n_good = con.execute(f"insert into {table} by name {good}", params).fetchone()[0]
         except duckdb.Error as e:
@@ -649,9 +647,11 @@ def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id
         if n_good + len(unparsed) != passed:
             # rows that parsed but did not type: read again for their reasons (files with rejects only)
             try:
+                con.execute(f"create or replace temp table _rejected as select load_id, source_file, line, "
+                            f"reject_reason, order_id from ({staged_sql}) where reject_reason is not null", params)
                 typed_rejects = con.execute(
-                    f"insert into rejects select load_id, source_file, line, reject_reason from ({staged_sql}) "
-                    "where reject_reason is not null order by line", params).fetchone()[0]
+                    "insert into rejects select load_id, source_file, line, reject_reason from _rejected "
+                    "order by line").fetchone()[0]
             except duckdb.Error as e:
                 raise ShortshipError(f"{path}: cannot parse as CSV ({db._first_line(e)})") from None
             finally:
@@ -665,6 +665,17 @@ def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id
             f"the reader, {passed} passed to the parser, {n_good + typed_rejects} parsed + {len(unparsed)} "
             "unparsable): nothing was loaded"
         )
+    if spec.get("line_no") and n_good:
+        # an order's lines numbered in export order: a window over (order_id, line) of the rows
+        # just inserted, written back by line (unique within a load)
+        # a rejected line counts in its order's numbering, as in the merge
+        rejected_lines = "union all select order_id, line from _rejected" if typed_rejects else ""
+        con.execute(
+            f"""update {table} t set line_no = n.line_no
+                from (select line, row_number() over (partition by order_id order by line)::integer as line_no
+                      from (select order_id, line from {table} where load_id = $id {rejected_lines})) n
+                where t.load_id = $id and t.line = n.line""", {"id": load_id})
+    con.execute("drop table if exists _rejected")
     replaced = 0
     if spec["dedupe"] and n_good:
         keycols = ", ".join(key)
