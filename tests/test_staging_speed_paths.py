@@ -1,7 +1,7 @@
 """The staging macros' fast paths and the items line numbering give what the plain forms gave.
 
-The cleaning macros (sql/schema/00_macros.sql) test a value's first and last character before
-trimming or unwrapping it and keep IN lists short (DuckDB turns a long IN list into a join);
+The cleaning macros (sql/schema/00_macros.sql; ss_clean, all three in one step) test a value's
+first and last character before trimming or unwrapping it and keep IN lists short (DuckDB turns a long IN list into a join);
 line_no is numbered by the merge over (order_id, line) alone. The reference macros below are
 the earlier, plain forms: every value of awkward input must come out the same either way.
 """
@@ -37,6 +37,10 @@ AWKWARD = [
     "\ufeff2017-05-01 10:00:00", "2017-05-01 10:00:00\ufeff", "abc\u00a0", "\u00a0abc", "a\u3000", "a\r", "\na",
     "交易成功", "颜色分类：红色 ", "20028696589650728", "2.14073E+16", "'", "=", '"', '""', "a b", "是", "否",
     "需要", "不需要", "TRUE", "Y", "n", "0", "1", "yes", "No", "x\u3000\u3000", "  =\"  45 \"  ",
+    # the edges of ss_clean's test on the first character
+    "<a", ">a", "=a", "/", "0 ", "\u009fa", "\u00a1a", "\u2fffa", "\u3000", "\u3001a", "\u4dffa", "\u4e00 ",
+    "\u4e00", "\ufefea", "\ufeff", "\ufeffa", "a\ufeff", "\uff01a", "【a】", "null ", " null", "订单未关闭 ",
+    "'订单未关闭", '="null"', "'-", "--", "nullx", "订单未关闭了", "\t订单未关闭",
 ]
 
 
@@ -50,11 +54,13 @@ def test_cleaning_macros_match_the_plain_forms(con):
         """select x,
                   ref_null(ref_unwrap(ref_trim(x))) as ref_clean,
                   ss_null(ss_unwrap(ss_trim(x)))    as new_clean,
+                  ss_clean(x)                       as one_step,
                   ref_bool(x) as ref_b, ss_bool(x) as new_b
            from v"""
     ).fetchall()
-    for x, ref_clean, new_clean, ref_b, new_b in rows:
+    for x, ref_clean, new_clean, one_step, ref_b, new_b in rows:
         assert new_clean == ref_clean, repr(x)
+        assert one_step == ref_clean, repr(x)
         assert new_b == ref_b, repr(x)
 
 
