@@ -5,7 +5,9 @@ by the rule of pipeline/io/records.py; records that break it are rejected there)
 parse it into `_raw_batch` (all text, shaped like `raw_<kind>`; kept in `raw_<kind>` too when
 `keep_raw`), type it with `sql/staging/<kind>.sql`, send rows that do not parse to `rejects`,
 and merge the rest into the typed table so that the newest export of an order, line set,
-refund, parcel row set or decision wins. Every file is recorded in `load_manifest`, and every
+refund, parcel row set or decision wins. A CSV source whose typed table holds no rows yet (a
+first load; `_load_direct`) skips `_stage` and the merge: the staging model's typed rows go
+straight into the table. Every file is recorded in `load_manifest`, and every
 load checks its own counts before it may commit (`_check_counts`): rows_in (the records in the
 file) = loaded + rejected + replaced + ignored, the rejects rows of the load = rejected, each
 with its line.
