@@ -617,11 +617,12 @@ def _can_load_direct(con, kind: str) -> bool:
 def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id: int, transcoded,
                  track: bool) -> tuple[int, int, int, int, int, int]:
     """Load a CSV source into its empty typed table in one statement: the staging model over the
-    parsed CSV, its rows that typed inserted as they come (an order's lines numbered afterwards by
-    a window over their order ids and lines alone), without a staged copy and a merge. The rows that did not type are
-    found by their number (rows that parsed but are not in the table) and only then read again
-    for their reasons; a key twice in the file (orders, refunds) keeps its last line, as the
-    merge does. Returns (rows_in, loaded, rejected, replaced, superseded, ignored)."""
+    parsed CSV, its rows that typed inserted as they come, without a staged copy and a merge (an
+    order's lines are numbered afterwards, by a window over their order ids and lines alone).
+    The rows that did not type are found by their number (rows that parsed but are not in the
+    table) and only then read again for their reasons; a key twice in the file (orders,
+    refunds) keeps its last line, as the merge does. Returns (rows_in, loaded, rejected,
+    replaced, superseded, ignored)."""
     spec = MERGE[kind]
     table, key = spec["table"], spec["key"]
     parts, tr, part_dir = transcoded()
@@ -669,8 +670,8 @@ def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id
         )
     if spec.get("line_no") and n_good:
         # an order's lines numbered in export order: a window over (order_id, line) of the rows
-        # just inserted, written back by line (unique within a load)
-        # a rejected line counts in its order's numbering, as in the merge
+        # just inserted, written back by line (unique within a load); a rejected line counts in
+        # its order's numbering, as in the merge
         rejected_lines = "union all select order_id, line from _rejected" if typed_rejects else ""
         con.execute(
             f"""update {table} t set line_no = n.line_no
