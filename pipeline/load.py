@@ -5,7 +5,9 @@ by the rule of pipeline/io/records.py; records that break it are rejected there)
 parse it into `_raw_batch` (all text, shaped like `raw_<kind>`; kept in `raw_<kind>` too when
 `keep_raw`), type it with `sql/staging/<kind>.sql`, send rows that do not parse to `rejects`,
 and merge the rest into the typed table so that the newest export of an order, line set,
-refund, parcel row set or decision wins. Every file is recorded in `load_manifest`, and every
+refund, parcel row set or decision wins. A CSV source whose typed table holds no rows yet (a
+first load; `_load_direct`) skips `_stage` and the merge: the staging model's typed rows go
+straight into the table. Every file is recorded in `load_manifest`, and every
 load checks its own counts before it may commit (`_check_counts`): rows_in (the records in the
 file) = loaded + rejected + replaced + ignored, the rejects rows of the load = rejected, each
 with its line.
@@ -602,6 +604,98 @@ class _Transcoder:
             return self._pool
 
 
+def _can_load_direct(con, kind: str) -> bool:
+    """Whether a CSV source of `kind` can go straight into its typed table (_load_direct): the
+    table holds no rows yet (a first load), so there is nothing to compare or replace. Not for
+    decisions, whose undecided rows are neither loaded nor rejected."""
+    spec = MERGE[kind]
+    if spec.get("ignorable"):
+        return False
+    return not con.execute(f"select exists (select 1 from {spec['table']})").fetchone()[0]
+
+
+def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id: int, transcoded,
+                 track: bool) -> tuple[int, int, int, int, int, int]:
+    """Load a CSV source into its empty typed table in one statement: the staging model over the
+    parsed CSV, its rows that typed inserted as they come, without a staged copy and a merge (an
+    order's lines are numbered afterwards, by a window over their order ids and lines alone).
+    The rows that did not type are found by their number (rows that parsed but are not in the
+    table) and only then read again for their reasons; a key twice in the file (orders,
+    refunds) keeps its last line, as the merge does. Returns (rows_in, loaded, rejected,
+    replaced, superseded, ignored)."""
+    spec = MERGE[kind]
+    table, key = spec["table"], spec["key"]
+    parts, tr, part_dir = transcoded()
+    rows_in = tr.records
+    refused = tr.rejects  # broken quoting, NUL bytes: these never reach DuckDB
+    passed = tr.written  # the records DuckDB parses
+    try:
+        raw_sql, raw_params, rej_t, scan_t = _csv_raw_select(src, parts, load_id, extras=False)
+        assert model.lower().startswith("with")
+        staged_sql = f"with _raw_batch as ({raw_sql}), {model[4:]}"
+        params = {"load_id": load_id, **raw_params}
+        good = f"select * exclude (reject_reason) from ({staged_sql}) where reject_reason is null"
+        if spec.get("line_no"):  # numbered just after (a window here would sort the wide rows)
+            good = f"select * exclude (reject_reason), 0 as line_no from ({staged_sql}) where reject_reason is null"
+        try:
+            n_good = con.execute(f"insert into {table} by name {good}", params).fetchone()[0]
+        except duckdb.Error as e:
+            raise ShortshipError(f"{path}: cannot parse as CSV ({db._first_line(e)})") from None
+        unparsed = _csv_parse_rejects(con, rej_t, scan_t)
+        parse_rejects = sorted(refused + unparsed, key=lambda r: (r[0] is None, r[0] or 0))
+        if parse_rejects:
+            con.executemany("insert into rejects values (?, ?, ?, ?)",
+                            [[load_id, str(path), line, reason] for line, reason in parse_rejects])
+        typed_rejects = 0
+        if n_good + len(unparsed) != passed:
+            # rows that parsed but did not type: read again for their reasons (files with rejects only)
+            try:
+                con.execute(f"create or replace temp table _rejected as select load_id, source_file, line, "
+                            f"reject_reason, order_id from ({staged_sql}) where reject_reason is not null", params)
+                typed_rejects = con.execute(
+                    "insert into rejects select load_id, source_file, line, reject_reason from _rejected "
+                    "order by line").fetchone()[0]
+            except duckdb.Error as e:
+                raise ShortshipError(f"{path}: cannot parse as CSV ({db._first_line(e)})") from None
+            finally:
+                for t in (rej_t, scan_t):
+                    con.execute(f"drop table if exists {t}")
+    finally:
+        shutil.rmtree(part_dir, ignore_errors=True)
+    if rows_in != passed + len(refused) or passed != n_good + typed_rejects + len(unparsed):
+        raise ShortshipError(
+            f"{path}: the load's own counts disagree ({rows_in} records in the file, {len(refused)} refused by "
+            f"the reader, {passed} passed to the parser, {n_good + typed_rejects} parsed + {len(unparsed)} "
+            "unparsable): nothing was loaded"
+        )
+    if spec.get("line_no") and n_good:
+        # an order's lines numbered in export order: a window over (order_id, line) of the rows
+        # just inserted, written back by line (unique within a load); a rejected line counts in
+        # its order's numbering, as in the merge
+        rejected_lines = "union all select order_id, line from _rejected" if typed_rejects else ""
+        con.execute(
+            f"""update {table} t set line_no = n.line_no
+                from (select line, row_number() over (partition by order_id order by line)::integer as line_no
+                      from (select order_id, line from {table} where load_id = $id {rejected_lines})) n
+                where t.load_id = $id and t.line = n.line""", {"id": load_id})
+    con.execute("drop table if exists _rejected")
+    replaced = 0
+    if spec["dedupe"] and n_good:
+        keycols = ", ".join(key)
+        # distinct hashes of the key: a collision only runs the delete below, which then deletes nothing
+        distinct = con.execute(f"select count(distinct hash({keycols})) from {table} where load_id = ?",
+                               [load_id]).fetchone()[0]
+        if distinct < n_good:  # the same key twice in one file: the last line wins
+            replaced = con.execute(
+                f"""delete from {table} where load_id = $id and line in (
+                        select line from (select line, row_number() over (partition by {keycols} order by line desc) as rn
+                                          from {table} where load_id = $id) where rn > 1)""",
+                {"id": load_id}).fetchone()[0]
+    if track:
+        con.execute(f"insert into changed_orders select distinct order_id from {table} where load_id = ?", [load_id])
+    return rows_in, n_good - replaced, len(parse_rejects) + typed_rejects, replaced, 0, 0
+
+
 def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transcoded=None,
               limit: RejectLimit | None = None, track: bool = False) -> FileResult:
     """Load one source; a CSV source comes with `transcoded`, a callable returning its
@@ -621,6 +715,10 @@ def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transco
          export_time, paid_is_net, src.header],
     )
     model = db.model_sql(f"staging/{kind}.sql")
+    if isinstance(src, CsvSource) and not keep_raw and _can_load_direct(con, kind):
+        rows_in, loaded, rejected, replaced, superseded, ignored = _load_direct(
+            con, src, path, kind, model, load_id, transcoded, track)
+        return _finish(con, src, path, kind, load_id, limit, rows_in, loaded, rejected, replaced, superseded, ignored)
     stage = f"create or replace temp table _stage as {model}"
     params: dict = {"load_id": load_id}
     try:
@@ -678,6 +776,12 @@ def _load_one(con, src, path: Path, sha: str, size: int, keep_raw: bool, transco
     loaded, replaced, superseded = _merge(con, kind, load_id, export_time, track)
     con.execute("drop table if exists _stage")
     rejected = len(parse_rejects) + typed_rejects
+    return _finish(con, src, path, kind, load_id, limit, rows_in, loaded, rejected, replaced, superseded, ignored)
+
+
+def _finish(con, src, path: Path, kind: str, load_id: int, limit: RejectLimit | None, rows_in: int, loaded: int,
+            rejected: int, replaced: int, superseded: int, ignored: int) -> FileResult:
+    """Record a loaded source's counts in the manifest, check them and the reject limit."""
     con.execute(
         "update load_manifest set rows_in = ?, loaded = ?, rejected = ?, replaced = ?, ignored = ? where load_id = ?",
         [rows_in, loaded, rejected, replaced, ignored, load_id],

@@ -244,7 +244,6 @@ def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_
             con.close()
 
     monkeypatch.setattr(evidence, "POOL_MIN", 1)
-    monkeypatch.setattr(evidence, "POOL_CHUNK", 1)  # one page a chunk: several chunks in flight
     one, two = tmp_path / "one", tmp_path / "two"
     people(one, "0")
     done = people(two, "2")
@@ -264,6 +263,31 @@ def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_
     changed = {p for p, st in stamps(two).items() if before.get(p) != st}
     assert {p for p in changed if p.startswith("evidence/")} == {page_path(DISPUTED[0])}
     assert again.written >= 1
+
+
+def test_a_worker_that_fails_leaves_its_pages_to_the_run(built, tmp_path, monkeypatch):
+    """A worker process that cannot render (here: it cannot even start) does not fail the
+    set: its share of the pages is rendered by the run's own process, the same bytes."""
+    from pipeline.act import evidence, workers
+
+    dbp = tmp_path / "f.duckdb"
+    shutil.copy(built, dbp)
+    monkeypatch.setattr(evidence, "POOL_MIN", 1)
+
+    def people(folder: Path, n: str):
+        monkeypatch.setenv(evidence.WORKERS_ENV, n)
+        con = db.connect(dbp, read_only=True)
+        try:
+            return export.write_people_files(con, folder)
+        finally:
+            con.close()
+
+    people(tmp_path / "one", "1")
+    monkeypatch.setattr(workers.sys, "executable", "/bin/false")
+    people(tmp_path / "two", "3")  # two workers, both failing
+    for o in DISPUTED:
+        assert (tmp_path / "one" / page_path(o)).read_bytes() == (tmp_path / "two" / page_path(o)).read_bytes()
+    assert not list((tmp_path / "two").glob(".shortship-*"))  # no staging folder or facts left behind
 
 
 def test_page_paths_and_the_links_between_pages(tmp_path):

@@ -1,7 +1,7 @@
 """The staging macros' fast paths and the items line numbering give what the plain forms gave.
 
-The cleaning macros (sql/schema/00_macros.sql) test a value's first and last character before
-trimming or unwrapping it and keep IN lists short (DuckDB turns a long IN list into a join);
+The cleaning macros (sql/schema/00_macros.sql; ss_clean, all three in one step) test a value's
+first and last character before trimming or unwrapping it and keep IN lists short (DuckDB turns a long IN list into a join);
 line_no is numbered by the merge over (order_id, line) alone. The reference macros below are
 the earlier, plain forms: every value of awkward input must come out the same either way.
 """
@@ -37,6 +37,10 @@ AWKWARD = [
     "\ufeff2017-05-01 10:00:00", "2017-05-01 10:00:00\ufeff", "abc\u00a0", "\u00a0abc", "a\u3000", "a\r", "\na",
     "交易成功", "颜色分类：红色 ", "20028696589650728", "2.14073E+16", "'", "=", '"', '""', "a b", "是", "否",
     "需要", "不需要", "TRUE", "Y", "n", "0", "1", "yes", "No", "x\u3000\u3000", "  =\"  45 \"  ",
+    # the edges of ss_clean's test on the first character
+    "<a", ">a", "=a", "/", "0 ", "\u009fa", "\u00a1a", "\u2fffa", "\u3000", "\u3001a", "\u4dffa", "\u4e00 ",
+    "\u4e00", "\ufefea", "\ufeff", "\ufeffa", "a\ufeff", "\uff01a", "【a】", "null ", " null", "订单未关闭 ",
+    "'订单未关闭", '="null"', "'-", "--", "nullx", "订单未关闭了", "\t订单未关闭",
 ]
 
 
@@ -50,11 +54,13 @@ def test_cleaning_macros_match_the_plain_forms(con):
         """select x,
                   ref_null(ref_unwrap(ref_trim(x))) as ref_clean,
                   ss_null(ss_unwrap(ss_trim(x)))    as new_clean,
+                  ss_clean(x)                       as one_step,
                   ref_bool(x) as ref_b, ss_bool(x) as new_b
            from v"""
     ).fetchall()
-    for x, ref_clean, new_clean, ref_b, new_b in rows:
+    for x, ref_clean, new_clean, one_step, ref_b, new_b in rows:
         assert new_clean == ref_clean, repr(x)
+        assert one_step == ref_clean, repr(x)
         assert new_b == ref_b, repr(x)
 
 
@@ -79,3 +85,61 @@ def test_line_no_numbers_each_orders_lines_in_export_order(con, tmp_path):
         ("222", 1, "SB", 3), ("222", 2, "SE", 6),
         ("333", 1, "SD", 5),
     ]
+
+
+# one small export per kind, each with a row that does not type, a broken quote and (where the
+# kind has a key) a key twice; and an unrelated older export of the kind, loaded first so that
+# the same file then takes the merge path instead of the first load's direct insert
+FIRST_VS_MERGE = {
+    "orders": ("订单编号,买家会员名,买家实际支付金额,订单状态",
+               ['="111",a,10.00,交易成功', '="222",b,1,2,交易成功', '="333",c,x,交易成功', '="111",d,12.00,交易成功',
+                '444,"e,5.00,交易成功'],
+               ['="999",z,1.00,交易成功']),
+    "items": ("主订单编号,标题,价格,购买数量,商家编码,订单状态",
+              ["111,A,1.00,1,SA,交易成功", "222,B,2.00,1,SB,交易成功", "111,C,3.00,x,SC,交易成功",
+               '111,"D,4.00,1,SD,交易成功', "222,E,5.00,2,SE,交易成功", "111,F,6.00,1,SF,交易成功"],
+              ["999,Z,1.00,1,SZ,交易成功"]),
+    "refunds": ("订单编号,退款编号,买家退款金额,退款状态",
+                ["111,501,10.00,退款成功", "222,502,x,退款成功", "111,501,15.00,退款成功", '333,"503,1.00,退款成功'],
+                ["999,509,1.00,退款成功"]),
+    "shipments": ("order_id,sku,quantity,shipped_at,tracking_no,weight_kg,reship",
+                  ["111,SA,1,2017-05-31 10:00:00,T1,0.5,false", "111,SA,1,2017-05-31 10:00:00,T1,0.5,false",
+                   "222,SB,1,not a date,T2,0.5,false", '333,"SC,1,2017-05-31 10:00:00,T3,0.5,false'],
+                  ["999,SZ,1,2017-05-30 10:00:00,T9,0.5,false"]),
+}
+TABLES = {"orders": "orders", "items": "order_lines", "refunds": "refunds", "shipments": "shipments"}
+
+
+def test_a_first_load_gives_what_the_merge_gives(tmp_path):
+    from pipeline import db
+
+    def load(folder: str, older: bool) -> dict:
+        con = db.connect(tmp_path / f"{folder}.duckdb")
+        got = {}
+        for kind, (header, rows, other) in FIRST_VS_MERGE.items():
+            d = tmp_path / folder / kind
+            d.mkdir(parents=True)
+            if older:
+                (d / "old_201705010000.csv").write_text("\n".join([header, *other]) + "\n", encoding="utf-8")
+                load_paths(con, [d / "old_201705010000.csv"], kind=kind)
+            f = d / "new_201706010000.csv"
+            f.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+            (r,) = load_paths(con, [f], kind=kind)
+            table = TABLES[kind]
+            got[kind] = (
+                (r.rows_in, r.loaded, r.rejected, r.replaced),
+                con.execute(f"select * exclude (load_id, source_file) from {table} where load_id = ? order by all",
+                            [con.execute("select max(load_id) from load_manifest").fetchone()[0]]).fetchall(),
+                con.execute("select line, reason from rejects where source_file = ? order by line", [str(f)]).fetchall(),
+            )
+        con.close()
+        return got
+
+    first, merged = load("first", older=False), load("merged", older=True)
+    for kind in FIRST_VS_MERGE:
+        assert first[kind] == merged[kind], kind
+        counts, rows, rejects = first[kind]
+        assert counts[2] >= 2 and rows and rejects, kind  # the rejects and the rows are really there
+    assert first["orders"][0][3] == 1 and first["refunds"][0][3] == 1  # a key twice: the earlier line replaced
+    # the rejected line 4 counts in order 111's numbering; the refused line 5 never reached the parser
+    assert [r[:2] for r in first["items"][1]] == [("111", 1), ("111", 3), ("222", 1), ("222", 2)]

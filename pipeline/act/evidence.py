@@ -27,6 +27,7 @@ written. A page whose order no longer gets one leaves the set (its file is remov
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -51,7 +52,7 @@ def rendered(con: duckdb.DuckDBPyConnection, reasons: dict[str, list[str]], lang
     for o in reasons:
         page_name(o)
     tx = PageTexts(lang)
-    with Gathering(con, reasons, as_of, policy) as g:
+    with Gathering(con, reasons, as_of, policy, lang) as g:
         for p in g.pages(list(reasons)):
             yield p.order_id, render(p, tx, policy, facts_as_of or as_of)
 
@@ -75,21 +76,21 @@ def write_pages(con: duckdb.DuckDBPyConnection, order_ids: list[str], folder: Pa
     return out
 
 
-# Pages can be rendered and written by worker processes when there are many (pipeline/act/workers.py):
-POOL_MIN = 2_000       # pages to render before worker processes are worth their start (~0.5 s)
-POOL_CHUNK = 1_000     # pages a worker is handed at a time
-WORKERS_ENV = "SHORTSHIP_RENDER_WORKERS"  # worker processes (default 0: the run's own process renders)
+# Pages are rendered by two processes when there are many (pipeline/act/workers.py):
+POOL_MIN = 2_000       # pages to render before a second process is worth its start (~0.5 s)
+WORKERS_ENV = "SHORTSHIP_RENDER_WORKERS"  # processes that render (default: 2, or 1 on a single core)
 
 
 def render_workers() -> int:
-    """Worker processes that render pages: none unless SHORTSHIP_RENDER_WORKERS says how many.
-    On the 2-core benchmark machine, shared with other work, two workers were slower than the
-    run's own process (24,000 pages rendered and written: 10.8 s against 8.5 s; handing the
-    facts over costs a pickle each way and the workers' start), so they are for a machine
-    with idle cores."""
+    """Processes that render pages, the run's own included: SHORTSHIP_RENDER_WORKERS, else two
+    (one on a machine of one core). With two, the run's process writes the facts of half the
+    pages to render into the staging folder once (Parquet), a worker process reads them and
+    renders that half while the run's process renders the other. At 1 M orders (31,000
+    pages) the worker's half cost it about 5 CPU seconds, its start included, and the run's
+    process as much less."""
     value = os.environ.get(WORKERS_ENV, "").strip()
     if not value:
-        return 0
+        return min(2, os.cpu_count() or 1)
     try:
         return max(int(value), 0)
     except ValueError:
@@ -102,7 +103,7 @@ def stage_pages(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, rea
     `stage`: only the pages whose facts (or renderer) changed since their published copy are
     rendered, and only those whose bytes changed are written (`every`: render them all, for
     pages asked for by name). Returns the pages' paths (relative). `workers`: processes that
-    render (default `render_workers()`; used from POOL_MIN pages to render)."""
+    render (default `render_workers()`; more than one from POOL_MIN pages to render)."""
     if not reasons:
         return []
     rels = {o: page_path(o) for o in reasons}
@@ -111,7 +112,7 @@ def stage_pages(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, rea
     stage.meta[RENDERER] = key
     same_renderer = stage.previous.header.get(RENDERER) == key
     now = fmt(info.as_of)
-    with Gathering(con, reasons, info.as_of, info.policy) as g:
+    with Gathering(con, reasons, info.as_of, info.policy, info.lang) as g:
         hashes = g.hashes()
         todo: dict[str, tuple[str, str]] = {}  # order_id -> (facts hash, clock of the facts)
         for oid, rel in rels.items():
@@ -125,44 +126,61 @@ def stage_pages(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, rea
                 todo[oid] = (h, now)
         n = render_workers() if workers is None else workers
         if n > 1 and len(todo) >= POOL_MIN:
-            _render_in_workers(g, stage, info, todo, rels, n)
-            return list(rels.values())
-        clocks: dict[str, datetime] = {}
-        for p in g.pages(list(todo)):
-            h, since = todo[p.order_id]
-            at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
-            html = render(p, tx, info.policy, at)
-            stage.write_bytes(rels[p.order_id], html.encode(), facts=h, facts_as_of=since)
+            _render_shared(g, stage, info, tx, todo, rels, n)
+        else:
+            _render_here(g, stage, info, tx, list(todo), todo, rels)
     return list(rels.values())
 
 
-def _render_in_workers(g: Gathering, stage: Stage, info: SetInfo, todo: dict[str, tuple[str, str]],
-                       rels: dict[str, str], n: int) -> None:
-    """stage_pages' rendering by `n` worker processes (see POOL_MIN): this process fetches the
-    chunks and records what the workers wrote."""
-    from pipeline.act.workers import RenderPool
+def _render_here(g: Gathering, stage: Stage, info: SetInfo, tx: PageTexts, order_ids: list[str],
+                 todo: dict[str, tuple[str, str]], rels: dict[str, str]) -> None:
+    """Render the pages of `order_ids` in this process and stage them."""
+    clocks: dict[str, datetime] = {}
+    for p in g.pages(order_ids):
+        h, since = todo[p.order_id]
+        at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
+        html = render(p, tx, info.policy, at)
+        stage.write_bytes(rels[p.order_id], html.encode(), facts=h, facts_as_of=since)
 
 
-    def record(results: list[tuple]) -> None:
-        for oid, sha, size, staged in results:
-            h, since = todo[oid]
-            stage.record(rels[oid], sha, size, staged, facts=h, facts_as_of=since)
+def _render_shared(g: Gathering, stage: Stage, info: SetInfo, tx: PageTexts, todo: dict[str, tuple[str, str]],
+                   rels: dict[str, str], n: int) -> None:
+    """stage_pages' rendering by this process and `n` - 1 worker processes, each a share of
+    the pages (see `render_workers`); this process records what the workers wrote."""
+    from pipeline.act.workers import Worker
 
-    pool = RenderPool(n, info.lang, info.policy, str(stage.folder))
+    ids = list(todo)
+    size = -(-len(ids) // n)
+    shares = [ids[i:i + size] for i in range(0, len(ids), size)]
+    pool = [Worker() for _ in shares[1:]]  # started first: their start overlaps the facts' writing
+    folders = []
     try:
-        in_flight = 0
-        for chunk in g.chunks(list(todo), POOL_CHUNK):
-            for o in chunk.order_ids:
-                stage.staged_path(rels[o])  # its folder made in the staging folder (once a folder)
-            pool.submit(chunk, {o: (rels[o], todo[o][1], stage.unchanged_sha(rels[o])) for o in chunk.order_ids})
-            in_flight += 1
-            while in_flight > 2 * n:  # a bounded number of chunks in flight
-                record(pool.result())
-                in_flight -= 1
-        while in_flight:
-            record(pool.result())
-            in_flight -= 1
+        for i, (worker, share) in enumerate(zip(pool, shares[1:]), 1):
+            facts = os.path.join(stage.folder, f".facts-{i}")  # never part of the set: removed below
+            os.makedirs(facts, exist_ok=True)
+            folders.append(facts)
+            columns = g.write_share(share, facts)
+            worker.submit({"lang": info.lang, "policy": info.policy, "folder": str(stage.folder), "facts": facts,
+                           "columns": columns, "order_ids": share, "reasons": {o: g.reasons[o] for o in share},
+                           "tasks": {o: (rels[o], todo[o][1], stage.unchanged_sha(rels[o])) for o in share}})
+        _render_here(g, stage, info, tx, shares[0], todo, rels)
+        for worker, share in zip(pool, shares[1:]):
+            try:
+                results = worker.result()
+            except ShortshipError:
+                # the worker failed (it could not start, or stopped): its share is rendered
+                # here, where a cause in the data or the folder is told as the run's own error
+                _render_here(g, stage, info, tx, share, todo, rels)
+                continue
+            for oid, sha, nbytes, staged in results:
+                h, since = todo[oid]
+                stage.record(rels[oid], sha, nbytes, staged, facts=h, facts_as_of=since)
     except BaseException:
-        pool.kill()
+        for worker in pool:
+            worker.kill()
         raise
-    pool.close()
+    finally:
+        for facts in folders:
+            shutil.rmtree(facts, ignore_errors=True)
+    for worker in pool:
+        worker.close()

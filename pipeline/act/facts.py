@@ -15,17 +15,20 @@ new FactKind here, then show it in pipeline/act/page.py; the facts hash follows 
 one per order):
 
 1. `prepare`: each kind's rows of every page's order into a temp table (`_ev_<kind>`);
-2. `hashes`: per order, the hash of every fact a page shows (each kind's rows as JSON, in a
-   fixed order, the reasons for the page and the policy's settings the page quotes; not the
-   shop-wide statistics a kind marks `quoted`), computed by DuckDB: a page whose hash equals
-   the one its published copy was rendered from need not be rendered at all;
+2. `hashes`: per order, the hash of every fact a page shows (each kind's rows: their number
+   and the sum of DuckDB's hash of each row; the reasons for the page and the policy's
+   settings the page quotes; not the shop-wide statistics a kind marks `quoted`), computed by
+   DuckDB: a page whose hash equals the one its published copy was rendered from need not be
+   rendered at all;
 3. `chunks` / `pages`: the facts of the orders still to render, a chunk of orders at a time
-   (plain rows, which a worker process can be handed), as PageFacts.
+   (plain rows), as PageFacts; `write_share` writes the facts of some of them into Parquet
+   files once, which a worker process reads back (`read_share`) as the same chunks.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +54,11 @@ class FactKind(NamedTuple):
     # the page quotes them as of the clock of its facts, and what they decide (light, as
     # expected) is in the hash.
     quoted: tuple[str, ...] = ()
+    # columns of facts (lists of {sep, code, args}, pipeline/explain.py) the page shows as text:
+    # (column, name) fetched as the text in the page's language (DuckDB's fl_render, the same
+    # text as explain.render), not as the nested values (slow to turn into Python objects);
+    # the hash is of the facts themselves
+    said: tuple[tuple[str, str], ...] = ()
 
 
 # The facts of a page. Free text people wrote is masked by detection's rule (fl_mask_text).
@@ -60,10 +68,10 @@ KINDS: tuple[FactKind, ...] = (
                refund_amount, paid_gross, created_at, paid_at, shipped_at, confirmed_at, tracking_no, carrier,
                fl_mask_text(buyer_message) as buyer_message, fl_mask_text(seller_memo) as seller_memo,
                item_count, close_reason, source_file, line
-        from orders semi join _ev_ids using (order_id)""", "order_id", True),
+        from _ev_orders semi join _ev_ids using (order_id)""", "order_id", True),
     FactKind("flag", """
         select order_id, kind, responsibility, confidence, missing_qty, affected_amount, rules, evidence_facts, ship_by
-        from flags semi join _ev_ids using (order_id)""", "order_id", True),
+        from flags semi join _ev_ids using (order_id)""", "order_id", True, said=(("evidence_facts", "evidence"),)),
     FactKind("liability", """
         select order_id, status, hold, base_amount, compensation_yuan, points, floor_applied, cap_applied,
                goods_refund_yuan, freight_yuan, total_yuan, at_risk_yuan, recoverable_yuan, deadline
@@ -73,7 +81,8 @@ KINDS: tuple[FactKind, ...] = (
                l.status_raw, l.refund_status, l.refund_amount, a.line_paid, a.paid_source, l.shipped_at,
                l.tracking_no, l.source_file, l.line
         from _ev_order_lines l
-        left join line_amounts_of('_ev_order_lines', '_ev_orders') a using (order_id, line_no)""",
+        left join line_amounts_of('_ev_order_lines', '_ev_orders') a using (order_id, line_no)
+        where l.order_id in (select order_id from _ev_ids)""",
              "order_id, line_no", False),
     FactKind("refunds", """
         select order_id, refund_id, sku, title, refund_amount, order_paid_amount, status, status_raw,
@@ -93,7 +102,7 @@ KINDS: tuple[FactKind, ...] = (
              ("expected_kg", "sigma_kg")),
     FactKind("shipment_rows", """
         select order_id, sku, quantity, shipped_at, tracking_no, weight_kg, reship, source_file, line
-        from shipments semi join _ev_ids using (order_id)""", "order_id, shipped_at, line, source_file, sku, tracking_no",
+        from _ev_shipments semi join _ev_ids using (order_id)""", "order_id, shipped_at, line, source_file, sku, tracking_no",
              False),
     # A make-up (补发) traced to the page's order from the buyer's later order (the notes of
     # detection, rule text_makeup; sql/flags/notes.sql): the later order's payment, the text that
@@ -107,13 +116,13 @@ KINDS: tuple[FactKind, ...] = (
                case when list_contains(p.sources, '订单备注') then fl_mask_text(o.seller_memo) end as seller_memo,
                p.later_id in (select order_id from _ev_ids) as has_page, o.source_file, o.line
         from _ev_makeup_pairs p
-        join orders o on o.order_id = p.later_id""",
+        join _ev_orders o on o.order_id = p.later_id""",
              "order_id, paid_at nulls last, later_id", False),
     FactKind("makeup_lines", """
         select p.order_id, l.order_id as later_id, l.line_no, l.sku, l.title, l.attributes, l.price, l.quantity,
                l.status_raw, l.source_file, l.line
         from _ev_makeup_pairs p
-        join order_lines l on l.order_id = p.later_id""", "order_id, later_id, line_no, line, source_file", False),
+        join _ev_order_lines l on l.order_id = p.later_id""", "order_id, later_id, line_no, line, source_file", False),
     FactKind("makeup_parcels", """
         select p.order_id, a.order_id as later_id, a.tracking_no, a.shipped_at, a.reship, a.units, a.contents,
                a.weight_kg, a.expected_kg, a.sigma_kg, a.weight_ok, a.light, a.source_files, a.lines
@@ -124,7 +133,7 @@ KINDS: tuple[FactKind, ...] = (
         select p.order_id, s.order_id as later_id, s.sku, s.quantity, s.shipped_at, s.tracking_no, s.weight_kg,
                s.reship, s.source_file, s.line
         from _ev_makeup_pairs p
-        join shipments s on s.order_id = p.later_id""",
+        join _ev_shipments s on s.order_id = p.later_id""",
              "order_id, later_id, shipped_at, line, source_file, sku, tracking_no", False),
     # the other way: the page's order is the later one, its text makes up goods of the buyer's
     # earlier order(s) (each with its own page or not)
@@ -200,7 +209,7 @@ def _has_table(con, name: str) -> bool:
 
 
 def _tables() -> list[str]:
-    return ["_ev_ids", "_ev_order_lines", "_ev_orders", "_ev_todo", "_ev_hash", "_ev_makeup_links", "_ev_makeup_pairs",
+    return ["_ev_ids", "_ev_all", "_ev_shipments", "_ev_order_lines", "_ev_orders", "_ev_todo", "_ev_hash", "_ev_makeup_links", "_ev_makeup_pairs",
             "_ev_made_up_pairs", *(f"_ev_{k.name}" for k in KINDS)]
 
 
@@ -209,11 +218,23 @@ class Gathering:
     doc). Use as a context manager: the temp tables are dropped on exit."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, reasons: dict[str, list[str]], as_of: datetime,
-                 policy: Policy):
+                 policy: Policy, lang: str = "zh"):
         self.con = con
         self.reasons = reasons
         self.as_of = as_of
         self.policy = policy
+        self.lang = lang  # the language of the facts fetched as text (FactKind.said)
+
+    def _fetch(self, k: FactKind) -> tuple[str, dict]:
+        """The SELECT of kind `k`'s rows of the orders in _ev_todo (its facts said as text), in
+        page order, and its parameters."""
+        if not k.said:
+            return (f"select t.* from _ev_{k.name} t semi join _ev_todo using (order_id) order by {k.order}", {})
+        from pipeline import explain
+
+        cols = ", ".join(f"{explain.said('t.' + c)} as {name}" for c, name in k.said)
+        return (f"select t.* exclude ({', '.join(c for c, _ in k.said)}), {cols} from _ev_{k.name} t "
+                f"semi join _ev_todo using (order_id) order by {k.order}", explain.render_params(self.lang))
 
     def __enter__(self) -> "Gathering":
         self.prepare()
@@ -230,12 +251,17 @@ class Gathering:
                     {"ids": ids, "why": [self.reasons[o] for o in ids]})
         # what people wrote is quoted with personal data masked by detection's own rule
         db.run_script(con, db.read_sql("flags/macros.sql"))
-        con.execute("create or replace temp table _ev_order_lines as "
-                    "select * from order_lines semi join _ev_ids using (order_id)")
-        con.execute("create or replace temp table _ev_orders as select * from orders semi join _ev_ids using (order_id)")
         self._makeup_pairs()
-        weigh_parcels(con, "select order_id from _ev_ids union select later_id from _ev_makeup_pairs",
-                      self.as_of, self.policy)
+        # the rows of the pages' orders and of the later orders making up their goods, each
+        # big table read once (the kinds select from these)
+        con.execute("create or replace temp table _ev_all as "
+                    "select order_id from _ev_ids union select later_id from _ev_makeup_pairs")
+        con.execute("create or replace temp table _ev_order_lines as "
+                    "select * from order_lines semi join _ev_all using (order_id)")
+        con.execute("create or replace temp table _ev_orders as select * from orders semi join _ev_all using (order_id)")
+        con.execute("create or replace temp table _ev_shipments as "
+                    "select * from shipments semi join _ev_all using (order_id)")
+        weigh_parcels(con, "select order_id from _ev_all", self.as_of, self.policy)
         has_decisions = _has_table(con, "decisions")
         for k in KINDS:
             sql = k.sql if (k.name != "decisions" or has_decisions) else \
@@ -272,9 +298,11 @@ class Gathering:
         for i, k in enumerate(KINDS):
             rows = f"(select * exclude ({', '.join(k.quoted)}) from _ev_{k.name})" if k.quoted else f"_ev_{k.name}"
             parts.append(f"coalesce(h{i}.h, '')")
-            joins.append(f"left join (select order_id, md5(string_agg(to_json(t)::varchar, chr(30) "
-                         f"order by to_json(t)::varchar)) as h from {rows} t group by order_id) h{i} "
-                         f"using (order_id)")
+            # the rows of a kind, in any order (their order on the page follows from their
+            # values): their number and the sum of their hashes (DuckDB's 64-bit hash of the
+            # whole row), four times cheaper than an md5 of their JSON sorted
+            joins.append(f"left join (select order_id, count(*) || ':' || sum(hash(t)) as h from {rows} t "
+                         f"group by order_id) h{i} using (order_id)")
         sql = (f"select i.order_id, md5(concat_ws('|', $key, i.reasons::varchar, {', '.join(parts)})) "
                f"from _ev_ids i {' '.join(joins)}")
         return dict(self.con.execute(sql, {"key": policy_key(self.policy)}).fetchall())
@@ -289,8 +317,7 @@ class Gathering:
             fields: dict[str, tuple[str, ...]] = {}
             rows: dict[str, dict[str, list[tuple]]] = {}
             for k in KINDS:
-                cur = con.execute(f"select t.* from _ev_{k.name} t semi join _ev_todo using (order_id) "
-                                  f"order by {k.order}")
+                cur = con.execute(*self._fetch(k))
                 fields[k.name] = tuple(d[0] for d in cur.description)
                 by: dict[str, list[tuple]] = defaultdict(list)
                 for r in cur.fetchall():
@@ -304,6 +331,55 @@ class Gathering:
         for chunk in self.chunks(order_ids, size):
             yield from chunk.pages()
 
+    def write_share(self, order_ids: list[str], folder: str) -> dict[str, list[tuple[str, str]]]:
+        """The facts of `order_ids` as one Parquet file per kind in `folder` (`<kind>.parquet`,
+        each row with `_seq`, its order's place in `order_ids`), for a worker process to read
+        (`read_share`) while this connection's transaction stays open. Returns each kind's
+        columns and their types (Parquet has no HUGEINT: the reader casts them back)."""
+        con = self.con
+        con.execute("create or replace temp table _ev_todo as "
+                    "select unnest($ids::varchar[]) as order_id, unnest(range(len($ids::varchar[]))) as _seq",
+                    {"ids": order_ids})
+        columns: dict[str, list[tuple[str, str]]] = {}
+        for k in KINDS:
+            sql, params = self._fetch(k)
+            columns[k.name] = [(r[0], r[1]) for r in con.execute(f"describe {sql}", params).fetchall()]
+            target = os.path.join(folder, f"{k.name}.parquet").replace("'", "''")
+            con.execute(f"COPY (select f.*, s._seq from ({sql}) f join _ev_todo s using (order_id) order by s._seq) "
+                        f"TO '{target}' (FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE 20000)", params)
+        return columns
+
     def close(self) -> None:
         for t in _tables() + ["_act_orders", "_act_parcels"]:
             self.con.execute(f"drop table if exists {t}")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_share(folder: str, columns: dict[str, list[tuple[str, str]]], order_ids: list[str],
+               reasons: dict[str, list[str]], size: int = CHUNK) -> Iterator[Chunk]:
+    """The facts `Gathering.write_share` wrote into `folder` for `order_ids`, `size` orders at a
+    time, as the Chunks `Gathering.chunks` would give (the same rows, values and order)."""
+    con = duckdb.connect()
+    try:
+        con.execute("set threads = 1")
+        fields = {k.name: tuple(c for c, _ in columns[k.name]) for k in KINDS}
+        selects = {}
+        for k in KINDS:
+            cols = ", ".join(f"cast({_ident(c)} as {t}) as {_ident(c)}" for c, t in columns[k.name])
+            path = os.path.join(folder, f"{k.name}.parquet").replace("'", "''")
+            selects[k.name] = (f"select {cols} from read_parquet('{path}') where _seq >= $lo and _seq < $hi "
+                               f"order by {k.order}")
+        for start in range(0, len(order_ids), size):
+            part = order_ids[start:start + size]
+            rows: dict[str, dict[str, list[tuple]]] = {}
+            for k in KINDS:
+                by: dict[str, list[tuple]] = defaultdict(list)
+                for r in con.execute(selects[k.name], {"lo": start, "hi": start + size}).fetchall():
+                    by[r[0]].append(r)
+                rows[k.name] = dict(by)
+            yield Chunk(order_ids=part, reasons={o: reasons.get(o, []) for o in part}, fields=fields, rows=rows)
+    finally:
+        con.close()

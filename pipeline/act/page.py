@@ -27,7 +27,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from pipeline.act.facts import PageFacts
-from pipeline.explain import render as said
 from pipeline.locale import Messages, mask_phones, messages
 from pipeline.policy import Policy
 from pipeline.setdata import page_href_from_page
@@ -400,7 +399,7 @@ def render(f: PageFacts, tx: PageTexts, policy: Policy, facts_as_of: datetime | 
           f'    <dt>{t["rules_fired"]}</dt>\n    <dd>')
         for r in fl.rules or ():
             w(f'<span class="tag" title="{esc(r)}">{code("rule", r)}</span> ')
-        w(f'</dd>\n    <dt>{t["detection"]}</dt><dd class="quote">{esc(mask_phones(said(fl.evidence_facts, tx.lang)))}</dd>\n  </dl>\n')
+        w(f'</dd>\n    <dt>{t["detection"]}</dt><dd class="quote">{esc(mask_phones(fl.evidence))}</dd>\n  </dl>\n')
     else:
         w(f'  <p class="empty-note">{t["not_flagged"]}</p>\n')
     w('  <p class="note">')

@@ -1,29 +1,26 @@
-"""Worker processes that render evidence pages (pipeline/act/evidence.py `stage_pages`), when
-SHORTSHIP_RENDER_WORKERS asks for them (by default the run's own process renders: on the shared
-2-core benchmark machine two workers were slower, see bench/results.md).
+"""A worker process that renders a share of the evidence pages (pipeline/act/evidence.py
+`stage_pages`), beside the run's own process, which renders the other share.
 
-When a set has many pages to render, the main process fetches their facts from DuckDB a chunk
-at a time and hands each chunk, as plain rows (pipeline/act/facts.py `Chunk`), to one of a few
-worker processes, which render the pages, hash them and write those whose bytes changed into
-the staging folder, and answer which they wrote. The main process fetches the next chunk
-meanwhile. The facts are never shared by fork: each worker holds only the chunk it renders
-(a fork of the main process made its large heap copy-on-write, which was measured slower than
-one process).
+The run's process writes the facts of the worker's share once, as Parquet files in the staging
+folder (pipeline/act/facts.py `Gathering.write_share`: the run's transaction is open, so the
+worker cannot read the database itself), then goes on rendering its own share. The worker
+reads its facts from those files (`read_share`, its own in-memory DuckDB, one thread), renders
+the pages, hashes them and writes those whose bytes changed into the staging folder, and
+answers which it wrote. Nothing is shared by fork: the worker is `python -m
+pipeline.act.workers`, started with the run's interpreter and module path (not the
+multiprocessing module: its spawned children import the main program again, and a fork would
+copy DuckDB's threads and the heap).
 
-A worker is `python -m pipeline.act.workers`, started with the main process's interpreter and
-module path; the two talk in pickles over the worker's stdin and stdout (one pickle per message:
-first the language, policy and staging folder, then one chunk per request, answered by
-("ok", results) or ("error", message)). Not the multiprocessing module: its spawned children
-import the main program again (`python -m pipeline` runs the command line at import), and a
-fork would copy DuckDB's threads and the heap. A worker ignores Ctrl-C (the main process
-handles it) and stops when its stdin closes, so it never outlives the main process.
+The two talk in pickles over the worker's stdin and stdout: one job (language, policy, staging
+folder, facts folder and columns, the orders with their reasons and tasks), answered by
+("ok", results) or ("error", message). A worker ignores Ctrl-C (the run handles it) and
+stops when its stdin closes, so it never outlives the run.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import pickle
-import queue
 import signal
 import subprocess
 import sys
@@ -44,117 +41,103 @@ def _write(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def render_chunk(chunk, tasks: dict[str, tuple[str, str, str | None]], tx, policy, folder: str) -> list[tuple]:
-    """Render the pages of `chunk` (tasks: order_id -> (rel, clock of its facts, SHA-256 of the
-    published copy or None)) and write those whose bytes changed into `folder`. Returns
-    (order_id, sha256, size, written) for each page."""
-    from pipeline.act.page import render
+def render_share(job: dict) -> list[tuple]:
+    """Render the pages of a job (see the module doc; tasks: order_id -> (rel, clock of its facts,
+    SHA-256 of the published copy or None)) and write those whose bytes changed into the
+    staging folder. Returns (order_id, sha256, size, written) for each page."""
+    from pipeline.act.facts import read_share
+    from pipeline.act.page import PageTexts, render
 
+    tx = PageTexts(job["lang"])
+    policy, folder, tasks = job["policy"], job["folder"], job["tasks"]
     clocks: dict[str, datetime] = {}
+    made: set[str] = set()
     out = []
-    for p in chunk.pages():
-        rel, since, published = tasks[p.order_id]
-        at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
-        data = render(p, tx, policy, at).encode()
-        sha = hashlib.sha256(data).hexdigest()
-        written = sha != published
-        if written:
-            try:
-                _write(os.path.join(folder, rel), data)
-            except OSError as e:
-                raise ShortshipError(f"{rel}: cannot write ({e.strerror})") from None
-        out.append((p.order_id, sha, len(data), written))
+    for chunk in read_share(job["facts"], job["columns"], job["order_ids"], job["reasons"]):
+        for p in chunk.pages():
+            rel, since, published = tasks[p.order_id]
+            at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
+            data = render(p, tx, policy, at).encode()
+            sha = hashlib.sha256(data).hexdigest()
+            written = sha != published
+            if written:
+                sub = rel.rpartition("/")[0]
+                if sub not in made:
+                    os.makedirs(os.path.join(folder, sub), exist_ok=True)
+                    made.add(sub)
+                try:
+                    _write(os.path.join(folder, rel), data)
+                except OSError as e:
+                    raise ShortshipError(f"{rel}: cannot write ({e.strerror})") from None
+            out.append((p.order_id, sha, len(data), written))
     return out
 
 
-class RenderPool:
-    """`n` worker processes rendering chunks of pages into `folder` (see the module doc).
-    `submit` hands a chunk to the next free worker; `results` gives the answers as they come."""
+class Worker:
+    """One worker process (see the module doc), started at once so that its start overlaps
+    the run's own work; `submit` hands it its job, `result` waits for the answer."""
 
-    def __init__(self, n: int, lang: str, policy, folder: str):
+    def __init__(self):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
-        self._procs = [
-            subprocess.Popen([sys.executable, "-m", "pipeline.act.workers"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE,
-                             stderr=None if os.environ.get("SHORTSHIP_DEBUG") else subprocess.DEVNULL, env=env)
-            for _ in range(n)
-        ]
-        self._tasks: queue.Queue = queue.Queue()
-        self._results: queue.Queue = queue.Queue()
-        self._threads = []
-        for proc in self._procs:
-            pickle.dump((lang, policy, folder), proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            proc.stdin.flush()
-            t = threading.Thread(target=self._serve, args=(proc,), daemon=True, name="render-worker")
-            t.start()
-            self._threads.append(t)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.act.workers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=None if os.environ.get("SHORTSHIP_DEBUG") else subprocess.DEVNULL, env=env)
+        self._answer: tuple[str, Any] | None = None
+        self._thread: threading.Thread | None = None
 
-    def _serve(self, proc: subprocess.Popen) -> None:
-        """Feed `proc` one chunk at a time, pass its answers on."""
-        while True:
-            item = self._tasks.get()
-            if item is None:
-                return
+    def submit(self, job: dict) -> None:
+        def serve() -> None:
+            proc = self._proc
             try:
-                pickle.dump(item, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 proc.stdin.flush()
-                answer = pickle.load(proc.stdout)
+                self._answer = pickle.load(proc.stdout)
             except (OSError, EOFError, pickle.UnpicklingError):
-                answer = ("error", f"a page-rendering worker stopped (exit status {proc.poll()})")
-            self._results.put(answer)
-            if answer[0] != "ok":
-                return
+                self._answer = ("error", f"a page-rendering worker stopped (exit status {proc.poll()})")
 
-    def submit(self, chunk, tasks) -> None:
-        self._tasks.put((chunk, tasks))
+        self._thread = threading.Thread(target=serve, daemon=True, name="render-worker")
+        self._thread.start()
 
     def result(self) -> list[tuple]:
-        status, value = self._results.get()
+        assert self._thread is not None
+        self._thread.join()
+        status, value = self._answer or ("error", "no answer")
         if status != "ok":
             raise ShortshipError(f"evidence pages: {value}")
         return value
 
     def close(self) -> None:
-        for _ in self._threads:
-            self._tasks.put(None)
-        for proc in self._procs:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
     def kill(self) -> None:
-        for proc in self._procs:
-            if proc.poll() is None:
-                proc.kill()
-        for proc in self._procs:
-            proc.wait()
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
 
 
 def main() -> None:
-    """A worker: read the set's language, policy and folder, then render chunks until stdin closes."""
+    """A worker: read one job, render it, answer; then wait for stdin to close."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers on the pipe
-    from pipeline.act.page import PageTexts
+    import pipeline.act.page  # noqa: F401 - imported while the run writes the facts
 
-    lang, policy, folder = pickle.load(inp)
-    tx = PageTexts(lang)
     while True:
         try:
-            chunk, tasks = pickle.load(inp)
+            job = pickle.load(inp)
         except EOFError:
             return
         answer: tuple[str, Any]
         try:
-            answer = ("ok", render_chunk(chunk, tasks, tx, policy, folder))
+            answer = ("ok", render_share(job))
         except ShortshipError as e:
             answer = ("error", str(e))
         except Exception as e:  # noqa: BLE001 - reported to the main process as one line

@@ -179,17 +179,18 @@ def _review_queue(review, limit: int | None = TABLE_N) -> tuple[list[dict], int]
 
 
 def _largest(con, lang: str) -> list[dict]:
-    """The largest liabilities, their evidence said in `lang` (pipeline/explain.py)."""
+    """The largest liabilities, their evidence said in `lang` (pipeline/explain.py): said for
+    those rows only, not for every flag before the largest are picked."""
     explain.prepare(con)
     return _rows(
         con,
         f"""select l.order_id, l.shop, l.kind, l.responsibility, l.status, l.compensation_yuan, l.points,
                    l.goods_refund_yuan, l.freight_yuan, l.total_yuan, {explain.said('f.evidence_facts')} as evidence,
                    f.rules
-            from liabilities l left join flags f using (order_id)
-            where l.total_yuan > 0
-            order by l.total_yuan desc, l.order_id
-            limit {LARGEST_N}""",
+            from (select * from liabilities where total_yuan > 0
+                  order by total_yuan desc, order_id limit {LARGEST_N}) l
+            left join flags f using (order_id)
+            order by l.total_yuan desc, l.order_id""",
         explain.render_params(lang),
     )
 

@@ -9,7 +9,9 @@ per_kind as (
         order_id,
         kind,
         bool_or(is_primary)                                       as has_primary,
-        1 - exp(sum(ln(1 - least(confidence, 0.99))))             as score
+        -- added in one order (by value), so that equal sets of confidences give equal scores
+        -- however DuckDB's threads hand the rows over (ties then go by the kinds' order)
+        1 - exp(sum(ln(1 - least(confidence, 0.99)) order by confidence)) as score
     from fl_evidence
     group by order_id, kind
 ),

@@ -34,11 +34,26 @@ bins as (
     group by sku, q
 ),
 
-slopes as (
-    select sku, regr_slope(w_med, q) as unit_kg
+-- the least-squares slope from exact sums (each median to the nanogram, as DECIMAL), so that
+-- it does not depend on the order DuckDB's threads add the bins up (regr_slope's double sums
+-- gave last-bit differences between one thread and two, enough to flip a borderline parcel)
+slope_sums as (
+    select
+        sku,
+        count(*)                                                as k,
+        sum(q)                                                  as sx,
+        sum(q * q)                                              as sxx,
+        sum(w_med::decimal(38, 9))                              as sy,
+        sum(q * w_med::decimal(38, 9))                          as sxy,
+        sum(n)                                                  as n
     from bins
     group by sku
-    having count(*) >= 2 and sum(n) >= $min_samples
+),
+
+slopes as (
+    select sku, ((k * sxy - sx * sy)::double / nullif(k * sxx - sx * sx, 0)::double) as unit_kg
+    from slope_sums
+    where k >= 2 and n >= $min_samples
 ),
 
 models as (
@@ -131,7 +146,7 @@ parcel_sums as (
         sum(weight_kg)                                          as sum_kg,
         bool_and(known)                                         as all_known,
         max(single_kg)                                          as single_kg,
-        sum(units_kg)                                           as units_kg,
+        sum(units_kg::decimal(38, 9))::double                  as units_kg,   -- exact: any order
         max(own_pack_kg)                                        as own_pack_kg,
         max(own_sigma_kg)                                       as own_sigma_kg,
         min(learnt_from)                                        as learnt_from,

@@ -1,23 +1,15 @@
 -- Typed order lines from one load.
 -- Grain: one row per record of load $load_id (_raw_batch: this load's raw_items rows). line_no (an order's lines
--- numbered in export order) is added by the merge in pipeline/load.py, over (order_id, line) alone: a window over
--- these wide rows would sort them all. Inputs: _raw_batch (as raw_items), load_manifest. reject_reason is NULL for a row that parsed.
+-- numbered in export order) is added by pipeline/load.py (the merge, or after a first load's insert), over
+-- (order_id, line) alone: a window over these wide rows would sort them all. Inputs: _raw_batch (as raw_items), load_manifest. reject_reason is NULL for a row that parsed.
 with
 
 raw as (
     select * exclude (load_id, extra), $load_id::integer as load_id from _raw_batch
 ),
 
-trimmed as (
-    select load_id, line, ss_trim(columns(* exclude (load_id, line))) from raw
-),
-
-unwrapped as (
-    select load_id, line, ss_unwrap(columns(* exclude (load_id, line))) from trimmed
-),
-
 cleaned as (
-    select load_id, line, ss_null(columns(* exclude (load_id, line))) from unwrapped
+    select load_id, line, ss_clean(columns(* exclude (load_id, line))) from raw
 ),
 
 typed as (

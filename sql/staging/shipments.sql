@@ -9,16 +9,8 @@ raw as (
     select * exclude (load_id, extra), $load_id::integer as load_id from _raw_batch
 ),
 
-trimmed as (
-    select load_id, line, ss_trim(columns(* exclude (load_id, line))) from raw
-),
-
-unwrapped as (
-    select load_id, line, ss_unwrap(columns(* exclude (load_id, line))) from trimmed
-),
-
 cleaned as (
-    select load_id, line, ss_null(columns(* exclude (load_id, line))) from unwrapped
+    select load_id, line, ss_clean(columns(* exclude (load_id, line))) from raw
 ),
 
 typed as (

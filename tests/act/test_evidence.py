@@ -271,3 +271,41 @@ def test_a_run_again_on_the_same_data_rewrites_no_page_and_no_unchanged_file(tru
             assert (f["written_by"] == run_id) == (f["sha256"] != old[p]["sha256"]), p
         assert (p in kept) == (f["written_by"] != run_id), p
     assert again["json"]["output_files"]["written"] == sum(1 for f in new.values() if f["written_by"] == run_id)
+
+
+def test_the_facts_a_worker_reads_are_those_the_run_reads(truth_run, tmp_path):
+    """The facts of the pages as a worker process reads them (Parquet written once,
+    pipeline/act/facts.py `read_share`) are the rows, values and types the run's own process
+    reads; a flag's evidence said in SQL (fl_render) is the text explain.render gives, in
+    both languages."""
+    from pipeline import explain, setdata
+    from pipeline.act.facts import KINDS, Gathering, read_share
+
+    con = db.connect(truth_run["db"], read_only=True)
+    try:
+        info = setdata.set_info(con, batch_id="t")
+        reasons = setdata.evidence_orders(con)
+        ids = list(reasons)
+        assert len(ids) >= 3
+        for lang in ("zh", "en"):
+            with Gathering(con, reasons, info.as_of, info.policy, lang) as g:
+                folder = tmp_path / lang
+                folder.mkdir()
+                columns = g.write_share(ids, str(folder))
+                here = list(g.chunks(ids, size=2))
+                there = list(read_share(str(folder), columns, ids, reasons, size=2))
+                said = dict(con.execute("select order_id, evidence_facts from _ev_flag").fetchall())
+            assert [c.order_ids for c in here] == [c.order_ids for c in there]
+            for a, b in zip(here, there):
+                assert a.fields == b.fields
+                for k in KINDS:
+                    assert a.rows[k.name] == b.rows[k.name]
+                    for o in a.rows[k.name]:
+                        for x, y in zip(a.rows[k.name][o], b.rows[k.name][o]):
+                            assert [type(v) for v in x] == [type(v) for v in y]
+                for p in a.pages():
+                    if p.flag is not None:
+                        assert p.flag.evidence == explain.render(said[p.order_id], lang)
+            assert any(p.flag is not None and p.flag.evidence for c in here for p in c.pages())
+    finally:
+        con.close()
