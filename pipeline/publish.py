@@ -448,13 +448,13 @@ def remove_staging(staging: Path) -> None:
 def published_payouts(out_dir: Path) -> tuple[list[int], Decimal]:
     """The payout ids the published payouts.parquet holds (what `mark_published` records) and
     their yuan: read back from the file the payout system will read, not recomputed."""
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     t = pq.ParquetFile(out_dir / "payouts.parquet").read(columns=["payout_id", "yuan"])  # not read_table: no
-    # pyarrow.dataset to import (half a second) for one small file
-    total = pc.sum(t.column("yuan")).as_py() if t.num_rows else None
-    return [int(x) for x in t.column("payout_id").to_pylist()], (total if total is not None else Decimal("0.00"))
+    # pyarrow.dataset to import (half a second) for one small file; the sum in Decimal (not
+    # pyarrow.compute: 0.04 s to import in every run for one sum)
+    total = sum((y for y in t.column("yuan").to_pylist() if y is not None), Decimal("0.00"))
+    return [int(x) for x in t.column("payout_id").to_pylist()], total
 
 
 def mark_published(con: duckdb.DuckDBPyConnection, batch_id: str, payout_ids: list[int]) -> None:

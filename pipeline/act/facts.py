@@ -250,7 +250,9 @@ class Gathering:
                     "select unnest($ids::varchar[]) as order_id, unnest($why::varchar[][]) as reasons",
                     {"ids": ids, "why": [self.reasons[o] for o in ids]})
         # what people wrote is quoted with personal data masked by detection's own rule
-        db.run_script(con, db.read_sql("flags/macros.sql"))
+        from pipeline import explain
+
+        explain.prepare(con)  # once per connection: the run made them already
         self._makeup_pairs()
         # the rows of the pages' orders and of the later orders making up their goods, each
         # big table read once (the kinds select from these)
