@@ -241,10 +241,14 @@ def split_statements(script: str) -> list[str]:
 def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, Any] | None = None) -> None:
     for stmt in split_statements(script):
         if params:
-            used = {k: v for k, v in params.items() if f"${k}" in stmt}
-            con.execute(stmt, used)
+            con.execute(stmt, bound(stmt, params))
         else:
             con.execute(stmt)
+
+
+def bound(sql: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """The parameters a statement names ($name): DuckDB refuses any it does not use."""
+    return {k: v for k, v in (params or {}).items() if f"${k}" in sql}
 
 
 @lru_cache(maxsize=None)
@@ -266,7 +270,7 @@ def materialize(
 ) -> int:
     """CREATE OR REPLACE `table` AS the model `sql/<model>`; returns its row count."""
     sql = model_sql(model)
-    used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+    used = bound(sql, params)
     kw = "TEMP TABLE" if temp else "TABLE"
     # CREATE TABLE AS answers with its row count (one statement, not a count after it)
     row = con.execute(f"CREATE OR REPLACE {kw} {table} AS {sql}", used).fetchone()
@@ -284,7 +288,7 @@ def insert_model(
     """INSERT INTO `table` BY NAME the rows of the model `sql/<model>` (no copy through a temp
     table); returns the number of rows inserted."""
     sql = model_sql(model)
-    used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+    used = bound(sql, params)
     row = con.execute(f"INSERT INTO {table} BY NAME {sql}", used).fetchone()
     return row[0] if row is not None else 0
 

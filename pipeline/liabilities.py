@@ -151,7 +151,7 @@ def compute_liabilities(
         for model, table in MODELS:
             db.materialize(con, model, table, params, temp=True)
         sql = db.model_sql("liabilities/liabilities.sql")
-        used = {k: v for k, v in params.items() if f"${k}" in sql}
+        used = db.bound(sql, params)
         con.execute("delete from liabilities")
         con.execute(f"insert into liabilities by name {sql}", used)
         for t in ("_liab_penalty", "_liab_status", "_policy_rules"):

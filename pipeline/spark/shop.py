@@ -154,7 +154,7 @@ def output_tables(con, shop: str, lang: str = "zh") -> dict[str, pa.Table]:
     out = {}
     for name, file in OUTPUTS.items():
         query, params = queries[file]
-        used = {k: v for k, v in params.items() if f"${k}" in query}
+        used = db.bound(query, params)
         t = con.sql(query, params=used).to_arrow_table() if used else con.sql(query).to_arrow_table()
         if "shop" in t.column_names:
             t = t.rename_columns(["shop_name" if c == "shop" else c for c in t.column_names])
