@@ -269,11 +269,9 @@ def materialize(
     temp: bool = False,
 ) -> int:
     """CREATE OR REPLACE `table` AS the model `sql/<model>`; returns its row count."""
-    sql = model_sql(model)
-    used = bound(sql, params)
     kw = "TEMP TABLE" if temp else "TABLE"
     # CREATE TABLE AS answers with its row count (one statement, not a count after it)
-    row = con.execute(f"CREATE OR REPLACE {kw} {table} AS {sql}", used).fetchone()
+    row = _model_statement(con, f"CREATE OR REPLACE {kw} {table} AS", model, params)
     if row is None:  # a DuckDB that does not answer with the count
         return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return row[0]
@@ -287,10 +285,15 @@ def insert_model(
 ) -> int:
     """INSERT INTO `table` BY NAME the rows of the model `sql/<model>` (no copy through a temp
     table); returns the number of rows inserted."""
-    sql = model_sql(model)
-    used = bound(sql, params)
-    row = con.execute(f"INSERT INTO {table} BY NAME {sql}", used).fetchone()
+    row = _model_statement(con, f"INSERT INTO {table} BY NAME", model, params)
     return row[0] if row is not None else 0
+
+
+def _model_statement(con: duckdb.DuckDBPyConnection, head: str, model: str,
+                     params: dict[str, Any] | None) -> tuple | None:
+    """`head` followed by the model `sql/<model>`, with the parameters it names; its answer row."""
+    sql = model_sql(model)
+    return con.execute(f"{head} {sql}", bound(sql, params)).fetchone()
 
 
 @contextmanager

@@ -227,6 +227,18 @@ def test_the_paths_an_interrupted_publication_was_replacing_are_not_trusted(tmp_
     assert publish_set("s4", {"a.txt": b"A", "evidence/1.html": b"P1"}).written == 0
 
 
+def _people_files(dbp: Path, folder: Path, workers: str, monkeypatch):
+    """The people's files of the database `dbp` written into `folder` by `workers` render processes."""
+    from pipeline.act import evidence
+
+    monkeypatch.setenv(evidence.WORKERS_ENV, workers)
+    con = db.connect(dbp, read_only=True)
+    try:
+        return export.write_people_files(con, folder)
+    finally:
+        con.close()
+
+
 def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_path, monkeypatch):
     """Many pages to render go to worker processes (pipeline/act/workers.py): the same bytes,
     the same manifest entries, and a second set renders nothing."""
@@ -236,12 +248,7 @@ def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_
     shutil.copy(built, dbp)
 
     def people(folder: Path, workers: str):
-        monkeypatch.setenv(evidence.WORKERS_ENV, workers)
-        con = db.connect(dbp, read_only=True)
-        try:
-            return export.write_people_files(con, folder)
-        finally:
-            con.close()
+        return _people_files(dbp, folder, workers, monkeypatch)
 
     monkeypatch.setattr(evidence, "POOL_MIN", 1)
     one, two = tmp_path / "one", tmp_path / "two"
@@ -275,12 +282,7 @@ def test_a_worker_that_fails_leaves_its_pages_to_the_run(built, tmp_path, monkey
     monkeypatch.setattr(evidence, "POOL_MIN", 1)
 
     def people(folder: Path, n: str):
-        monkeypatch.setenv(evidence.WORKERS_ENV, n)
-        con = db.connect(dbp, read_only=True)
-        try:
-            return export.write_people_files(con, folder)
-        finally:
-            con.close()
+        return _people_files(dbp, folder, n, monkeypatch)
 
     people(tmp_path / "one", "1")
     monkeypatch.setattr(workers.sys, "executable", "/bin/false")
