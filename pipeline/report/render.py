@@ -19,7 +19,7 @@ import jinja2.ext
 from jinja2.lexer import Token
 from markupsafe import Markup, escape
 
-from pipeline import resources
+from pipeline import resources, tmpspace
 from pipeline.locale import Messages, mask_phones, messages
 
 ZERO = Decimal("0.00")
@@ -123,16 +123,16 @@ def _source_filter(m: Messages):
 
 
 class _TemplateCache(jinja2.FileSystemBytecodeCache):
-    """The compiled templates kept between processes (Jinja2's own per-user folder in the
-    system's temp folder, made private by Jinja2), so that a run does not compile report.html
+    """The compiled templates kept between processes (in pipeline.tmpspace.cache_dir(), the
+    private per-user folder that also keeps the empty database of the schema), so that a run does not compile report.html
     again each time (about 0.1 s of a small run). A template's code depends on more than its
     source: ConstantGettext puts the language's translations into it, and the code of this
     package and of Jinja2 shape it; so the key names the language and the checksum covers the
     package's code and catalogues (pipeline.resources.fingerprint) and the Jinja2 version. A
     cache that cannot be read or written is no cache: the template is compiled as before."""
 
-    def __init__(self, lang: str):
-        super().__init__()
+    def __init__(self, lang: str, directory: str):
+        super().__init__(directory)
         self.lang = lang
         self.salt = f"{lang}\0{resources.fingerprint()}\0{jinja2.__version__}\0"
 
@@ -156,11 +156,13 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
 
 
 def _template_cache(lang: str) -> jinja2.BytecodeCache | None:
-    if os.environ.get("SHORTSHIP_CACHE", "1") == "0":  # (pipeline/tmpspace.py CACHE_ENV)
+    cache = tmpspace.cache_dir()  # None: SHORTSHIP_CACHE=0, or no private folder of ours
+    if cache is None:
         return None
     try:
-        return _TemplateCache(lang)
-    except (OSError, RuntimeError):  # RuntimeError: Jinja2 found no private folder it may use
+        (cache / "templates").mkdir(exist_ok=True)
+        return _TemplateCache(lang, str(cache / "templates"))
+    except OSError:
         return None
 
 
