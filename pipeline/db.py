@@ -34,11 +34,6 @@ def sql_path(name: str):
     return resources.sql(name)
 
 
-def has_model(name: str) -> bool:
-    """Whether this version has the model `sql/<name>`."""
-    return resources.sql(name).is_file()
-
-
 @lru_cache(maxsize=None)
 def read_sql(name: str) -> str:
     """The text of `sql/<name>` (a model's header comment included; the models are found by

@@ -288,7 +288,7 @@ def _fill_from_db(s: RunSummary, con, data: SetData) -> None:
     ).fetchone()
     s.rejects_total = con.execute("select count(*) from rejects").fetchone()[0]
     # the counts of sql/outputs/data_problems.sql and awaiting.sql: the output set's (computed once)
-    s.data_problem_counts = dict(data.problems[1]) if data.problems is not None else {}
+    s.data_problem_counts = dict(data.problems[1])
     s.data_problems = sum(s.data_problem_counts.values())
     s.awaiting_data = dict(data.awaiting[1])
 

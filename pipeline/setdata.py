@@ -249,12 +249,10 @@ def first_rows_and_counts(con: duckdb.DuckDBPyConnection, model: str, count_by: 
     return rows, counts
 
 
-def data_problems(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], dict[str, int]] | None:
-    """Problems found in the data (sql/outputs/data_problems.sql, when this version has it): the
-    first rows (their facts not yet said in a language) and the count by problem."""
+def data_problems(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], dict[str, int]]:
+    """Problems found in the data (sql/outputs/data_problems.sql): the first rows (their facts
+    not yet said in a language) and the count by problem."""
     explain.prepare(con)  # the model says its details as facts (sql/flags/macros.sql)
-    if not db.has_model("outputs/data_problems.sql"):
-        return None
     return first_rows_and_counts(con, "outputs/data_problems.sql", "problem", "order_id, problem, refund_id")
 
 
@@ -273,8 +271,8 @@ class SetData:
     root_causes: pa.Table | None = None
     review: pa.Table | None = None
     evidence: dict[str, list[str]] = field(default_factory=dict)  # order_id -> why it has a page
-    # (first rows, count by problem), None without the model; (first rows, count by what awaited)
-    problems: tuple[list[dict], dict[str, int]] | None = None
+    # (first rows, count by problem); (first rows, count by what awaited)
+    problems: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
     awaiting: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
 
     def root_cause_rows(self) -> list[dict]:

@@ -210,11 +210,9 @@ def _buyer_reviews(con) -> list[dict] | None:
     )
 
 
-def _data_problems(data: SetData, lang: str = "zh") -> tuple[list[dict], int] | None:
-    """Problems found in the data (the set's rows of sql/outputs/data_problems.sql, when this
-    version has it), each detail said in `lang` from its facts (pipeline/explain.py)."""
-    if data.problems is None:
-        return None
+def _data_problems(data: SetData, lang: str = "zh") -> tuple[list[dict], int]:
+    """Problems found in the data (the set's rows of sql/outputs/data_problems.sql), each
+    detail said in `lang` from its facts (pipeline/explain.py)."""
     rows, by = data.problems
     rows = [dict(r) for r in rows]
     for r in rows:
