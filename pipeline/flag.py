@@ -240,6 +240,7 @@ def _params(as_of: datetime, policy: Policy, run_id: str) -> dict[str, Any]:
         "empty_ratio": policy.empty_parcel_ratio,
         "min_samples": int(policy.weight_min_samples),
         "negation_window": int(policy.negation_window),
+        "makeup_lookback": int(policy.makeup_lookback_orders),
         "weight_noise": policy.weight_noise,
         "min_claims": int(policy.min_short_claims),
         # the evidence said in English in the tables (the outputs say it in the reader's language)

@@ -91,6 +91,7 @@ class Policy:
     amount_tolerance: Decimal = Decimal("0.01")     # refund vs k x unit price, in yuan
     weight_min_samples: int = 5                     # parcels needed before a SKU's weight is trusted
     negation_window: int = 6                        # characters a negation may stand before a word
+    makeup_lookback_orders: int = 50                # a make-up is traced among the buyer's latest N earlier orders
     weight_noise: Decimal = Decimal("3")            # a light parcel is this many noise widths light
     # word lists of [detection]: explained_reasons, negations, aftersale_reship, aftersale_exchange
     detection_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -230,7 +231,7 @@ _FREIGHT_KEYS = {"per_parcel_yuan", "shop_bears"}
 _REVIEW_KEYS = {"min_short_claims"}
 _COURIER_KEYS = {"claim", "postage_multiple"}
 _DETECTION_NUMBERS = {"light_parcel_ratio", "empty_parcel_ratio", "weight_noise_sigmas", "amount_tolerance_yuan",
-                      "weight_min_samples", "negation_window"}
+                      "weight_min_samples", "negation_window", "makeup_lookback_orders"}
 # the [phrases] lists the text models read (sql/flags/phrase_patterns.sql, text_parts.sql, texts.sql)
 PHRASE_LISTS = ("gift", "damage", "other_order", "received", "not_trigger", "breaks", "measure_words", "not_counts",
                 "descriptive", "filler", "packing", "substitution")
@@ -352,6 +353,8 @@ def _detection(r: _Reader) -> dict[str, Any]:
         weight_min_samples=r.integer("detection.weight_min_samples", d["weight_min_samples"].default, low=1,
                                      high=100_000),
         negation_window=r.integer("detection.negation_window", d["negation_window"].default, high=100),
+        makeup_lookback_orders=r.integer("detection.makeup_lookback_orders", d["makeup_lookback_orders"].default,
+                                         low=1, high=100_000),
         weight_noise=r.decimal("detection.weight_noise_sigmas", d["weight_noise"].default, places=4,
                                high=Decimal(100)),
         detection_terms=terms,

@@ -2,7 +2,8 @@
 -- differ from those the tables hold, computed at the clock `since` (detection_state), and the
 -- orders their detection reads. Everything else keeps its rows (pipeline/incremental.py).
 -- An order's detection reads its own rows; a make-up phrase on an order is traced to the
--- latest earlier order of the same buyer holding the item (sql/flags/text_match.sql), and the
+-- latest earlier order of the same buyer holding the item, among the buyer's latest
+-- makeup_lookback_orders earlier orders (sql/flags/text_match.sql), and the
 -- parcel weights are learnt from the whole shop. (The buyer reviews are counted from every
 -- order's claims each run: no order needs another for them.) So an order is recomputed when:
 --   loaded     a load changed its rows (changed_orders: content, not provenance), or a decision

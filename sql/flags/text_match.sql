@@ -8,8 +8,10 @@
 --   this_order  the item is on this order's line (or names no item): units of this order missing
 --   make_up     a re-shipment for an earlier order (a 买家留言 asking to 补, 上次 …, or a 订单备注
 --               naming an item that is not on this order): traced to the buyer's latest earlier
---               order, paid before this one and shipped, that holds the item; this order's
---               parcel is its re-shipment
+--               order, paid before this one and shipped, that holds the item, among the buyer's
+--               latest $makeup_lookback such orders (policy detection.makeup_lookback_orders: a
+--               补发 is for a recent parcel; the search costs at most that many orders per item,
+--               however many orders a buyer has); this order's parcel is its re-shipment
 --   untraced    a make-up no earlier order matches (or that names no item): context, not a flag
 --   gift, substitution, damage, checkout: as sorted (no order to trace)
 -- A 订单备注 补发 is one act (moved_by says why its items are make-ups although this order holds
@@ -20,8 +22,9 @@
 --   one_act     one of its 补发 items is not on this order: then none of them is this order's
 --               (补发6213透明海豚泡泡枪一个  2385挖机一个 with only the 2385 here)
 -- A make-up that gives more units than the latest earlier order's line holds is split over the
--- buyer's earlier orders holding the item, latest first (each taking at most its line); what no
--- earlier line holds is unplaced_qty (said in the evidence and the notes, never guessed).
+-- buyer's earlier orders holding the item (of those $makeup_lookback), latest first (each taking
+-- at most its line); what no earlier line holds is unplaced_qty (said in the evidence and the
+-- notes, never guessed).
 -- Where the words cannot decide (a 订单备注 补发 of an item this order holds, with no packing
 -- instruction, while an earlier order of the buyer holds it too), the item stays this order's
 -- (undetermined: it goes to review) and alt_* name the other reading, the earlier order.
@@ -32,7 +35,7 @@
 --   target: the phrase's count, or the share of a split make-up), unplaced_qty, split_order_ids
 --   (the other orders a split make-up went to), moved_by (packing, one_act or NULL), alt_order_id,
 --   alt_line_no, alt_paid_at, alt_sku, alt_title (the other reading of an undecided item).
--- Inputs: fl_text_spans, orders, order_lines. Params: $as_of.
+-- Inputs: fl_text_spans, orders, order_lines. Params: $as_of, $makeup_lookback.
 with
 
 spans as materialized (
@@ -61,19 +64,45 @@ buyers as (
     select distinct buyer from to_trace
 ),
 
-buyer_orders as (
-    select o.order_id, o.buyer, o.paid_at
-    from orders o
-    semi join buyers b using (buyer)
-    where o.paid_at <= $as_of
-      and o.status in ('shipped', 'completed')
-      and (o.shipped_at is null or o.shipped_at <= $as_of)
+-- the buyer's shipped orders and the items to trace, in paid time (at one paid time the items
+-- before the orders, the orders by id): an order's seq numbers it among the buyer's orders, an
+-- item's `before` counts the buyer's orders paid before it (those numbered 1 to `before`)
+in_time as materialized (
+    select
+        *,
+        sum(is_order) over (partition by buyer order by paid_at, is_order, order_id
+                            rows between unbounded preceding and current row)::bigint as seq
+    from (
+        select text_id, span_seq, item_no, order_id, buyer, paid_at, 0 as is_order from to_trace
+        union all
+        select null, null, null, o.order_id, o.buyer, o.paid_at, 1
+        from orders o
+        semi join buyers b using (buyer)
+        where o.paid_at <= $as_of
+          and o.status in ('shipped', 'completed')
+          and (o.shipped_at is null or o.shipped_at <= $as_of)
+    )
 ),
 
+buyer_orders as (
+    select order_id, buyer, paid_at, seq from in_time where is_order = 1
+),
+
+trace_from as (
+    select text_id, span_seq, item_no, order_id, buyer, seq as before
+    from in_time
+    where is_order = 0 and seq > 0
+),
+
+-- the buyer's latest $makeup_lookback orders paid before the item's order
 earlier as (
     select t.text_id, t.span_seq, t.item_no, e.order_id as cand_id, e.paid_at as cand_paid_at, false as is_own
-    from to_trace t
-    join buyer_orders e on e.buyer = t.buyer and e.paid_at < t.paid_at and e.order_id <> t.order_id
+    from (
+        select *, unnest(range(greatest(before - $makeup_lookback::bigint, 0) + 1, before + 1)) as seq
+        from trace_from
+    ) t
+    join buyer_orders e on e.buyer = t.buyer and e.seq = t.seq
+    where e.order_id <> t.order_id
 ),
 
 candidates as (
@@ -83,7 +112,11 @@ candidates as (
 ),
 
 cand_lines as (
-    select l.order_id, l.line_no, l.sku, l.title, l.attributes, l.quantity
+    select
+        l.order_id, l.line_no, l.sku, l.title, l.quantity,
+        upper(coalesce(l.sku, '') || ' ' || coalesce(l.attributes, '') || ' ' || coalesce(l.title, '')) as hay_code,
+        coalesce(l.sku, '') || ' ' || coalesce(l.attributes, '')                  as hay_sku,
+        coalesce(l.title, '') || ' ' || coalesce(l.attributes, '')                as hay_name
     from order_lines l
     semi join (select distinct cand_id as order_id from candidates) c using (order_id)
 ),
@@ -96,10 +129,7 @@ scorable as (
     select
         i.text_id, i.span_seq, i.item_no, c.cand_id, c.cand_paid_at, c.is_own,
         l.line_no, l.quantity, l.sku, l.title, i.qty,
-        i.codes, i.han,
-        upper(coalesce(l.sku, '') || ' ' || coalesce(l.attributes, '') || ' ' || coalesce(l.title, '')) as hay_code,
-        coalesce(l.sku, '') || ' ' || coalesce(l.attributes, '')                  as hay_sku,
-        coalesce(l.title, '') || ' ' || coalesce(l.attributes, '')                as hay_name
+        i.codes, i.han, l.hay_code, l.hay_sku, l.hay_name
     from candidates c
     join items i using (text_id, span_seq, item_no)
     join cand_lines l on l.order_id = c.cand_id
@@ -218,6 +248,13 @@ make_ups as (
       and (e.rank = 1 or (r.qty is not null and e.held_before < r.qty))
 ),
 
+-- the orders each make-up went to
+split_ids as (
+    select text_id, span_seq, item_no, list(cand_id) as ids
+    from make_ups
+    group by text_id, span_seq, item_no
+),
+
 final as (
     select
         r.* exclude (own_id, own_line, own_by, tr_id, tr_line, tr_by, tr_paid_at, tr_sku, tr_title, here),
@@ -226,9 +263,7 @@ final as (
         case when r.relation = 'this_order' then r.own_by else m.matched_by end   as matched_by,
         case when r.relation = 'make_up' then m.units else r.qty end              as target_qty,
         m.unplaced_qty,
-        case when r.relation = 'make_up'
-             then list_sort(list_filter(list(m.cand_id) over (partition by r.text_id, r.span_seq, r.item_no),
-                                        lambda x: x <> m.cand_id))
+        case when r.relation = 'make_up' then list_sort(list_filter(si.ids, lambda x: x <> m.cand_id))
              else []::varchar[] end                                               as split_order_ids,
         -- the other reading of a 补发 of an item held here and on an earlier order
         case when r.relation = 'this_order' and r.may_trace and r.reship then r.tr_id end as alt_order_id,
@@ -242,6 +277,7 @@ final as (
                                                                                   as alt_title
     from related r
     left join make_ups m using (text_id, span_seq, item_no)
+    left join split_ids si using (text_id, span_seq, item_no)
 )
 
 select * from final

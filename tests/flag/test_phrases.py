@@ -4,6 +4,7 @@ make-ups traced to the order that was short, and the phrases that are no shortag
 One shop, loaded once; each order id names its case. Paid 2017-06-01 10:00 unless said
 otherwise (ship-by 2017-06-04 10:00 with the 72-hour window); as of 2017-06-20.
 """
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -11,6 +12,7 @@ import duckdb
 import pytest
 
 from pipeline import db
+from pipeline.policy import load_policy
 from tests.flag.builders import Shop
 from tests.flag.conftest import flag_rows
 
@@ -55,6 +57,8 @@ SPLIT_A1, SPLIT_A2, SPLIT_B = "3000000000000000352", "3000000000000000353", "300
 REST_A, REST_B = "3000000000000000355", "3000000000000000356"              # 补发5个积木, 3 ordered before
 FIT_A, FIT_B = "3000000000000000357", "3000000000000000358"                # 补发三个万向电动工程车
 BOTH_A, BOTH_B = "3000000000000000359", "3000000000000000360"              # 补发2个小熊公仔, both hold 小熊
+# a make-up is traced among the buyer's latest makeup_lookback_orders earlier orders only
+BACK_A, BACK_B, BACK_C = "3000000000000000361", "3000000000000000362", "3000000000000000363"  # 补发一个积木 on C
 
 
 def build() -> Shop:
@@ -111,6 +115,9 @@ def build() -> Shop:
     s.order(FIT_B, CAR, buyer="fit", memo="'补发三个万向电动工程车", **later)
     s.order(BOTH_A, BEAR, buyer="bt1")
     s.order(BOTH_B, BEAR, buyer="bt1", memo="'补发2个小熊公仔", **later)
+    s.order(BACK_A, BLOCK, buyer="lb1")
+    s.order(BACK_B, CAR, buyer="lb1", paid_at="2017-06-05 10:00:00")
+    s.order(BACK_C, CAR, buyer="lb1", memo="'补发一个积木", **later)
     return s
 
 
@@ -124,9 +131,13 @@ def shop(tmp_path_factory):
         notes = con.execute("select order_id, rule, related_order_ids, quote, missing_qty from notes").fetchall()
         paid = {(o, n): (p, q) for o, n, p, q in con.execute(
             "select order_id, line_no, line_paid, quantity from line_amounts").fetchall()}
+        # the same shop under a policy that traces a make-up to the buyer's latest earlier order only
+        one_back = replace(load_policy("tmall"), makeup_lookback_orders=1)
+        flags_one_back = flag_rows(con, policy=one_back, run_id="test-run-one-back")
+        notes_one_back = con.execute("select order_id, rule, missing_qty from notes").fetchall()
     finally:
         con.close()
-    return flags, notes, paid
+    return flags, notes, paid, (flags_one_back, notes_one_back)
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +296,21 @@ def test_undecided_words_flag_this_order_with_both_readings(f):
     assert f"or a make-up for the buyer's earlier order {BOTH_A}" in r["evidence"]
     assert "the words do not say which parcel was short" in r["evidence"]
     assert BOTH_A not in f
+
+
+def test_a_make_up_is_traced_among_the_latest_earlier_orders_only(shop, f):
+    """补发一个积木 on C: B (the latest earlier order) holds no 积木, A before it does. Traced to A
+    under the default look-back; with makeup_lookback_orders = 1 only B is searched: untraced,
+    context only, and a split make-up stops at the latest order too."""
+    assert f[BACK_A]["rules"] == ["text_makeup"] and BACK_B not in f and BACK_C not in f
+    one_back, notes = shop[3]
+    assert BACK_A not in one_back and BACK_B not in one_back and BACK_C not in one_back
+    assert {ru for o, ru, _ in notes if o == BACK_C} == {"text_other_order"}
+    # 补发4个积木: the latest earlier order holds 2; the 2 more are said, not put on the one before
+    assert one_back[SPLIT_A2]["missing_qty"] == 2 and SPLIT_A1 not in one_back
+    assert {(ru, q) for o, ru, q in notes if o == SPLIT_B} == {("text_makeup", 2), ("text_other_order", 2)}
+    # what the look-back does not reach is unchanged
+    assert one_back[MAKEUP_A]["missing_qty"] == f[MAKEUP_A]["missing_qty"] == 1
 
 
 # ---- phrases that are no shortage ------------------------------------------------------------------
