@@ -342,19 +342,22 @@ def _transcode_range(args):
         text = data.decode(codec)
     except UnicodeDecodeError as e:
         return ("error", _line_at(data, e.start) + lineno, e.reason)
-    text = _normalize(text, b"\r" in data)
-    lines = text.split("\n")
-    if not lines[-1]:
-        lines.pop()
-    n_lines = len(lines)
+    if codec in ("utf-8", "utf-8-sig") and b"\r" not in data:
+        body = data[len(codecs.BOM_UTF8):] if codec == "utf-8-sig" and data.startswith(codecs.BOM_UTF8) else data
+    else:  # the text as UTF-8, line ends as LF
+        body = _normalize(text, b"\r" in data).encode("utf-8")
+    del text, data
+    if body and not body.endswith(b"\n"):  # the last line of the file, without a line break
+        body += b"\n"
+    n_lines = body.count(b"\n")
     skip = max(0, skip_lines - lineno, skip_first)
-    if skip:
-        lines = lines[skip:]
-        lineno += min(skip, n_lines)
+    pos = 0
+    for _ in range(min(skip, n_lines)):
+        pos = body.index(b"\n", pos) + 1
+    lineno += min(skip, n_lines)
     splitter = RecordSplitter(delimiter, lineno, fields, beyond=_Beyond(path, codec, end))
-    splitter.feed(_mark(lines, b"\x00" in data))
-    with open(out_path, "w", encoding="utf-8", newline="") as dst:
-        dst.write(splitter.take_output())
+    with open(out_path, "wb") as dst:
+        splitter.write_numbered(body, pos, dst.write)
     left_over = max(0, skip_first - n_lines)  # lines of an earlier record that run past this range too
     return ("ok", splitter.records, splitter.rejects, splitter.lineno, max(splitter.beyond_lines, left_over))
 

@@ -37,6 +37,7 @@ field.
 """
 from __future__ import annotations
 
+import functools
 from itertools import chain
 from typing import Callable, Iterator
 
@@ -179,6 +180,35 @@ class RecordSplitter:
         while it is not None:
             it = self._fast(it)
 
+    def write_numbered(self, text: bytes, pos: int, write: Callable[[bytes], object]) -> None:
+        """Split the lines of `text[pos:]` (UTF-8, each line ending in LF, none holding a CR)
+        into records as `feed` does, and write the numbered copy to `write` as UTF-8 bytes.
+
+        The text is taken in blocks of about BLOCK_BYTES. A block whose lines are all plain
+        (`_plain_block`: each a whole record that `_fast` takes as it is or with its bare
+        formulas written as quoted fields) is checked and numbered at once; any other block goes
+        line by line through `_fast` (and `_slow`, which may read on past the block: the next
+        block starts after the record it took). Same records, numbers and rejects as `feed`."""
+        n = len(text)
+        d = self.d.encode()
+        while pos < n:
+            end = text.find(b"\n", pos + BLOCK_BYTES) + 1 or n
+            done = _plain_block(text[pos:end], self.lineno + 1, d)
+            if done is not None:
+                numbered, lines = done
+                write(numbered)
+                self.lineno += lines
+                self.records += lines
+                pos = end
+                continue
+            cursor = _Cursor(text, pos, end)
+            it: Iterator[str] | None = cursor
+            while it is not None:
+                it = self._fast(it)
+            if self.out:
+                write(self.take_output().encode("utf-8"))
+            pos = cursor.pos
+
     def _fast(self, it: Iterator[str]) -> Iterator[str] | None:
         """The common case: a line without quotes, or whose fields are all quoted (doubled
         quotes inside allowed, a trailing delimiter allowed), is a whole record. Any other line
@@ -235,6 +265,8 @@ class RecordSplitter:
             self.rejects.append((first, bad or (STRAY if state == _STRAY else UNCLOSED)))
             return it
         # a quoted field runs on to the next line: take lines until the record closes
+        take = it.take if isinstance(it, _Cursor) else functools.partial(next, it, None)
+        rewind = it.pos if isinstance(it, _Cursor) else None
         taken: list[str] = []  # lines taken from `it`
         extra = 0  # lines taken from beyond the end of `it`
         # a line holding as many delimiters as a whole record is a record, not message text
@@ -245,7 +277,7 @@ class RecordSplitter:
         while True:
             if 1 + len(taken) + extra >= MAX_RECORD_LINES:
                 break
-            nxt = next(it, None)
+            nxt = take()
             if nxt is not None:
                 taken.append(nxt)
             elif self.beyond is not None and (nxt := self.beyond(extra)) is not None:
@@ -277,7 +309,127 @@ class RecordSplitter:
             break
         # no proper end within the cap: refuse the first line, look for a record on the next
         self.rejects.append((first, UNCLOSED))
+        if rewind is not None:  # read on from the line after the first
+            it.pos = rewind
+            return it
         return chain(taken, it) if taken else it
+
+
+class _Cursor:
+    """The lines of UTF-8 `text` (each ending in LF) from byte `pos`, decoded, a line holding a
+    NUL marked (MARK). Iterating stops at byte `stop` (the end of a block), so `_fast` returns
+    there; `take` reads on to the end of the text (a record that spans the stop) and gives None
+    there; `_slow` sets `pos` back to read again from the line after a record it refused."""
+
+    __slots__ = ("text", "pos", "stop")
+
+    def __init__(self, text: bytes, pos: int, stop: int):
+        self.text, self.pos, self.stop = text, pos, stop
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= self.stop:
+            raise StopIteration
+        return self.take()
+
+    def take(self) -> str | None:
+        p = self.pos
+        if p >= len(self.text):
+            return None
+        e = self.text.find(b"\n", p)
+        if e < 0:
+            e = len(self.text)
+        self.pos = e + 1
+        line = self.text[p:e].decode("utf-8")
+        return MARK + line if "\x00" in line else line
+
+
+BLOCK_BYTES = 1 << 17
+
+# the first UTF-8 bytes of the characters str.isspace() holds white space (the ASCII ones, then
+# U+0085 and U+00A0, U+1680, U+2000..U+205F, U+3000): a line without quotes that starts with
+# one of them, or with the delimiter, may be blank (is_blank) and is left to _fast
+SPACE_LEAD_BYTES = bytes([9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0xC2, 0xE1, 0xE2, 0xE3])
+_not_first: dict = {}  # delimiter byte -> a table of 256: may this byte start a blank line?
+
+
+def _not_first_table(dd: int):
+    import numpy as np
+
+    table = _not_first.get(dd)
+    if table is None:
+        table = np.zeros(256, dtype=bool)
+        table[list(SPACE_LEAD_BYTES) + [dd]] = True
+        _not_first[dd] = table
+    return table
+
+
+def _plain_block(block: bytes, first_line: int, d: bytes) -> tuple[bytes, int] | None:
+    """The numbered copy of `block` (whole lines, each ending in LF; the first one numbered
+    `first_line`) and its number of lines, when every line is plain; else None.
+
+    Plain: no NUL, and either no line holds a quote and none may be blank (its first byte is
+    neither the delimiter nor one that may start white space), or every line, once its bare
+    formulas are written as quoted fields (`="` at its start -> `"`, `",="` -> `","`, as
+    `_fast` writes them), has all fields quoted with no quote inside a field (`_plain_quoted`).
+
+    The quoted case is checked on the whole block (numpy over its bytes): each line starts with
+    `"` (or `="`), is at least two characters long, its second is not the delimiter, and it ends
+    with `"` not after the delimiter (or with `",` not after one); and no two `","` share a
+    quote. Then in each line the first and last quotes are not in a `","`, so a line holds at
+    least 2 x its `","` + 2 quotes, with equality exactly when `_plain_quoted` holds; the block
+    holds 2 x its `","` + 2 x its lines quotes only when every line does."""
+    import numpy as np
+
+    if b"\x00" in block:
+        return None
+    dd = d[0]
+    b = np.frombuffer(block, np.uint8)
+    nl = np.flatnonzero(b == 10)
+    n = len(nl)
+    starts = np.empty_like(nl)
+    starts[0] = 0
+    starts[1:] = nl[:-1] + 1
+    first = b[starts]
+    if b'"' not in block:
+        if _not_first_table(dd)[first].any():
+            return None
+    else:
+        eqs = np.flatnonzero(b == 61)
+        if len(eqs):
+            # bare formulas written as quoted fields, as _fast writes them: the `=` of a `="` that
+            # starts a line, and of each `",="` (line.replace: left to right, so two that share
+            # a quote, `",=",="`, are left to _fast)
+            mid = eqs[(eqs >= 2) & (eqs < len(b) - 1)]
+            mid = mid[(b[mid - 2] == 34) & (b[mid - 1] == dd) & (b[mid + 1] == 34)]
+            if len(mid) > 1 and (np.diff(mid) == 3).any():
+                return None
+            keep = np.ones(len(b), dtype=bool)
+            keep[starts[(first == 61) & (b[np.minimum(starts + 1, len(b) - 1)] == 34)]] = False
+            keep[mid] = False
+            b = b[keep]
+            block = b.tobytes()
+            nl = np.flatnonzero(b == 10)
+            starts[1:] = nl[:-1] + 1
+        # every line now starts with its first quote, is at least two characters long, and its
+        # second is not the delimiter
+        if not (b[starts] == 34).all() or ((nl - starts) < 2).any() or (b[starts + 1] == dd).any():
+            return None
+        last, before = b[nl - 1], b[nl - 2]
+        ends = ((last == 34) & (before != dd)) | ((last == dd) & (before == 34) & (b[np.maximum(nl - 3, 0)] != dd))
+        if not ends.all():
+            return None
+        quote = b == 34
+        sep = quote[:-2] & (b[1:-1] == dd) & quote[2:]  # `","` starting here
+        if (sep[:-2] & sep[2:]).any():  # two sharing a quote: `",","`
+            return None
+        if int(np.count_nonzero(quote)) != 2 * int(np.count_nonzero(sep)) + 2 * n:
+            return None
+    lines = block[:-1].split(b"\n")
+    form = b"%d" + d + b"%b\n"
+    return b"".join([form % x for x in zip(range(first_line, first_line + n), lines)]), n
 
 
 def _plain_quoted(line: str, d: str, qdq: str) -> bool:
@@ -353,3 +505,4 @@ def physical_lines(text: str) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return lines
+
