@@ -184,30 +184,44 @@ class RecordSplitter:
         """Split the lines of `text[pos:]` (UTF-8, each line ending in LF, none holding a CR)
         into records as `feed` does, and write the numbered copy to `write` as UTF-8 bytes.
 
-        The text is taken in blocks of about BLOCK_BYTES. A block whose lines are all plain
-        (`_plain_block`: each a whole record that `_fast` takes as it is or with its bare
-        formulas written as quoted fields) is checked and numbered at once; any other block goes
-        line by line through `_fast` (and `_slow`, which may read on past the block: the next
-        block starts after the record it took). Same records, numbers and rejects as `feed`."""
+        The text is taken in blocks of about BLOCK_BYTES, whose lines `_plain_lines` sorts at
+        once: a run of plain lines (each a whole record that `_fast` writes as it is, or with its
+        bare formulas as quoted fields) is numbered at once; any other line goes through `_fast`
+        (and `_slow`, which may take the lines after it, past the block too: the lines after
+        the record it took are sorted again). Same records, numbers and rejects as `feed`."""
+        import numpy as np  # here, not at the top: most commands never transcode a large file
+
         n = len(text)
         d = self.d.encode()
+        form = b"%d" + d + b"%b\n"
         while pos < n:
             end = text.find(b"\n", pos + BLOCK_BYTES) + 1 or n
-            done = _plain_block(text[pos:end], self.lineno + 1, d)
-            if done is not None:
-                numbered, lines = done
-                write(numbered)
-                self.lineno += lines
-                self.records += lines
-                pos = end
-                continue
-            cursor = _Cursor(text, pos, end)
-            it: Iterator[str] | None = cursor
-            while it is not None:
-                it = self._fast(it)
-            if self.out:
-                write(self.take_output().encode("utf-8"))
-            pos = cursor.pos
+            plain, starts, ends, at, good = _plain_lines(text[pos:end], d[0])
+            lines = len(good)
+            odd = np.flatnonzero(~good).tolist() + [lines]
+            i = 0
+            for j in odd:
+                if j > i:  # lines i..j-1 are plain
+                    first = self.lineno + 1
+                    rows = plain[starts[i]:ends[j - 1]].split(b"\n")
+                    write(b"".join([form % x for x in zip(range(first, first + j - i), rows)]))
+                    self.lineno += j - i
+                    self.records += j - i
+                if j == lines:
+                    break
+                # line j, and the lines its record takes, line by line
+                cursor = _Cursor(text, pos + int(at[j]), pos + int(at[j]) + 1)
+                it: Iterator[str] | None = cursor
+                while it is not None:
+                    it = self._fast(it)
+                if self.out:
+                    write(self.take_output().encode("utf-8"))
+                if cursor.pos >= end:  # the record ran on past the block
+                    break
+                i = int(np.searchsorted(at, cursor.pos - pos))
+                if i > j + 1:  # lines taken by that record: sort the rest of the block again
+                    break
+            pos = end if j == lines else cursor.pos
 
     def _fast(self, it: Iterator[str]) -> Iterator[str] | None:
         """The common case: a line without quotes, or whose fields are all quoted (doubled
@@ -366,70 +380,76 @@ def _not_first_table(dd: int):
     return table
 
 
-def _plain_block(block: bytes, first_line: int, d: bytes) -> tuple[bytes, int] | None:
-    """The numbered copy of `block` (whole lines, each ending in LF; the first one numbered
-    `first_line`) and its number of lines, when every line is plain; else None.
+def _plain_lines(block: bytes, dd: int):
+    """Sort the lines of `block` (whole lines, each ending in LF; `dd` the delimiter byte):
+    plain or not. Returns (text, starts, ends, at, plain): the block with its bare formulas
+    written as quoted fields, where each line starts and ends (its LF) in that text, where it
+    starts in `block`, and whether it is plain.
 
-    Plain: no NUL, and either no line holds a quote and none may be blank (its first byte is
-    neither the delimiter nor one that may start white space), or every line, once its bare
-    formulas are written as quoted fields (`="` at its start -> `"`, `",="` -> `","`, as
-    `_fast` writes them), has all fields quoted with no quote inside a field (`_plain_quoted`).
+    Plain: no NUL, and either no quote and a first byte that is neither the delimiter nor one
+    that may start white space (so not blank), or, once its bare formulas are written as quoted
+    fields (`="` at its start -> `"`, `",="` -> `","`, as `_fast` writes them), all fields
+    quoted and no quote inside a field (`_plain_quoted`): it starts with a quote, is at least
+    two characters long, its second is not the delimiter, it ends with `"` not after the
+    delimiter (or with `",` not after one), no two `","` share a quote (as str.count counts
+    them), and it holds 2 x its `","` + 2 quotes.
 
-    The quoted case is checked on the whole block (numpy over its bytes): each line starts with
-    `"` (or `="`), is at least two characters long, its second is not the delimiter, and it ends
-    with `"` not after the delimiter (or with `",` not after one); and no two `","` share a
-    quote. Then in each line the first and last quotes are not in a `","`, so a line holds at
-    least 2 x its `","` + 2 quotes, with equality exactly when `_plain_quoted` holds; the block
-    holds 2 x its `","` + 2 x its lines quotes only when every line does."""
+    The counts are first taken over the whole block: under those conditions a line holds at
+    least 2 x its `","` + 2 quotes (its first and last quotes are in no `","`), so the block
+    holds 2 x its `","` + 2 x its lines only when every line does. Only a block that fails is
+    counted line by line."""
     import numpy as np
 
-    if b"\x00" in block:
-        return None
-    dd = d[0]
     b = np.frombuffer(block, np.uint8)
-    nl = np.flatnonzero(b == 10)
-    n = len(nl)
-    starts = np.empty_like(nl)
+    ends = np.flatnonzero(b == 10)
+    starts = np.empty_like(ends)
     starts[0] = 0
-    starts[1:] = nl[:-1] + 1
+    starts[1:] = ends[:-1] + 1
+    at = starts.copy()
     first = b[starts]
+    odd = []  # lines found not plain on the way
+    if b"\x00" in block:
+        odd.append(np.searchsorted(ends, np.flatnonzero(b == 0)))
     if b'"' not in block:
-        if _not_first_table(dd)[first].any():
-            return None
-    else:
-        eqs = np.flatnonzero(b == 61)
-        if len(eqs):
-            # bare formulas written as quoted fields, as _fast writes them: the `=` of a `="` that
-            # starts a line, and of each `",="` (line.replace: left to right, so two that share
-            # a quote, `",=",="`, are left to _fast)
-            mid = eqs[(eqs >= 2) & (eqs < len(b) - 1)]
-            mid = mid[(b[mid - 2] == 34) & (b[mid - 1] == dd) & (b[mid + 1] == 34)]
-            if len(mid) > 1 and (np.diff(mid) == 3).any():
-                return None
-            keep = np.ones(len(b), dtype=bool)
-            keep[starts[(first == 61) & (b[np.minimum(starts + 1, len(b) - 1)] == 34)]] = False
-            keep[mid] = False
-            b = b[keep]
-            block = b.tobytes()
-            nl = np.flatnonzero(b == 10)
-            starts[1:] = nl[:-1] + 1
-        # every line now starts with its first quote, is at least two characters long, and its
-        # second is not the delimiter
-        if not (b[starts] == 34).all() or ((nl - starts) < 2).any() or (b[starts + 1] == dd).any():
-            return None
-        last, before = b[nl - 1], b[nl - 2]
-        ends = ((last == 34) & (before != dd)) | ((last == dd) & (before == 34) & (b[np.maximum(nl - 3, 0)] != dd))
-        if not ends.all():
-            return None
-        quote = b == 34
-        sep = quote[:-2] & (b[1:-1] == dd) & quote[2:]  # `","` starting here
-        if (sep[:-2] & sep[2:]).any():  # two sharing a quote: `",","`
-            return None
-        if int(np.count_nonzero(quote)) != 2 * int(np.count_nonzero(sep)) + 2 * n:
-            return None
-    lines = block[:-1].split(b"\n")
-    form = b"%d" + d + b"%b\n"
-    return b"".join([form % x for x in zip(range(first_line, first_line + n), lines)]), n
+        plain = ~_not_first_table(dd)[first]
+        for o in odd:
+            plain[o] = False
+        return block, starts, ends, at, plain
+    eqs = np.flatnonzero(b == 61)
+    if len(eqs):
+        # the `=` of a `="` that starts a line, and of each `",="` (two that share a quote,
+        # `",=",="`, of which line.replace takes the first only, become `",","` here: such a
+        # line is not plain, below)
+        mid = eqs[(eqs >= 2) & (eqs < len(b) - 1)]
+        mid = mid[(b[mid - 2] == 34) & (b[mid - 1] == dd) & (b[mid + 1] == 34)]
+        keep = np.ones(len(b), dtype=bool)
+        keep[starts[(first == 61) & (b[np.minimum(starts + 1, len(b) - 1)] == 34)]] = False
+        keep[mid] = False
+        b = b[keep]
+        block = b.tobytes()
+        ends = np.flatnonzero(b == 10)
+        starts[1:] = ends[:-1] + 1
+    zero = np.zeros(1, dtype=ends.dtype)
+    ok = (b[starts] == 34) & (ends - starts >= 2) & (b[np.minimum(starts + 1, ends)] != dd)
+    last, before, third = (b[np.maximum(ends - k, 0)] for k in (1, 2, 3))
+    ok &= ((last == 34) & (before != dd)) | ((last == dd) & (before == 34) & (third != dd))
+    quote = b == 34
+    sep = np.zeros(len(b), dtype=bool)
+    sep[:-2] = quote[:-2] & (b[1:-1] == dd) & quote[2:]  # `","` starting here
+    shared = np.flatnonzero(sep[:-2] & sep[2:])  # `",","`
+    if shared.size:
+        odd.append(np.searchsorted(ends, shared))
+    if not odd and ok.all() and np.count_nonzero(quote) == 2 * np.count_nonzero(sep) + 2 * len(ends):
+        return block, starts, ends, at, ok
+    # line by line: the quotes and separators in each
+    nq = np.concatenate([zero, np.cumsum(quote, dtype=ends.dtype)])
+    ns = np.concatenate([zero, np.cumsum(sep, dtype=ends.dtype)])
+    quotes = nq[ends] - nq[starts]
+    seps = ns[ends] - ns[starts]
+    plain = np.where(quotes > 0, ok & (quotes == 2 * seps + 2), ~_not_first_table(dd)[first])
+    for o in odd:
+        plain[o] = False
+    return block, starts, ends, at, plain
 
 
 def _plain_quoted(line: str, d: str, qdq: str) -> bool:

@@ -23,11 +23,19 @@ def by_blocks(lines, d=",", fields=None):
 
 
 def test_every_short_line_alone():
-    """Every line of up to 7 characters over a, `"`, `,` and `=` (a block of one line)."""
-    for n in range(0, 8):
+    """Every line of up to 6 characters over a, `"`, `,` and `=` (a block of one line)."""
+    for n in range(0, 7):
         for chars in itertools.product('a",=', repeat=n):
             line = "".join(chars)
             assert by_blocks([line]) == by_lines([line]), line
+
+
+def test_every_pair_of_short_lines():
+    """Every two lines of up to 3 characters over a, `"`, `,` and `=` in one block: a line
+    with too few quotes is never made up for by one with too many."""
+    short = ["".join(c) for n in range(0, 4) for c in itertools.product('a",=', repeat=n)]
+    for pair in itertools.product(short, repeat=2):
+        assert by_blocks(pair) == by_lines(pair), pair
 
 
 # pieces of lines near the plain form, where the block check must tell plain from not plain
@@ -62,20 +70,26 @@ def test_random_blocks(monkeypatch, block_bytes):
 
 def test_plain_blocks_take_the_bulk_path(monkeypatch):
     """The real forms (formulas first and in the middle, a trailing delimiter, no quotes at
-    all, a tab) are numbered as blocks, not line by line."""
+    all, a tab) are found plain, so numbered as blocks, not line by line."""
     seen = []
-    check = R._plain_block
+    check = R._plain_lines
 
     def spy(*args):
         done = check(*args)
-        seen.append(done is not None)
+        seen.extend(done[-1].tolist())
         return done
 
-    monkeypatch.setattr(R, "_plain_block", spy)
+    monkeypatch.setattr(R, "_plain_lines", spy)
     for lines, d in [(['="35153131473293579","buyer1","201.12","",="","否"'] * 3, ","),
                      (['="35153131473293579","雪平锅","239.00","1",'] * 3, ","),
                      (["9999300000000001,TV-55,1,2017-05-01 08:18:45"] * 3, ","),
                      (['"1"\t"a"', '"2"\t"b"'], "\t")]:
         seen.clear()
         assert by_blocks(lines, d) == by_lines(lines, d)
-        assert seen == [True], lines
+        assert seen == [True] * len(lines), lines
+    # among odd lines, the plain ones still are; after a record of two lines, the lines after
+    # it are sorted again
+    seen.clear()
+    lines = ['="1","a"', '"2","b""c"', '3,"d', 'e",f', '="4","g"', " ", '="5","h"']
+    assert by_blocks(lines) == by_lines(lines)
+    assert seen == [True, False, False, False, True, False, True] + [True, False, True]
