@@ -429,7 +429,6 @@ def _plain_lines(block: bytes, dd: int):
         block = b.tobytes()
         ends = np.flatnonzero(b == 10)
         starts[1:] = ends[:-1] + 1
-    zero = np.zeros(1, dtype=ends.dtype)
     ok = (b[starts] == 34) & (ends - starts >= 2) & (b[np.minimum(starts + 1, ends)] != dd)
     last, before, third = (b[np.maximum(ends - k, 0)] for k in (1, 2, 3))
     ok &= ((last == 34) & (before != dd)) | ((last == dd) & (before == 34) & (third != dd))
@@ -442,10 +441,9 @@ def _plain_lines(block: bytes, dd: int):
     if not odd and ok.all() and np.count_nonzero(quote) == 2 * np.count_nonzero(sep) + 2 * len(ends):
         return block, starts, ends, at, ok
     # line by line: the quotes and separators in each
-    nq = np.concatenate([zero, np.cumsum(quote, dtype=ends.dtype)])
-    ns = np.concatenate([zero, np.cumsum(sep, dtype=ends.dtype)])
-    quotes = nq[ends] - nq[starts]
-    seps = ns[ends] - ns[starts]
+    at_quote, at_sep = np.flatnonzero(quote), np.flatnonzero(sep)
+    quotes = np.searchsorted(at_quote, ends) - np.searchsorted(at_quote, starts)
+    seps = np.searchsorted(at_sep, ends) - np.searchsorted(at_sep, starts)
     plain = np.where(quotes > 0, ok & (quotes == 2 * seps + 2), ~_not_first_table(dd)[first])
     for o in odd:
         plain[o] = False
