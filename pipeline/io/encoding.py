@@ -338,14 +338,18 @@ def _transcode_range(args):
         data = f.read(end - start)
     if start > 0 and codec == "utf-8-sig":
         codec = "utf-8"
+    if b"\r" in data:  # line ends as LF, on the bytes (a range is never in UTF-16, whose CR is two bytes)
+        data = data.replace(b"\r\n", b"\n")
+        if b"\r" in data:
+            data = data.replace(b"\r", b"\n")
     try:
         text = data.decode(codec)
     except UnicodeDecodeError as e:
         return ("error", _line_at(data, e.start) + lineno, e.reason)
-    if codec in ("utf-8", "utf-8-sig") and b"\r" not in data:
+    if codec in ("utf-8", "utf-8-sig"):  # the bytes are the UTF-8 text already
         body = data[len(codecs.BOM_UTF8):] if codec == "utf-8-sig" and data.startswith(codecs.BOM_UTF8) else data
-    else:  # the text as UTF-8, line ends as LF
-        body = _normalize(text, b"\r" in data).encode("utf-8")
+    else:
+        body = text.encode("utf-8")
     del text, data
     if body and not body.endswith(b"\n"):  # the last line of the file, without a line break
         body += b"\n"
