@@ -259,6 +259,7 @@ def transcode_numbered(
 
 PARALLEL_MIN_BYTES = 48 << 20
 RANGE_BYTES = 32 << 20
+PIECE_BYTES = 4 << 20  # a range is decoded this much at a time
 
 
 def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
@@ -342,15 +343,26 @@ def _transcode_range(args):
         data = data.replace(b"\r\n", b"\n")
         if b"\r" in data:
             data = data.replace(b"\r", b"\n")
-    try:
-        text = data.decode(codec)
-    except UnicodeDecodeError as e:
-        return ("error", _line_at(data, e.start) + lineno, e.reason)
-    if codec in ("utf-8", "utf-8-sig"):  # the bytes are the UTF-8 text already
+    # decoded in pieces cut after a LF (never inside a character), so that the whole range is
+    # never held as text too; UTF-8 is only checked (its bytes are the copy's text already)
+    utf8 = codec in ("utf-8", "utf-8-sig")
+    body = bytearray()
+    view = memoryview(data)
+    text = ""
+    a = 0
+    while a < len(data):
+        b = data.find(b"\n", a + PIECE_BYTES) + 1 or len(data)
+        try:  # a BOM only at the start of the file
+            text = str(view[a:b], "utf-8" if a and codec == "utf-8-sig" else codec)
+        except UnicodeDecodeError as e:
+            return ("error", _line_at(data, a + e.start) + lineno, e.reason)
+        if not utf8:
+            body += text.encode("utf-8")
+        a = b
+    del text, view
+    if utf8:
         body = data[len(codecs.BOM_UTF8):] if codec == "utf-8-sig" and data.startswith(codecs.BOM_UTF8) else data
-    else:
-        body = text.encode("utf-8")
-    del text, data
+    del data
     if body and not body.endswith(b"\n"):  # the last line of the file, without a line break
         body += b"\n"
     n_lines = body.count(b"\n")
