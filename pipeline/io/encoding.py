@@ -260,6 +260,10 @@ def transcode_numbered(
 PARALLEL_MIN_BYTES = 48 << 20
 RANGE_BYTES = 32 << 20
 PIECE_BYTES = 4 << 20  # a range is decoded this much at a time
+# a file smaller than PARALLEL_MIN_BYTES but this large is transcoded as one range in the calling
+# process (its lines numbered in blocks, which pays from a few megabytes: records.py); smaller
+# files stream through transcode_numbered
+WHOLE_MIN_BYTES = 4 << 20
 
 
 def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
@@ -401,6 +405,9 @@ def transcode_numbered_parts(
     ranges = _ranges(path, size) if encoding.name != "utf-16" and size >= PARALLEL_MIN_BYTES and workers >= 2 else []
     if len(ranges) < 2:
         out = out_dir / "part_0.csv"
+        if encoding.name != "utf-16" and size >= WHOLE_MIN_BYTES:  # one range, in this process
+            return [out], _transcoded(path, encoding, [_transcode_range(
+                [str(path), encoding.name, 0, size, 0, skip_lines, delimiter, fields, str(out), 0])])
         return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter, fields)
     try:
         if pool is not None:
@@ -442,18 +449,27 @@ def _transcode_ranges(pool, path, encoding, out_dir, skip_lines, delimiter, fiel
         parts.append(part)
         jobs.append([str(path), encoding.name, a, b, lineno, skip_lines, delimiter, fields, str(part), 0])
         lineno += n
-    records, rejects, last_line = 0, [], 0
     carry = 0  # lines at the start of the next range taken by a record of the ranges before
+    results = []
     for i, res in enumerate(pool.map(_transcode_range, jobs)):
         if carry:  # done again from the line after that record (in this process: rare)
             jobs[i][-1] = carry
             res = _transcode_range(jobs[i])
-        if res[0] == "error":
-            raise ShortshipError(f"{path}: not valid {encoding.label} text at line {res[1]} ({res[2]})")
-        _, n, rej, last_line, carry = res
-        records += n
-        rejects.extend(rej)
+        results.append(res)
+        carry = res[-1] if res[0] == "ok" else 0
         if tick:
             tick(i + 1, len(jobs))
-    return parts, TranscodeResult(records=records + len(rejects), written=records, last_line=last_line,
-                                  rejects=rejects)
+    return parts, _transcoded(path, encoding, results)
+
+
+def _transcoded(path, encoding, results) -> TranscodeResult:
+    """The result of a file from those of its ranges, in order (an error names its line)."""
+    records, rejects, last_line = 0, [], 0
+    for res in results:
+        if res[0] == "error":
+            raise ShortshipError(f"{path}: not valid {encoding.label} text at line {res[1]} ({res[2]})")
+        _, n, rej, last_line, _carry = res
+        records += n
+        rejects.extend(rej)
+    return TranscodeResult(records=records + len(rejects), written=records, last_line=last_line,
+                           rejects=rejects)

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from pipeline.errors import ShortshipError
 from pipeline.io import records as R
 
 
@@ -93,3 +94,44 @@ def test_plain_blocks_take_the_bulk_path(monkeypatch):
     lines = ['="1","a"', '"2","b""c"', '3,"d', 'e",f', '="4","g"', " ", '="5","h"']
     assert by_blocks(lines) == by_lines(lines)
     assert seen == [True, False, False, False, True, False, True] + [True, False, True]
+
+
+def _export(n=3000):
+    rows = []
+    for i in range(n):
+        if i % 7 == 0:
+            rows.append(f'="{i}","多行\r\n备注{i}","x""y",\r\n')
+        elif i % 53 == 0:
+            rows.append(f'"{i}","坏"引号","z",\n')
+        elif i % 61 == 0:
+            rows.append(f'"{i}","未闭合,"",\n')
+        elif i % 67 == 0:
+            rows.append(f'"{i}","\x00","z",\n')
+        else:
+            rows.append(f'="{i}","货品{i}",="",\n')
+    return "订单编号,标题,备注\n" + "".join(rows) + "\n\n" + '"400","末行","z"'
+
+
+@pytest.mark.parametrize("codec", ["gb18030", "utf-8", "utf-8-sig"])
+def test_a_file_transcoded_whole_equals_the_streamed_copy(tmp_path, monkeypatch, codec):
+    """transcode_numbered_parts on a file below PARALLEL_MIN_BYTES but at least WHOLE_MIN_BYTES:
+    one range in this process, numbered in blocks; the same copy and counts as the stream."""
+    from pipeline.io import encoding as enc
+
+    monkeypatch.setattr(R, "BLOCK_BYTES", 512)
+    monkeypatch.setattr(enc, "PIECE_BYTES", 1000)
+    src = tmp_path / "a.csv"
+    src.write_bytes(_export().encode(codec))
+    e = enc.detect_encoding(src)
+    streamed = enc.transcode_numbered(src, e, tmp_path / "s.csv", 1, ",", fields={3, 4})
+    monkeypatch.setattr(enc, "WHOLE_MIN_BYTES", 1)
+    parts, whole = enc.transcode_numbered_parts(src, e, tmp_path / "parts", 1, ",", fields={3, 4})
+    assert len(parts) == 1 and parts[0].read_bytes() == (tmp_path / "s.csv").read_bytes()
+    assert whole == streamed and streamed.rejects and streamed.records == 3001
+    # a byte that is not text: the same line named as by the stream
+    src.write_bytes(_export().encode(codec).replace("货品2000".encode(codec.replace("-sig", "")), b"\xff\xfe"))
+    with pytest.raises(ShortshipError) as streamed_error:
+        enc.transcode_numbered(src, e, tmp_path / "s.csv", 1, ",", fields={3, 4})
+    with pytest.raises(ShortshipError) as whole_error:
+        enc.transcode_numbered_parts(src, e, tmp_path / "parts", 1, ",", fields={3, 4})
+    assert str(whole_error.value) == str(streamed_error.value)
