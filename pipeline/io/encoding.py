@@ -259,6 +259,11 @@ def transcode_numbered(
 
 PARALLEL_MIN_BYTES = 48 << 20
 RANGE_BYTES = 32 << 20
+PIECE_BYTES = 4 << 20  # a range is decoded this much at a time
+# a file smaller than PARALLEL_MIN_BYTES but this large is transcoded as one range in the calling
+# process (its lines numbered in blocks, which pays from a few megabytes: records.py); smaller
+# files stream through transcode_numbered
+WHOLE_MIN_BYTES = 4 << 20
 
 
 def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
@@ -338,23 +343,41 @@ def _transcode_range(args):
         data = f.read(end - start)
     if start > 0 and codec == "utf-8-sig":
         codec = "utf-8"
-    try:
-        text = data.decode(codec)
-    except UnicodeDecodeError as e:
-        return ("error", _line_at(data, e.start) + lineno, e.reason)
-    text = _normalize(text, b"\r" in data)
-    lines = text.split("\n")
-    if not lines[-1]:
-        lines.pop()
-    n_lines = len(lines)
+    if b"\r" in data:  # line ends as LF, on the bytes (a range is never in UTF-16, whose CR is two bytes)
+        data = data.replace(b"\r\n", b"\n")
+        if b"\r" in data:
+            data = data.replace(b"\r", b"\n")
+    # decoded in pieces cut after a LF (never inside a character), so that the whole range is
+    # never held as text too; UTF-8 is only checked (its bytes are the copy's text already)
+    utf8 = codec in ("utf-8", "utf-8-sig")
+    body = bytearray()
+    view = memoryview(data)
+    text = ""
+    a = 0
+    while a < len(data):
+        b = data.find(b"\n", a + PIECE_BYTES) + 1 or len(data)
+        try:  # a BOM only at the start of the file
+            text = str(view[a:b], "utf-8" if a and codec == "utf-8-sig" else codec)
+        except UnicodeDecodeError as e:
+            return ("error", _line_at(data, a + e.start) + lineno, e.reason)
+        if not utf8:
+            body += text.encode("utf-8")
+        a = b
+    del text, view
+    if utf8:
+        body = data[len(codecs.BOM_UTF8):] if codec == "utf-8-sig" and data.startswith(codecs.BOM_UTF8) else data
+    del data
+    if body and not body.endswith(b"\n"):  # the last line of the file, without a line break
+        body += b"\n"
+    n_lines = body.count(b"\n")
     skip = max(0, skip_lines - lineno, skip_first)
-    if skip:
-        lines = lines[skip:]
-        lineno += min(skip, n_lines)
+    pos = 0
+    for _ in range(min(skip, n_lines)):
+        pos = body.index(b"\n", pos) + 1
+    lineno += min(skip, n_lines)
     splitter = RecordSplitter(delimiter, lineno, fields, beyond=_Beyond(path, codec, end))
-    splitter.feed(_mark(lines, b"\x00" in data))
-    with open(out_path, "w", encoding="utf-8", newline="") as dst:
-        dst.write(splitter.take_output())
+    with open(out_path, "wb") as dst:
+        splitter.write_numbered(body, pos, dst.write)
     left_over = max(0, skip_first - n_lines)  # lines of an earlier record that run past this range too
     return ("ok", splitter.records, splitter.rejects, splitter.lineno, max(splitter.beyond_lines, left_over))
 
@@ -382,6 +405,9 @@ def transcode_numbered_parts(
     ranges = _ranges(path, size) if encoding.name != "utf-16" and size >= PARALLEL_MIN_BYTES and workers >= 2 else []
     if len(ranges) < 2:
         out = out_dir / "part_0.csv"
+        if encoding.name != "utf-16" and size >= WHOLE_MIN_BYTES:  # one range, in this process
+            return [out], _transcoded(path, encoding, [_transcode_range(
+                [str(path), encoding.name, 0, size, 0, skip_lines, delimiter, fields, str(out), 0])])
         return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter, fields)
     try:
         if pool is not None:
@@ -423,18 +449,27 @@ def _transcode_ranges(pool, path, encoding, out_dir, skip_lines, delimiter, fiel
         parts.append(part)
         jobs.append([str(path), encoding.name, a, b, lineno, skip_lines, delimiter, fields, str(part), 0])
         lineno += n
-    records, rejects, last_line = 0, [], 0
     carry = 0  # lines at the start of the next range taken by a record of the ranges before
+    results = []
     for i, res in enumerate(pool.map(_transcode_range, jobs)):
         if carry:  # done again from the line after that record (in this process: rare)
             jobs[i][-1] = carry
             res = _transcode_range(jobs[i])
-        if res[0] == "error":
-            raise ShortshipError(f"{path}: not valid {encoding.label} text at line {res[1]} ({res[2]})")
-        _, n, rej, last_line, carry = res
-        records += n
-        rejects.extend(rej)
+        results.append(res)
+        carry = res[-1] if res[0] == "ok" else 0
         if tick:
             tick(i + 1, len(jobs))
-    return parts, TranscodeResult(records=records + len(rejects), written=records, last_line=last_line,
-                                  rejects=rejects)
+    return parts, _transcoded(path, encoding, results)
+
+
+def _transcoded(path, encoding, results) -> TranscodeResult:
+    """The result of a file from those of its ranges, in order (an error names its line)."""
+    records, rejects, last_line = 0, [], 0
+    for res in results:
+        if res[0] == "error":
+            raise ShortshipError(f"{path}: not valid {encoding.label} text at line {res[1]} ({res[2]})")
+        _, n, rej, last_line, _carry = res
+        records += n
+        rejects.extend(rej)
+    return TranscodeResult(records=records + len(rejects), written=records, last_line=last_line,
+                           rejects=rejects)

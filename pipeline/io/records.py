@@ -33,10 +33,13 @@ The rule (RFC 4180, read strictly, as DuckDB reads it):
 Only records that follow the rule reach DuckDB, numbered with the physical line they start on,
 so its CSV reader splits them exactly where this module did. Most lines are checked by a couple
 of string counts (the fast path); only lines with quotes in other places are scanned field by
-field.
+field. The transcoder goes further (`RecordSplitter.write_numbered`): it checks blocks of lines
+at once on their UTF-8 bytes and numbers the plain ones in bulk, handing only the others to the
+fast and slow paths, with the same result (tests/io/test_numbered_blocks.py).
 """
 from __future__ import annotations
 
+import functools
 from itertools import chain
 from typing import Callable, Iterator
 
@@ -179,6 +182,49 @@ class RecordSplitter:
         while it is not None:
             it = self._fast(it)
 
+    def write_numbered(self, text: bytes, pos: int, write: Callable[[bytes], object]) -> None:
+        """Split the lines of `text[pos:]` (UTF-8, each line ending in LF, none holding a CR)
+        into records as `feed` does, and write the numbered copy to `write` as UTF-8 bytes.
+
+        The text is taken in blocks of about BLOCK_BYTES, whose lines `_plain_lines` sorts at
+        once: a run of plain lines (each a whole record that `_fast` writes as it is, or with its
+        bare formulas as quoted fields) is numbered at once; any other line goes through `_fast`
+        (and `_slow`, which may take the lines after it, past the block too: the lines after
+        the record it took are sorted again). Same records, numbers and rejects as `feed`."""
+        import numpy as np  # here, not at the top: most commands never transcode a large file
+
+        n = len(text)
+        d = self.d.encode()
+        form = b"%d" + d + b"%b\n"
+        while pos < n:
+            end = text.find(b"\n", pos + BLOCK_BYTES) + 1 or n
+            plain, starts, ends, at, good = _plain_lines(text[pos:end], d[0])
+            lines = len(good)
+            odd = np.flatnonzero(~good).tolist() + [lines]
+            i = 0
+            for j in odd:
+                if j > i:  # lines i..j-1 are plain
+                    first = self.lineno + 1
+                    rows = plain[starts[i]:ends[j - 1]].split(b"\n")
+                    write(b"".join([form % x for x in zip(range(first, first + j - i), rows)]))
+                    self.lineno += j - i
+                    self.records += j - i
+                if j == lines:
+                    break
+                # line j, and the lines its record takes, line by line
+                cursor = _Cursor(text, pos + int(at[j]), pos + int(at[j]) + 1)
+                it: Iterator[str] | None = cursor
+                while it is not None:
+                    it = self._fast(it)
+                if self.out:
+                    write(self.take_output().encode("utf-8"))
+                if cursor.pos >= end:  # the record ran on past the block
+                    break
+                i = int(np.searchsorted(at, cursor.pos - pos))
+                if i > j + 1:  # lines taken by that record: sort the rest of the block again
+                    break
+            pos = end if j == lines else cursor.pos
+
     def _fast(self, it: Iterator[str]) -> Iterator[str] | None:
         """The common case: a line without quotes, or whose fields are all quoted (doubled
         quotes inside allowed, a trailing delimiter allowed), is a whole record. Any other line
@@ -235,6 +281,8 @@ class RecordSplitter:
             self.rejects.append((first, bad or (STRAY if state == _STRAY else UNCLOSED)))
             return it
         # a quoted field runs on to the next line: take lines until the record closes
+        take = it.take if isinstance(it, _Cursor) else functools.partial(next, it, None)
+        rewind = it.pos if isinstance(it, _Cursor) else None
         taken: list[str] = []  # lines taken from `it`
         extra = 0  # lines taken from beyond the end of `it`
         # a line holding as many delimiters as a whole record is a record, not message text
@@ -245,7 +293,7 @@ class RecordSplitter:
         while True:
             if 1 + len(taken) + extra >= MAX_RECORD_LINES:
                 break
-            nxt = next(it, None)
+            nxt = take()
             if nxt is not None:
                 taken.append(nxt)
             elif self.beyond is not None and (nxt := self.beyond(extra)) is not None:
@@ -277,7 +325,131 @@ class RecordSplitter:
             break
         # no proper end within the cap: refuse the first line, look for a record on the next
         self.rejects.append((first, UNCLOSED))
+        if rewind is not None:  # read on from the line after the first
+            it.pos = rewind
+            return it
         return chain(taken, it) if taken else it
+
+
+class _Cursor:
+    """The lines of UTF-8 `text` (each ending in LF) from byte `pos`, decoded, a line holding a
+    NUL marked (MARK). Iterating stops at byte `stop` (the end of a block), so `_fast` returns
+    there; `take` reads on to the end of the text (a record that spans the stop) and gives None
+    there; `_slow` sets `pos` back to read again from the line after a record it refused."""
+
+    __slots__ = ("text", "pos", "stop")
+
+    def __init__(self, text: bytes, pos: int, stop: int):
+        self.text, self.pos, self.stop = text, pos, stop
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= self.stop:
+            raise StopIteration
+        return self.take()
+
+    def take(self) -> str | None:
+        p = self.pos
+        if p >= len(self.text):
+            return None
+        e = self.text.find(b"\n", p)
+        if e < 0:
+            e = len(self.text)
+        self.pos = e + 1
+        line = self.text[p:e].decode("utf-8")
+        return MARK + line if "\x00" in line else line
+
+
+BLOCK_BYTES = 1 << 17
+
+# the first UTF-8 bytes of the characters str.isspace() holds white space (the ASCII ones, then
+# U+0085 and U+00A0, U+1680, U+2000..U+205F, U+3000): a line without quotes that starts with
+# one of them, or with the delimiter, may be blank (is_blank) and is left to _fast
+SPACE_LEAD_BYTES = bytes([9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0xC2, 0xE1, 0xE2, 0xE3])
+_not_first: dict = {}  # delimiter byte -> a table of 256: may this byte start a blank line?
+
+
+def _not_first_table(dd: int):
+    import numpy as np
+
+    table = _not_first.get(dd)
+    if table is None:
+        table = np.zeros(256, dtype=bool)
+        table[list(SPACE_LEAD_BYTES) + [dd]] = True
+        _not_first[dd] = table
+    return table
+
+
+def _plain_lines(block: bytes, dd: int):
+    """Sort the lines of `block` (whole lines, each ending in LF; `dd` the delimiter byte):
+    plain or not. Returns (text, starts, ends, at, plain): the block with its bare formulas
+    written as quoted fields, where each line starts and ends (its LF) in that text, where it
+    starts in `block`, and whether it is plain.
+
+    Plain: no NUL, and either no quote and a first byte that is neither the delimiter nor one
+    that may start white space (so not blank), or, once its bare formulas are written as quoted
+    fields (`="` at its start -> `"`, `",="` -> `","`, as `_fast` writes them), all fields
+    quoted and no quote inside a field (`_plain_quoted`): it starts with a quote, is at least
+    two characters long, its second is not the delimiter, it ends with `"` not after the
+    delimiter (or with `",` not after one), no two `","` share a quote (as str.count counts
+    them), and it holds 2 x its `","` + 2 quotes.
+
+    The counts are first taken over the whole block: under those conditions a line holds at
+    least 2 x its `","` + 2 quotes (its first and last quotes are in no `","`), so the block
+    holds 2 x its `","` + 2 x its lines only when every line does. Only a block that fails is
+    counted line by line."""
+    import numpy as np
+
+    b = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(b == 10)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    at = starts.copy()
+    first = b[starts]
+    odd = []  # lines found not plain on the way
+    if b"\x00" in block:
+        odd.append(np.searchsorted(ends, np.flatnonzero(b == 0)))
+    if b'"' not in block:
+        plain = ~_not_first_table(dd)[first]
+        for o in odd:
+            plain[o] = False
+        return block, starts, ends, at, plain
+    eqs = np.flatnonzero(b == 61)
+    if len(eqs):
+        # the `=` of a `="` that starts a line, and of each `",="` (two that share a quote,
+        # `",=",="`, of which line.replace takes the first only, become `",","` here: such a
+        # line is not plain, below)
+        mid = eqs[(eqs >= 2) & (eqs < len(b) - 1)]
+        mid = mid[(b[mid - 2] == 34) & (b[mid - 1] == dd) & (b[mid + 1] == 34)]
+        keep = np.ones(len(b), dtype=bool)
+        keep[starts[(first == 61) & (b[np.minimum(starts + 1, len(b) - 1)] == 34)]] = False
+        keep[mid] = False
+        b = b[keep]
+        block = b.tobytes()
+        ends = np.flatnonzero(b == 10)
+        starts[1:] = ends[:-1] + 1
+    ok = (b[starts] == 34) & (ends - starts >= 2) & (b[np.minimum(starts + 1, ends)] != dd)
+    last, before, third = (b[np.maximum(ends - k, 0)] for k in (1, 2, 3))
+    ok &= ((last == 34) & (before != dd)) | ((last == dd) & (before == 34) & (third != dd))
+    quote = b == 34
+    sep = np.zeros(len(b), dtype=bool)
+    sep[:-2] = quote[:-2] & (b[1:-1] == dd) & quote[2:]  # `","` starting here
+    shared = np.flatnonzero(sep[:-2] & sep[2:])  # `",","`
+    if shared.size:
+        odd.append(np.searchsorted(ends, shared))
+    if not odd and ok.all() and np.count_nonzero(quote) == 2 * np.count_nonzero(sep) + 2 * len(ends):
+        return block, starts, ends, at, ok
+    # line by line: the quotes and separators in each
+    at_quote, at_sep = np.flatnonzero(quote), np.flatnonzero(sep)
+    quotes = np.searchsorted(at_quote, ends) - np.searchsorted(at_quote, starts)
+    seps = np.searchsorted(at_sep, ends) - np.searchsorted(at_sep, starts)
+    plain = np.where(quotes > 0, ok & (quotes == 2 * seps + 2), ~_not_first_table(dd)[first])
+    for o in odd:
+        plain[o] = False
+    return block, starts, ends, at, plain
 
 
 def _plain_quoted(line: str, d: str, qdq: str) -> bool:
@@ -353,3 +525,4 @@ def physical_lines(text: str) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return lines
+
