@@ -317,15 +317,15 @@ def compute(con: duckdb.DuckDBPyConnection, info: SetInfo) -> SetData:
     removes them once the set is written."""
     data = SetData()
     data.reship = reship_rows(con, info.as_of)
+    data.evidence = evidence_orders(con)
     # the parcels of the claims' and the pages' orders, weighed in one go (the pages add only
     # the later orders that make up theirs)
-    weigh_parcels(con, f"{CLAIM_ORDERS} union all select order_id from ({db.model_sql('outputs/evidence_orders.sql')})",
-                  info.as_of, info.policy)
+    weigh_parcels(con, f"{CLAIM_ORDERS} union all select unnest($evidence_ids::varchar[]) as order_id",
+                  info.as_of, info.policy, {"evidence_ids": list(data.evidence)})
     data.claims = claim_rows(con, info.as_of, info.policy)
     data.claim_totals = claim_totals(data.claims)
     data.root_causes = root_causes(con)
     data.review = review_queue(con, info.lang)
-    data.evidence = evidence_orders(con)
     data.problems = data_problems(con)
     data.awaiting = awaiting(con)
     data.summary = summary(con)
