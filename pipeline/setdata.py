@@ -184,7 +184,7 @@ def _stamp(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     for t in ("_act_orders", "_act_parcels", "_act_parcels_stamp", "_act_weighed", "_act_sku_weights",
-              "_act_sku_weights_stamp", "_set_summary"):
+              "_act_sku_weights_stamp"):
         con.execute(f"drop table if exists {t}")
 
 
@@ -315,6 +315,8 @@ def compute(con: duckdb.DuckDBPyConnection, info: SetInfo) -> SetData:
     """Every row of SetData, from what the database holds at the set's clock and policy. Leaves
     the set's temp tables (the parcel weights, shared with the evidence pages): `drop_temp`
     removes them once the set is written."""
+    # parcels weighed by an earlier set on this connection may be of other rows: weighed afresh
+    con.execute("drop table if exists _act_parcels_stamp")
     data = SetData()
     data.reship = reship_rows(con, info.as_of)
     data.evidence = evidence_orders(con)
