@@ -15,6 +15,7 @@ sql/review/:
 | evidence     | outputs/evidence_orders.sql   | evidence/NN/<order_id>.html     | report (links)           |
 | problems     | outputs/data_problems.sql     | (first rows, counts by problem) | report, run summary    |
 | awaiting     | outputs/awaiting.sql          | (first rows, counts by what)    | report, run summary    |
+| summary      | outputs/summary.sql           | summary.parquet              | report (flags by day)    |
 
 Parcel weights (the courier claims and the evidence pages) are learnt here too (`weigh_parcels`).
 Nothing here writes a file, and nothing is kept between sets: no module-level state.
@@ -139,27 +140,51 @@ def model_rows(con: duckdb.DuckDBPyConnection, model: str, params: dict[str, Any
 
 def weigh_parcels(con: duckdb.DuckDBPyConnection, order_ids_sql: str, as_of: datetime, policy: Policy,
                   params: dict | None = None) -> None:
-    """Temp table _act_parcels: every parcel of the orders `order_ids_sql` selects, with its
-    weight against the expected weight (sql/outputs/parcel_weights.sql). The SKU weights are
-    learnt once per connection and clock (temp table _act_sku_weights)."""
-    learnt = con.execute(
-        "select count(*) from duckdb_tables() where table_name = '_act_sku_weights' and temporary"
-    ).fetchone()[0]
+    """Temp table _act_parcels: every parcel of the orders `order_ids_sql` selects (at least:
+    it also holds those of the orders weighed before on this connection at the same clock and
+    policy), with its weight against the expected weight (sql/outputs/parcel_weights.sql). A
+    parcel's row depends on its order's shipments alone, so each reader selects the orders it
+    wants, and an order is weighed once per set: the courier claims and the evidence pages
+    share the rows (temp table _act_weighed: the orders weighed). The SKU weights are learnt
+    once per connection and clock (temp table _act_sku_weights)."""
     key = f"{as_of.isoformat()}|{policy.weight_min_samples}"
-    if learnt:
-        stamp = con.execute("select any_value(stamp) from _act_sku_weights_stamp").fetchone()[0]
-        learnt = stamp == key
-    if not learnt:
+    if _stamp(con, "_act_sku_weights_stamp") != key:
         db.materialize(con, "outputs/sku_weights.sql", "_act_sku_weights",
                        {"as_of": as_of, "min_samples": policy.weight_min_samples}, temp=True)
         con.execute("create or replace temp table _act_sku_weights_stamp as select ?::varchar as stamp", [key])
-    con.execute(f"create or replace temp table _act_orders as {order_ids_sql}", params or {})
-    db.materialize(con, "outputs/parcel_weights.sql", "_act_parcels",
-                   {"as_of": as_of, "noise": policy.weight_noise}, temp=True)
+        con.execute("drop table if exists _act_parcels_stamp")  # weighed against the old weights
+    pkey = f"{key}|{policy.weight_noise}"
+    fresh = _stamp(con, "_act_parcels_stamp") != pkey
+    if fresh:
+        con.execute("create or replace temp table _act_orders as "
+                    f"select distinct order_id from ({order_ids_sql}) where order_id is not null", params or {})
+        db.materialize(con, "outputs/parcel_weights.sql", "_act_parcels",
+                       {"as_of": as_of, "noise": policy.weight_noise}, temp=True)
+        con.execute("create or replace temp table _act_weighed as select order_id from _act_orders")
+        con.execute("create or replace temp table _act_parcels_stamp as select ?::varchar as stamp", [pkey])
+        return
+    # only the orders not weighed yet
+    con.execute("create or replace temp table _act_orders as "
+                f"select distinct order_id from ({order_ids_sql}) t anti join _act_weighed w using (order_id) "
+                "where order_id is not null", params or {})
+    if con.execute("select count(*) from _act_orders").fetchone()[0]:
+        db.insert_model(con, "outputs/parcel_weights.sql", "_act_parcels",
+                        {"as_of": as_of, "noise": policy.weight_noise})
+        con.execute("insert into _act_weighed select order_id from _act_orders")
+
+
+def _stamp(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The stamp a temp table `table` holds, None when there is none (looked up in
+    duckdb_tables(): reading a missing table would abort the caller's transaction)."""
+    if not con.execute("select count(*) from duckdb_tables() where table_name = ? and temporary",
+                       [table]).fetchone()[0]:
+        return None
+    return con.execute(f"select any_value(stamp) from {table}").fetchone()[0]
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    for t in ("_act_orders", "_act_parcels", "_act_sku_weights", "_act_sku_weights_stamp"):
+    for t in ("_act_orders", "_act_parcels", "_act_parcels_stamp", "_act_weighed", "_act_sku_weights",
+              "_act_sku_weights_stamp"):
         con.execute(f"drop table if exists {t}")
 
 
@@ -169,13 +194,14 @@ def reship_rows(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[Row]:
     return model_rows(con, "outputs/reship.sql", {"as_of": as_of})
 
 
+# the orders a courier claim may be for (sql/outputs/courier_claims.sql: lost in transit, or
+# short in an intact parcel)
+CLAIM_ORDERS = ("select order_id from liabilities where status = 'courier' "
+                "or (kind = 'short' and status in ('owed', 'cured'))")
+
+
 def claim_rows(con: duckdb.DuckDBPyConnection, as_of: datetime, policy: Policy) -> list[Row]:
-    weigh_parcels(
-        con,
-        "select order_id from liabilities where status = 'courier' "
-        "or (kind = 'short' and status in ('owed', 'cured'))",
-        as_of, policy,
-    )
+    weigh_parcels(con, CLAIM_ORDERS, as_of, policy)
     return model_rows(con, "outputs/courier_claims.sql", {
         "as_of": as_of,
         "claim_rule": policy.courier_claim,
@@ -227,6 +253,11 @@ def root_causes(con: duckdb.DuckDBPyConnection) -> pa.Table:
     return con.sql(db.model_sql("outputs/root_causes.sql")).to_arrow_table()
 
 
+def summary(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """summary.parquet's rows (one per shop × day), in its order."""
+    return con.sql(db.model_sql("outputs/summary.sql")).to_arrow_table()
+
+
 FIRST_ROWS = 20  # the rows of a long list the report shows (its TABLE_N)
 
 
@@ -274,24 +305,30 @@ class SetData:
     # (first rows, count by problem); (first rows, count by what awaited)
     problems: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
     awaiting: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
+    summary: pa.Table | None = None  # shop × day (None: not computed; the writers run the model)
 
     def root_cause_rows(self) -> list[dict]:
         return self.root_causes.to_pylist() if self.root_causes is not None else []
 
 
 def compute(con: duckdb.DuckDBPyConnection, info: SetInfo) -> SetData:
-    """Every row of SetData, from what the database holds at the set's clock and policy."""
-    try:
-        data = SetData()
-        data.reship = reship_rows(con, info.as_of)
-        data.claims = claim_rows(con, info.as_of, info.policy)
-        data.claim_totals = claim_totals(data.claims)
-        data.root_causes = root_causes(con)
-        data.review = review_queue(con, info.lang)
-        data.evidence = evidence_orders(con)
-        data.problems = data_problems(con)
-        data.awaiting = awaiting(con)
-    finally:
-        con.execute("drop table if exists _act_orders")
-        con.execute("drop table if exists _act_parcels")
+    """Every row of SetData, from what the database holds at the set's clock and policy. Leaves
+    the set's temp tables (the parcel weights, shared with the evidence pages): `drop_temp`
+    removes them once the set is written."""
+    # parcels weighed by an earlier set on this connection may be of other rows: weighed afresh
+    con.execute("drop table if exists _act_parcels_stamp")
+    data = SetData()
+    data.reship = reship_rows(con, info.as_of)
+    data.evidence = evidence_orders(con)
+    # the parcels of the claims' and the pages' orders, weighed in one go (the pages add only
+    # the later orders that make up theirs)
+    weigh_parcels(con, f"{CLAIM_ORDERS} union all select unnest($evidence_ids::varchar[]) as order_id",
+                  info.as_of, info.policy, {"evidence_ids": list(data.evidence)})
+    data.claims = claim_rows(con, info.as_of, info.policy)
+    data.claim_totals = claim_totals(data.claims)
+    data.root_causes = root_causes(con)
+    data.review = review_queue(con, info.lang)
+    data.problems = data_problems(con)
+    data.awaiting = awaiting(con)
+    data.summary = summary(con)
     return data

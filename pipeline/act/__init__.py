@@ -74,11 +74,37 @@ def people_csv(columns: Sequence[str], rows: Iterable[dict], lang: str) -> tuple
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow([m.heading(c) for c in columns])
+    cells = [_column_cell(c, m) for c in columns]
+    pairs = list(zip(columns, cells))
     n = 0
     for r in rows:
-        w.writerow([cell(r.get(c), c, m) for c in columns])
+        w.writerow([f(r.get(c)) for c, f in pairs])
         n += 1
     return buf.getvalue().encode("utf-8-sig"), n
+
+
+def _column_cell(column: str, m: Messages):
+    """`cell` for one column, as a function of the value: a code column's labels are looked up
+    once per value (a file of many rows has a handful of codes)."""
+    if column not in CODE_FIELDS:
+        def plain(value: Any) -> str:
+            if value is None:
+                return ""
+            if value.__class__ is str:
+                return value
+            return cell(value, column, m)
+        return plain
+    labels: dict[Any, str] = {}
+
+    def code(value: Any) -> str:
+        try:
+            got = labels.get(value)
+        except TypeError:  # an unhashable value: as `cell` says it
+            return cell(value, column, m)
+        if got is None:
+            got = labels[value] = cell(value, column, m)
+        return got
+    return code
 
 
 def stage_root_causes(con: duckdb.DuckDBPyConnection, stage: Stage, data: SetData) -> None:

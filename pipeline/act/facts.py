@@ -352,7 +352,8 @@ class Gathering:
         return columns
 
     def close(self) -> None:
-        for t in _tables() + ["_act_orders", "_act_parcels"]:
+        # the parcel weights are the set's, shared with the courier claims (setdata.drop_temp)
+        for t in _tables():
             self.con.execute(f"drop table if exists {t}")
 
 

@@ -132,16 +132,25 @@ def _run_info(con, run_id: str | None) -> dict | None:
     return rows[0] if rows else None
 
 
-def _by_day(con) -> list[dict]:
-    summary = db.model_sql("outputs/summary.sql")
-    return _rows(
-        con,
-        f"""select day::varchar as day, kind, n from (
-                select day, {', '.join(f'sum(flagged_{k})::bigint as {k}' for k in FLAG_KINDS)}
-                from ({summary}) s where day is not null group by day having sum(flagged) > 0
-            ) unpivot (n for kind in ({', '.join(FLAG_KINDS)}))
-            where n > 0 order by day""",
-    )
+def _by_day(con, data: SetData) -> list[dict]:
+    """Flagged orders per day and kind, from the set's summary rows (else the model)."""
+    if data.summary is not None:
+        con.register("_report_summary", data.summary)
+        summary = "select * from _report_summary"
+    else:
+        summary = db.model_sql("outputs/summary.sql")
+    try:
+        return _rows(
+            con,
+            f"""select day::varchar as day, kind, n from (
+                    select day, {', '.join(f'sum(flagged_{k})::bigint as {k}' for k in FLAG_KINDS)}
+                    from ({summary}) s where day is not null group by day having sum(flagged) > 0
+                ) unpivot (n for kind in ({', '.join(FLAG_KINDS)}))
+                where n > 0 order by day""",
+        )
+    finally:
+        if data.summary is not None:
+            con.unregister("_report_summary")
 
 
 def _by_status(con) -> list[dict]:
@@ -243,7 +252,7 @@ def report_context(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData)
     t = totals(con, run_id)
     status_rows = _by_status(con)
     kinds = [(k, m.code("kind", k)) for k in FLAG_KINDS]
-    by_day = _by_day(con)
+    by_day = _by_day(con, data)
     weeks = [{"week": r["value"], "rate": r["short_rate"]} for r in root_causes if r["dimension"] == "week"]
     reship_orders = {r["order_id"] for r in data.reship}
     review, review_n = _review_queue(data.review)

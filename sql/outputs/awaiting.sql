@@ -55,9 +55,9 @@ ids as materialized (
     select order_id
     from (
         select order_id from refunds where applied_at is null or applied_at <= (select as_of from clock)
-        union
+        union all  -- made distinct by the union below, after the anti join leaves few rows
         select order_id from shipped
-        union
+        union all
         select order_id from decisions
     )
     anti join orders using (order_id)

@@ -12,9 +12,10 @@ picked as (
     select order_id, 'decided' from decisions
 ),
 
+-- (not made distinct: a semi join keeps each picked row once however often its order is known)
 known as (
     select order_id from orders
-    union
+    union all
     select order_id from flags
 ),
 

@@ -11,8 +11,10 @@
 -- samples barely moves a median.
 with
 
+-- the orders shipped as one row up to $as_of, with that row (one pass, no join back)
 single as (
-    select order_id
+    select any_value(sku) as sku, any_value(quantity) as quantity, any_value(weight_kg) as weight_kg,
+           any_value(reship) as reship
     from shipments
     where shipped_at <= $as_of
     group by order_id
@@ -20,10 +22,9 @@ single as (
 ),
 
 samples as (
-    select s.sku, s.quantity as q, s.weight_kg::double as w
-    from shipments s
-    semi join single using (order_id)
-    where s.shipped_at <= $as_of and not s.reship and s.sku is not null and s.quantity > 0 and s.weight_kg > 0
+    select sku, quantity as q, weight_kg::double as w
+    from single
+    where not reship and sku is not null and quantity > 0 and weight_kg > 0
 ),
 
 bins as (

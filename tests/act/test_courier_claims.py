@@ -147,3 +147,38 @@ def test_chinese_headings_by_default(early_run):
     assert head == [zh.heading(c) for c in CLAIM_COLUMNS]
     assert head[:3] == ["物流公司", "月份", "订单编号"]
     assert {r["依据"] for r in rows} <= {"签收前丢失/破损", "完好包裹内少件"}
+
+
+def test_parcels_weighed_once_per_set_are_each_orders_own(truth_run):
+    """The set weighs the parcels of the claims' and the pages' orders in one go, and a reader
+    asking for more orders weighs only those: each order's parcel rows are the ones weighing
+    that order alone gives, and the claims are the same as when they weighed only theirs."""
+    from pipeline import db, setdata
+
+    con = db.connect(truth_run["db"], read_only=True)
+    try:
+        info = setdata.set_info(con, batch_id="t")
+        cols = "order_id, tracking_no, shipped_at, reship, n_rows, units, contents, weight_kg, expected_kg, " \
+               "sigma_kg, learnt_from, weight_ok, light, source_files, lines"
+
+        def parcels(ids: list[str]) -> list[tuple]:
+            return con.execute(f"select {cols} from _act_parcels where order_id in (select unnest(?::varchar[])) "
+                               "order by order_id, shipped_at, tracking_no", [ids]).fetchall()
+
+        data = setdata.compute(con, info)
+        claim_ids = [r[0] for r in con.execute(setdata.CLAIM_ORDERS).fetchall()]
+        weighed = {r[0] for r in con.execute("select order_id from _act_weighed").fetchall()}
+        assert data.evidence and claim_ids and weighed >= set(data.evidence) | set(claim_ids)
+        both = parcels(claim_ids)
+        n = con.execute("select count(*) from _act_parcels").fetchone()[0]
+        # a reader asking for orders already weighed adds nothing
+        setdata.weigh_parcels(con, "select order_id from liabilities where status = 'courier'", info.as_of, info.policy)
+        assert con.execute("select count(*) from _act_parcels").fetchone()[0] == n
+        setdata.drop_temp(con)
+        claims_alone = setdata.claim_rows(con, info.as_of, info.policy)  # weighs the claims' orders only
+        assert con.execute("select count(*) from _act_parcels").fetchone()[0] < n
+        assert parcels(claim_ids) == both
+        assert claims_alone == data.claims
+    finally:
+        setdata.drop_temp(con)
+        con.close()
