@@ -94,7 +94,7 @@ def connect(
     try:
         con.execute("set enable_progress_bar = false")  # our own progress goes to a terminal only
         # stay well inside an ordinary machine: DuckDB spills to disk beyond this
-        con.execute("set memory_limit = ?", [os.environ.get("SHORTSHIP_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
+        con.execute("set memory_limit = ?", [memory_limit()])
         if scratch is not None:
             con.execute("set temp_directory = ?", [str(scratch / "duckdb")])
         if not read_only:
@@ -103,6 +103,38 @@ def connect(
         con.close()
         raise ShortshipError(f"{path}: cannot use database ({_first_line(e)})") from None
     return con
+
+
+def memory_limit() -> str:
+    """The memory DuckDB may use for the run (env SHORTSHIP_MEMORY_LIMIT, else DEFAULT_MEMORY_LIMIT)."""
+    return os.environ.get("SHORTSHIP_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+
+
+_SIZE_UNITS = {"b": 1, "bytes": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4,
+               "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+@contextmanager
+def memory_lent(con: duckdb.DuckDBPyConnection, nbytes: int) -> Iterator[None]:
+    """DuckDB's memory limit lowered by `nbytes` (at most half of it) while other processes of
+    the run need them (the render workers: the limit is the run's, not one process's), then set
+    back to memory_limit(). When the limit cannot be read as a size, or DuckDB cannot lower it
+    now, it is left as it is: the run goes on."""
+    lowered = False
+    try:
+        shown = con.execute("select current_setting('memory_limit')").fetchone()[0]
+        m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", str(shown))
+        if m and m.group(2).lower() in _SIZE_UNITS:
+            limit = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+            con.execute("set memory_limit = ?", [f"{max(limit - nbytes, limit // 2)}B"])
+            lowered = True
+    except duckdb.Error:
+        pass
+    try:
+        yield
+    finally:
+        if lowered:
+            con.execute("set memory_limit = ?", [memory_limit()])
 
 
 def _check_db_path(path: Path, create: bool, read_only: bool = False) -> None:

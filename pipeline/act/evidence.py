@@ -34,6 +34,7 @@ from typing import Iterator
 
 import duckdb
 
+from pipeline import db
 from pipeline.act.facts import Gathering
 from pipeline.act.page import PageTexts, render
 from pipeline.clock import fmt
@@ -78,6 +79,10 @@ def write_pages(con: duckdb.DuckDBPyConnection, order_ids: list[str], folder: Pa
 
 # Pages are rendered by two processes when there are many (pipeline/act/workers.py):
 POOL_MIN = 2_000       # pages to render before a second process is worth its start (~0.5 s)
+# what a worker process takes, lent by the run's DuckDB while the workers render (db.memory_lent:
+# the memory limit holds for the run with its workers); one measured 354 MiB at its peak on
+# 155,000 pages (10 M orders)
+WORKER_MEMORY = 512 << 20
 WORKERS_ENV = "SHORTSHIP_RENDER_WORKERS"  # processes that render (default: 2, or 1 on a single core)
 
 
@@ -126,7 +131,8 @@ def stage_pages(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, rea
                 todo[oid] = (h, now)
         n = render_workers() if workers is None else workers
         if n > 1 and len(todo) >= POOL_MIN:
-            _render_shared(g, stage, info, tx, todo, rels, n)
+            with db.memory_lent(con, WORKER_MEMORY * (n - 1)):
+                _render_shared(g, stage, info, tx, todo, rels, n)
         else:
             _render_here(g, stage, info, tx, list(todo), todo, rels)
     return list(rels.values())
