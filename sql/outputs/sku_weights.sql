@@ -33,27 +33,14 @@ bins as (
     group by sku, q
 ),
 
--- the least-squares slope from exact sums (each median to the nanogram, as DECIMAL), as
--- signals/parcel_light.sql learns it: regr_slope's double sums gave last-bit differences from
--- run to run (the order DuckDB's threads add the bins up), and the expected weights must not
--- differ (an evidence page is rewritten only when its facts change); kept to the microgram
-slope_sums as (
-    select
-        sku,
-        count(*)                                                as k,
-        sum(q)                                                  as sx,
-        sum(q * q)                                              as sxx,
-        sum(bin_kg::decimal(38, 9))                             as sy,
-        sum(q * bin_kg::decimal(38, 9))                         as sxy,
-        sum(bin_n)                                              as sku_n
+-- the slope from exact sums (ss_slope: the same from run to run, whatever order DuckDB's
+-- threads add the bins up; the expected weights must not differ, since an evidence page is
+-- rewritten only when its facts change), kept to the microgram
+lines as (
+    select sku, round(ss_slope(q, bin_kg), 6) as unit_kg, sum(bin_n) as sku_n
     from bins
     group by sku
     having count(*) >= 2 and sum(bin_n) >= $min_samples
-),
-
-lines as (
-    select sku, round((k * sxy - sx * sy)::double / nullif(k * sxx - sx * sx, 0)::double, 6) as unit_kg, sku_n
-    from slope_sums
 ),
 
 packs as (

@@ -171,3 +171,11 @@ create or replace macro ss_bad_ts(text_value, typed_value, what) as
           and (typed_value is null or typed_value < timestamp '2000-01-01' or typed_value >= timestamp '2100-01-01')
          then 'bad date in ' || what || ': ' || text_value
               || case when typed_value is not null then ' (outside 2000 to 2099)' else '' end end;
+
+-- the least-squares slope of y over x, an aggregate (use it in a grouped select), from exact
+-- sums (y to the nanogram, as DECIMAL): it does not depend on the order DuckDB's threads add
+-- the rows up, as regr_slope's double sums do in their last bits (enough to flip a borderline
+-- parcel). The unit weight a SKU's parcels teach: signals/parcel_light.sql, outputs/sku_weights.sql
+create or replace macro ss_slope(x, y) as
+    (count(*) * sum(x * y::decimal(38, 9)) - sum(x) * sum(y::decimal(38, 9)))::double
+    / nullif(count(*) * sum(x * x) - sum(x) * sum(x), 0)::double;

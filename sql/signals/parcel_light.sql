@@ -34,26 +34,12 @@ bins as (
     group by sku, q
 ),
 
--- the least-squares slope from exact sums (each median to the nanogram, as DECIMAL), so that
--- it does not depend on the order DuckDB's threads add the bins up (regr_slope's double sums
--- gave last-bit differences between one thread and two, enough to flip a borderline parcel)
-slope_sums as (
-    select
-        sku,
-        count(*)                                                as k,
-        sum(q)                                                  as sx,
-        sum(q * q)                                              as sxx,
-        sum(w_med::decimal(38, 9))                              as sy,
-        sum(q * w_med::decimal(38, 9))                          as sxy,
-        sum(n)                                                  as n
+-- the slope from exact sums (ss_slope: the same whatever order DuckDB's threads add the bins up)
+slopes as (
+    select sku, ss_slope(q, w_med) as unit_kg
     from bins
     group by sku
-),
-
-slopes as (
-    select sku, ((k * sxy - sx * sy)::double / nullif(k * sxx - sx * sx, 0)::double) as unit_kg
-    from slope_sums
-    where k >= 2 and n >= $min_samples
+    having count(*) >= 2 and sum(n) >= $min_samples
 ),
 
 models as (
