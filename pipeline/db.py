@@ -105,6 +105,16 @@ def connect(
     return con
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[str]:
+    """`table` (an Arrow table) readable by the connection's queries as `name`, for the block."""
+    con.register(name, table)
+    try:
+        yield name
+    finally:
+        con.unregister(name)
+
+
 def memory_limit() -> str:
     """The memory DuckDB may use for the run (env SHORTSHIP_MEMORY_LIMIT, else DEFAULT_MEMORY_LIMIT)."""
     return os.environ.get("SHORTSHIP_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)

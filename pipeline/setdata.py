@@ -305,7 +305,7 @@ class SetData:
     # (first rows, count by problem); (first rows, count by what awaited)
     problems: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
     awaiting: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
-    summary: pa.Table | None = None  # shop × day (None: not computed; the writers run the model)
+    summary: pa.Table | None = None  # shop × day (summary.parquet, the report's flags by day)
 
     def root_cause_rows(self) -> list[dict]:
         return self.root_causes.to_pylist() if self.root_causes is not None else []

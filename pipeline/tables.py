@@ -142,14 +142,11 @@ def output_queries(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> dict[str
 
 def stage_tables(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData) -> None:
     """The writer of flags, liabilities, summary and rejects as Parquet (summary from the set's
-    rows when it has them: the report shows them too)."""
+    rows: the report shows them too)."""
     for name, (query, params) in output_queries(con, info.lang).items():
-        if name == "summary.parquet" and data.summary is not None:
-            con.register("_set_summary_rows", data.summary)
-            try:
-                copy_parquet(con, "select * from _set_summary_rows", stage, name)
-            finally:
-                con.unregister("_set_summary_rows")
+        if name == "summary.parquet":
+            with db.registered(con, "_set_summary_rows", data.summary) as rows:
+                copy_parquet(con, f"select * from {rows}", stage, name)
             continue
         copy_parquet(con, query, stage, name, params)
 

@@ -111,15 +111,13 @@ def stage_root_causes(con: duckdb.DuckDBPyConnection, stage: Stage, data: SetDat
     """root_causes.parquet from the set's rows (DuckDB's COPY, as the other Parquet files)."""
     rel = "root_causes.parquet"
     target = str(stage.path(rel)).replace("'", "''")
-    con.register("_set_root_causes", data.root_causes)
-    try:
-        con.execute(f"COPY (select * from _set_root_causes) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
-    except duckdb.Error as e:
-        from pipeline import db
+    from pipeline import db
 
-        raise ShortshipError(f"{rel}: cannot write ({db._first_line(e)})") from None
-    finally:
-        con.unregister("_set_root_causes")
+    with db.registered(con, "_set_root_causes", data.root_causes):
+        try:
+            con.execute(f"COPY (select * from _set_root_causes) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+        except duckdb.Error as e:
+            raise ShortshipError(f"{rel}: cannot write ({db._first_line(e)})") from None
     stage.add(rel, rows=data.root_causes.num_rows)
 
 

@@ -133,24 +133,16 @@ def _run_info(con, run_id: str | None) -> dict | None:
 
 
 def _by_day(con, data: SetData) -> list[dict]:
-    """Flagged orders per day and kind, from the set's summary rows (else the model)."""
-    if data.summary is not None:
-        con.register("_report_summary", data.summary)
-        summary = "select * from _report_summary"
-    else:
-        summary = db.model_sql("outputs/summary.sql")
-    try:
+    """Flagged orders per day and kind, from the set's summary rows."""
+    with db.registered(con, "_report_summary", data.summary):
         return _rows(
             con,
             f"""select day::varchar as day, kind, n from (
                     select day, {', '.join(f'sum(flagged_{k})::bigint as {k}' for k in FLAG_KINDS)}
-                    from ({summary}) s where day is not null group by day having sum(flagged) > 0
+                    from _report_summary s where day is not null group by day having sum(flagged) > 0
                 ) unpivot (n for kind in ({', '.join(FLAG_KINDS)}))
                 where n > 0 order by day""",
         )
-    finally:
-        if data.summary is not None:
-            con.unregister("_report_summary")
 
 
 def _by_status(con) -> list[dict]:

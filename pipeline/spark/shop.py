@@ -131,13 +131,10 @@ def seed_ledger(con, earlier: pa.Table | None) -> int:
             "select column_name from information_schema.columns where table_name = 'payouts' and table_schema = 'main'"
         ).fetchall()}
         cols = [c for c in earlier.column_names if c in have]
-        con.register("_earlier_ledger", earlier)
-        try:
+        with db.registered(con, "_earlier_ledger", earlier):
             con.execute(f"insert into payouts by name select {', '.join(cols)} from _earlier_ledger")
             con.execute("insert into payout_publications (batch_id, payout_id, published_at) "
                         "select batch, payout_id, created_at from _earlier_ledger")
-        finally:
-            con.unregister("_earlier_ledger")
         top = con.execute("select coalesce(max(payout_id), 0) from payouts").fetchone()[0]
     con.execute("drop sequence if exists payout_seq")
     con.execute(f"create sequence payout_seq start {int(top) + 1}")
