@@ -58,11 +58,12 @@ from pipeline.tables import (PARQUET_FILES, PENDING_PAYOUTS, output_queries, pen
 # is (run, batch, clock, policy, language), `data` holds the rows computed once for the set.
 Writer = Callable[[duckdb.DuckDBPyConnection, Stage, SetInfo, SetData], None]
 
-# Every writer of a run's output set, in order (name, writer). Add new outputs here.
+# Every writer of a run's output set, in order (name, writer). Add new outputs here. The
+# evidence pages come first: their worker processes render while the others write.
 WRITERS: list[tuple[str, Writer]] = [
+    ("reship.csv, courier_claims.csv, root_causes.parquet, evidence/", stage_act),
     ("Parquet files", stage_tables),
     ("payouts.parquet", stage_payouts),
-    ("reship.csv, courier_claims.csv, root_causes.parquet, evidence/", stage_act),
     ("liabilities.xlsx", stage_xlsx),
     ("review.csv", stage_review_csv),
     ("report.html", stage_report),
@@ -99,10 +100,14 @@ def stage_outputs(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo,
         if progress:
             progress("computing the rows of the files for people")
         data = set_data(con, info)
-        for name, writer in writers or WRITERS:
-            if progress:
-                progress(f"writing {name}")
-            writer(con, stage, info, data)
+        # the evidence pages' workers render while the other writers write (Stage.defer)
+        with stage.deferring():
+            for name, writer in writers or WRITERS:
+                if progress:
+                    progress(f"writing {name}")
+                writer(con, stage, info, data)
+            if progress and stage.pending:
+                progress("writing the evidence pages still to render")
     except BaseException:
         try:
             setdata.drop_temp(con)

@@ -41,10 +41,11 @@ import json
 import os
 import secrets
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import duckdb
 
@@ -189,6 +190,7 @@ class Stage:
         self.meta: dict[str, Any] = {}   # fields writers add to the manifest (evidence_renderer)
         self._listing: dict[str, set[str]] = {}
         self._made: set[str] = set()     # folders made inside the staging folder
+        self._deferred: list | None = None  # work finished after the other writers (`deferring`)
 
     # --- what the previous set holds -------------------------------------------------------
 
@@ -210,6 +212,38 @@ class Stage:
     def _unchanged(self, rel: str, sha: str) -> Entry | None:
         e = self.previous.trusted.get(rel)
         return e if e is not None and e.sha256 == sha and self.published(rel) else None
+
+    # --- work that goes on while the other writers write ----------------------------------------
+
+    @contextmanager
+    def deferring(self) -> Iterator[None]:
+        """Within the block, work a writer hands over (`defer`: an object with `finish()` and
+        `abort()`, such as evidence pages being rendered by worker processes) goes on while the
+        other writers write, and is finished at the end of the block, in the order given; on
+        an error it is aborted."""
+        self._deferred = []
+        try:
+            yield
+            while self._deferred:
+                self._deferred.pop(0).finish()
+        except BaseException:
+            for work in self._deferred:
+                work.abort()
+            raise
+        finally:
+            self._deferred = None
+
+    @property
+    def pending(self) -> int:
+        """How many pieces of deferred work are still to finish."""
+        return len(self._deferred or ())
+
+    def defer(self, work: Any) -> None:
+        """Finish `work` at the end of the `deferring` block (at once outside one)."""
+        if self._deferred is None:
+            work.finish()
+        else:
+            self._deferred.append(work)
 
     # --- writers' calls ----------------------------------------------------------------------
 

@@ -251,6 +251,7 @@ def test_pages_rendered_by_worker_processes_are_those_of_one_process(built, tmp_
         return _people_files(dbp, folder, workers, monkeypatch)
 
     monkeypatch.setattr(evidence, "POOL_MIN", 1)
+    monkeypatch.setattr(evidence, "SHARE_CHUNK", 1)  # a chunk per page: the run and the worker share them
     one, two = tmp_path / "one", tmp_path / "two"
     people(one, "0")
     done = people(two, "2")
@@ -289,6 +290,47 @@ def test_a_worker_that_fails_leaves_its_pages_to_the_run(built, tmp_path, monkey
     people(tmp_path / "two", "3")  # two workers, both failing
     for o in DISPUTED:
         assert (tmp_path / "one" / page_path(o)).read_bytes() == (tmp_path / "two" / page_path(o)).read_bytes()
+    assert not list((tmp_path / "two").glob(".shortship-*"))  # no staging folder or facts left behind
+
+
+def test_chunks_a_failed_worker_had_claimed_are_rendered_by_the_run(built, tmp_path, monkeypatch):
+    """A worker that claimed chunks of pages and then stopped answering: the run renders those
+    chunks itself (the others it claims as usual), every page once, the same bytes as one
+    process writes; the set's other files are written while the worker holds its chunks."""
+    from pipeline.act import evidence, workers
+    from pipeline.errors import ShortshipError
+
+    dbp = tmp_path / "c.duckdb"
+    shutil.copy(built, dbp)
+    monkeypatch.setattr(evidence, "POOL_MIN", 1)
+    monkeypatch.setattr(evidence, "SHARE_CHUNK", 1)
+    seen = {}
+
+    class Dying:
+        """Claims the first two chunks, writes nothing, then fails."""
+        def submit(self, job):
+            claim = workers.claimer(job["claims"])
+            seen["claimed"] = [i for i in range(2) if claim(i)]
+            seen["job"] = job
+
+        def result(self):
+            seen["files_at_result"] = sorted(p.name for p in Path(seen["job"]["folder"]).iterdir() if p.is_file())
+            raise ShortshipError("evidence pages: a page-rendering worker stopped (exit status 1)")
+
+        def close(self):
+            pass
+
+        def kill(self):
+            pass
+
+    _people_files(dbp, tmp_path / "one", "1", monkeypatch)
+    monkeypatch.setattr(workers, "Worker", Dying)
+    done = _people_files(dbp, tmp_path / "two", "2", monkeypatch)
+    assert seen["claimed"] == [0, 1] and len(seen["job"]["order_ids"]) == len(DISPUTED)
+    assert {"review.csv", "report.html"} <= set(seen["files_at_result"])  # written before the pages were finished
+    for o in DISPUTED:
+        assert (tmp_path / "one" / page_path(o)).read_bytes() == (tmp_path / "two" / page_path(o)).read_bytes()
+    assert done.written == len(DISPUTED) + 6
     assert not list((tmp_path / "two").glob(".shortship-*"))  # no staging folder or facts left behind
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -84,15 +85,17 @@ POOL_MIN = 2_000       # pages to render before a second process is worth its st
 # 155,000 pages (10 M orders)
 WORKER_MEMORY = 512 << 20
 WORKERS_ENV = "SHORTSHIP_RENDER_WORKERS"  # processes that render (default: 2, or 1 on a single core)
+# orders per chunk of the shared rendering (a process claims one at a time; at most one chunk,
+# about half a second, is left to one process at the end)
+SHARE_CHUNK = 2_000
 
 
 def render_workers() -> int:
     """Processes that render pages, the run's own included: SHORTSHIP_RENDER_WORKERS, else two
-    (one on a machine of one core). With two, the run's process writes the facts of half the
-    pages to render into the staging folder once (Parquet), a worker process reads them and
-    renders that half while the run's process renders the other. At 1 M orders (31,000
-    pages) the worker's half cost it about 5 CPU seconds, its start included, and the run's
-    process as much less."""
+    (one on a machine of one core). With more than one, the run's process writes the facts of
+    the pages to render into the staging folder once (Parquet) and the worker processes read
+    them and render while the run's process writes the rest of the output set; then it renders
+    with them, each process taking chunks of SHARE_CHUNK orders in turn (`_SharedRender`)."""
     value = os.environ.get(WORKERS_ENV, "").strip()
     if not value:
         return min(2, os.cpu_count() or 1)
@@ -130,11 +133,18 @@ def stage_pages(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, rea
             else:
                 todo[oid] = (h, now)
         n = render_workers() if workers is None else workers
+        shared = None
         if n > 1 and len(todo) >= POOL_MIN:
-            with db.memory_lent(con, WORKER_MEMORY * (n - 1)):
-                _render_shared(g, stage, info, tx, todo, rels, n)
+            shared = _SharedRender(con, stage, info, todo, rels, n)
+            try:
+                shared.start(g)
+            except BaseException:
+                shared.abort()
+                raise
         else:
             _render_here(g, stage, info, tx, list(todo), todo, rels)
+    if shared is not None:
+        stage.defer(shared)  # finished after the set's other writers (at once outside a set)
     return list(rels.values())
 
 
@@ -149,44 +159,81 @@ def _render_here(g: Gathering, stage: Stage, info: SetInfo, tx: PageTexts, order
         stage.write_bytes(rels[p.order_id], html.encode(), facts=h, facts_as_of=since)
 
 
-def _render_shared(g: Gathering, stage: Stage, info: SetInfo, tx: PageTexts, todo: dict[str, tuple[str, str]],
-                   rels: dict[str, str], n: int) -> None:
-    """stage_pages' rendering by this process and `n` - 1 worker processes, each a share of
-    the pages (see `render_workers`); this process records what the workers wrote."""
-    from pipeline.act.workers import Worker
+class _SharedRender:
+    """The pages of one `stage_pages` call rendered by this process and `n` - 1 worker
+    processes (pipeline/act/workers.py) from one copy of their facts: `start` writes the facts
+    (Parquet, in the staging folder) and hands the job to the workers, which begin at once;
+    `finish`, called when the set's other files are written (publish.Stage.defer), renders here
+    too and records every page. Each process claims chunks of SHARE_CHUNK orders in turn, so
+    the work splits by itself, however busy each process is. While the workers run, the run's
+    DuckDB lends them memory (db.memory_lent)."""
 
-    ids = list(todo)
-    size = -(-len(ids) // n)
-    shares = [ids[i:i + size] for i in range(0, len(ids), size)]
-    pool = [Worker() for _ in shares[1:]]  # started first: their start overlaps the facts' writing
-    folders = []
-    try:
-        for i, (worker, share) in enumerate(zip(pool, shares[1:]), 1):
-            facts = os.path.join(stage.folder, f".facts-{i}")  # never part of the set: removed below
-            os.makedirs(facts, exist_ok=True)
-            folders.append(facts)
-            columns = g.write_share(share, facts)
-            worker.submit({"lang": info.lang, "policy": info.policy, "folder": str(stage.folder), "facts": facts,
-                           "columns": columns, "order_ids": share, "reasons": {o: g.reasons[o] for o in share},
-                           "tasks": {o: (rels[o], todo[o][1], stage.unchanged_sha(rels[o])) for o in share}})
-        _render_here(g, stage, info, tx, shares[0], todo, rels)
-        for worker, share in zip(pool, shares[1:]):
-            try:
-                results = worker.result()
-            except ShortshipError:
-                # the worker failed (it could not start, or stopped): its share is rendered
-                # here, where a cause in the data or the folder is told as the run's own error
-                _render_here(g, stage, info, tx, share, todo, rels)
-                continue
-            for oid, sha, nbytes, staged in results:
-                h, since = todo[oid]
-                stage.record(rels[oid], sha, nbytes, staged, facts=h, facts_as_of=since)
-    except BaseException:
-        for worker in pool:
+    def __init__(self, con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo,
+                 todo: dict[str, tuple[str, str]], rels: dict[str, str], n: int):
+        from pipeline.act.workers import Worker
+
+        self.stage, self.info, self.todo, self.rels = stage, info, todo, rels
+        self.facts = os.path.join(stage.folder, ".facts")  # never part of the set: removed at the end
+        self.job: dict = {}
+        self._lent = ExitStack()
+        self.pool: list = []
+        try:
+            self.pool = [Worker() for _ in range(n - 1)]  # started first: their start overlaps the facts' writing
+            self._lent.enter_context(db.memory_lent(con, WORKER_MEMORY * (n - 1)))
+        except BaseException:
+            self.abort()
+            raise
+
+    def start(self, g: Gathering) -> None:
+        ids = list(self.todo)
+        claims = os.path.join(self.facts, "claims")
+        os.makedirs(claims, exist_ok=True)
+        columns = g.write_share(ids, self.facts, row_group=SHARE_CHUNK)
+        stage = self.stage
+        self.job = {"lang": self.info.lang, "policy": self.info.policy, "folder": str(stage.folder),
+                    "facts": self.facts, "columns": columns, "order_ids": ids, "chunk": SHARE_CHUNK,
+                    "claims": claims, "reasons": {o: g.reasons[o] for o in ids},
+                    "tasks": {o: (self.rels[o], self.todo[o][1], stage.unchanged_sha(self.rels[o])) for o in ids}}
+        for worker in self.pool:
+            worker.submit(self.job)
+
+    def finish(self) -> None:
+        from pipeline.act.workers import render_share
+
+        try:
+            results = render_share(self.job)  # the chunks no worker has claimed yet
+            for worker in self.pool:
+                try:
+                    results += worker.result()
+                except ShortshipError:
+                    # the worker failed (it could not start, or stopped): its chunks are
+                    # rendered here below, where a cause in the data or the folder is told as
+                    # the run's own error
+                    pass
+            done = {r[0] for r in results}
+            if len(done) < len(self.todo):
+                ids, size = self.job["order_ids"], self.job["chunk"]
+                results += render_share(self.job, claim=lambda i: ids[i * size] not in done)
+            by_order = {r[0]: r for r in results}
+            for oid in self.job["order_ids"]:  # recorded in the pages' order, whoever rendered them
+                _, sha, nbytes, staged = by_order[oid]
+                h, since = self.todo[oid]
+                self.stage.record(self.rels[oid], sha, nbytes, staged, facts=h, facts_as_of=since)
+        except BaseException:
+            self.abort()
+            raise
+        self._close()
+        for worker in self.pool:
+            worker.close()
+
+    def abort(self) -> None:
+        for worker in self.pool:
             worker.kill()
-        raise
-    finally:
-        for facts in folders:
-            shutil.rmtree(facts, ignore_errors=True)
-    for worker in pool:
-        worker.close()
+        try:
+            self._close()
+        except duckdb.Error:
+            pass  # the run's transaction failed: the first error is the one to tell
+
+    def _close(self) -> None:
+        shutil.rmtree(self.facts, ignore_errors=True)
+        self._lent.close()

@@ -32,7 +32,7 @@ import os
 from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import duckdb
 
@@ -333,7 +333,7 @@ class Gathering:
         for chunk in self.chunks(order_ids, size):
             yield from chunk.pages()
 
-    def write_share(self, order_ids: list[str], folder: str) -> dict[str, list[tuple[str, str]]]:
+    def write_share(self, order_ids: list[str], folder: str, row_group: int = 20_000) -> dict[str, list[tuple[str, str]]]:
         """The facts of `order_ids` as one Parquet file per kind in `folder` (`<kind>.parquet`,
         each row with `_seq`, its order's place in `order_ids`), for a worker process to read
         (`read_share`) while this connection's transaction stays open. Returns each kind's
@@ -348,7 +348,7 @@ class Gathering:
             columns[k.name] = [(r[0], r[1]) for r in con.execute(f"describe {sql}", params).fetchall()]
             target = os.path.join(folder, f"{k.name}.parquet").replace("'", "''")
             con.execute(f"COPY (select f.*, s._seq from ({sql}) f join _ev_todo s using (order_id) order by s._seq) "
-                        f"TO '{target}' (FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE 20000)", params)
+                        f"TO '{target}' (FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE {int(row_group)})", params)
         return columns
 
     def close(self) -> None:
@@ -362,9 +362,11 @@ def _ident(name: str) -> str:
 
 
 def read_share(folder: str, columns: dict[str, list[tuple[str, str]]], order_ids: list[str],
-               reasons: dict[str, list[str]], size: int = CHUNK) -> Iterator[Chunk]:
+               reasons: dict[str, list[str]], size: int = CHUNK,
+               claim: Callable[[int], bool] | None = None) -> Iterator[Chunk]:
     """The facts `Gathering.write_share` wrote into `folder` for `order_ids`, `size` orders at a
-    time, as the Chunks `Gathering.chunks` would give (the same rows, values and order)."""
+    time, as the Chunks `Gathering.chunks` would give (the same rows, values and order); only
+    the chunks i (orders i * size onwards) for which `claim(i)` is true, when given."""
     con = duckdb.connect()
     try:
         con.execute("set threads = 1")
@@ -376,6 +378,8 @@ def read_share(folder: str, columns: dict[str, list[tuple[str, str]]], order_ids
             selects[k.name] = (f"select {cols} from read_parquet('{path}') where _seq >= $lo and _seq < $hi "
                                f"order by {k.order}")
         for start in range(0, len(order_ids), size):
+            if claim is not None and not claim(start // size):
+                continue
             part = order_ids[start:start + size]
             rows: dict[str, dict[str, list[tuple]]] = {}
             for k in KINDS:

@@ -1,12 +1,15 @@
-"""A worker process that renders a share of the evidence pages (pipeline/act/evidence.py
-`stage_pages`), beside the run's own process, which renders the other share.
+"""A worker process that renders evidence pages (pipeline/act/evidence.py `stage_pages`) beside
+the run's own process, the two sharing the work chunk by chunk.
 
-The run's process writes the facts of the worker's share once, as Parquet files in the staging
-folder (pipeline/act/facts.py `Gathering.write_share`: the run's transaction is open, so the
-worker cannot read the database itself), then goes on rendering its own share. The worker
-reads its facts from those files (`read_share`, its own in-memory DuckDB, one thread), renders
-the pages, hashes them and writes those whose bytes changed into the staging folder, and
-answers which it wrote. Nothing is shared by fork: the worker is `python -m
+The run's process writes the facts of every page to render once, as Parquet files in the
+staging folder (pipeline/act/facts.py `Gathering.write_share`: the run's transaction is open, so
+the worker cannot read the database itself), hands the job to the workers and goes on writing
+the rest of the output set; then it renders too. Each process, the run's included, reads the
+facts from those files (`read_share`, its own in-memory DuckDB, one thread) a chunk of orders
+at a time: the chunks it claims (`claim`: a file created exclusively per chunk, so each chunk
+is rendered by exactly one process and the work splits by itself however busy each process
+is). It renders the pages, hashes them, writes those whose bytes changed into the staging
+folder, and answers which it wrote. Nothing is shared by fork: the worker is `python -m
 pipeline.act.workers`, started with the run's interpreter and module path (not the
 multiprocessing module: its spawned children import the main program again, and a fork would
 copy DuckDB's threads and the heap).
@@ -26,7 +29,7 @@ import subprocess
 import sys
 import threading
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from pipeline.errors import ShortshipError
 
@@ -41,11 +44,27 @@ def _write(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def render_share(job: dict) -> list[tuple]:
+def claimer(folder: str) -> Callable[[int], bool]:
+    """claim(i): whether this process takes chunk i of a job, the first to ask getting it (a
+    file created exclusively in `folder`)."""
+    def claim(i: int) -> bool:
+        try:
+            os.close(os.open(os.path.join(folder, str(i)), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            return False
+        except OSError as e:
+            raise ShortshipError(f"{folder}: cannot write ({e.strerror})") from None
+        return True
+    return claim
+
+
+def render_share(job: dict, claim: Callable[[int], bool] | None = None) -> list[tuple]:
     """Render the pages of a job (see the module doc; tasks: order_id -> (rel, clock of its facts,
-    SHA-256 of the published copy or None)) and write those whose bytes changed into the
-    staging folder. Returns (order_id, sha256, size, written) for each page."""
-    from pipeline.act.facts import read_share
+    SHA-256 of the published copy or None)), the chunks of job["chunk"] orders that `claim`
+    (default: claimed in the job's folder job["claims"]; every chunk when it has none) gives
+    this process, and write those whose bytes changed into the staging folder. Returns
+    (order_id, sha256, size, written) for each page rendered."""
+    from pipeline.act.facts import CHUNK, read_share
     from pipeline.act.page import PageTexts, render
 
     tx = PageTexts(job["lang"])
@@ -53,7 +72,10 @@ def render_share(job: dict) -> list[tuple]:
     clocks: dict[str, datetime] = {}
     made: set[str] = set()
     out = []
-    for chunk in read_share(job["facts"], job["columns"], job["order_ids"], job["reasons"]):
+    if claim is None and job.get("claims"):
+        claim = claimer(job["claims"])
+    for chunk in read_share(job["facts"], job["columns"], job["order_ids"], job["reasons"],
+                            size=job.get("chunk") or CHUNK, claim=claim):
         for p in chunk.pages():
             rel, since, published = tasks[p.order_id]
             at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
