@@ -41,7 +41,7 @@ from typing import Callable
 import duckdb
 
 from pipeline import interrupts, outcome, setdata
-from pipeline.act import stage_act
+from pipeline.act import stage_act, stage_evidence
 from pipeline.act.evidence import page_name, page_path, stage_pages
 from pipeline.errors import ShortshipError
 from pipeline.export_xlsx import stage_xlsx
@@ -59,9 +59,11 @@ from pipeline.tables import (PARQUET_FILES, PENDING_PAYOUTS, output_queries, pen
 Writer = Callable[[duckdb.DuckDBPyConnection, Stage, SetInfo, SetData], None]
 
 # Every writer of a run's output set, in order (name, writer). Add new outputs here. The
-# evidence pages come first: their worker processes render while the others write.
+# evidence pages come first: their worker processes render while the rest of the set's rows are
+# computed and the other files written (EARLY, stage_outputs).
 WRITERS: list[tuple[str, Writer]] = [
-    ("reship.csv, courier_claims.csv, root_causes.parquet, evidence/", stage_act),
+    ("evidence/", stage_evidence),
+    ("reship.csv, courier_claims.csv, root_causes.parquet", stage_act),
     ("Parquet files", stage_tables),
     ("payouts.parquet", stage_payouts),
     ("liabilities.xlsx", stage_xlsx),
@@ -70,10 +72,14 @@ WRITERS: list[tuple[str, Writer]] = [
     ("overview.html", stage_overview),
 ]
 
+# The writers that need only the evidence pages' rows (SetData.evidence): they start first.
+EARLY = (stage_evidence,)
+
 # The people's files of one database (review, re-ship, claims, report, evidence: SPEC section 9;
 # overview.html when the database holds more than one shop).
 PEOPLE: list[tuple[str, Writer]] = [
-    ("reship.csv, courier_claims.csv, root_causes.parquet, evidence/", stage_act),
+    ("evidence/", stage_evidence),
+    ("reship.csv, courier_claims.csv, root_causes.parquet", stage_act),
     ("review.csv", stage_review_csv),
     ("report.html", stage_report),
     ("overview.html", stage_overview),
@@ -95,17 +101,26 @@ def set_data(con: duckdb.DuckDBPyConnection, info: SetInfo) -> SetData:
 def stage_outputs(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo,
                   progress: Callable[[str], None] | None = None,
                   writers: list[tuple[str, Writer]] | None = None) -> SetData:
-    """Write the output set (`writers`, default WRITERS) into `stage`. Returns the set's rows."""
+    """Write the output set (`writers`, default WRITERS) into `stage`. Returns the set's rows.
+    The writers of EARLY come first, on the rows they need (setdata.compute_evidence); the
+    work they hand over (Stage.defer: the evidence pages' worker processes) goes on while the
+    rest of the rows are computed (setdata.compute_rest) and the other writers write."""
+    writers = writers or WRITERS
     try:
         if progress:
-            progress("computing the rows of the files for people")
-        data = set_data(con, info)
-        # the evidence pages' workers render while the other writers write (Stage.defer)
+            progress("computing the rows of the evidence pages")
+        data = SetData()
+        setdata.compute_evidence(con, info, data)
         with stage.deferring():
-            for name, writer in writers or WRITERS:
-                if progress:
-                    progress(f"writing {name}")
-                writer(con, stage, info, data)
+            for name, writer in writers:
+                if writer in EARLY:
+                    _write(con, stage, info, data, name, writer, progress)
+            if progress:
+                progress("computing the rows of the files for people")
+            setdata.compute_rest(con, info, data)
+            for name, writer in writers:
+                if writer not in EARLY:
+                    _write(con, stage, info, data, name, writer, progress)
             if progress and stage.pending:
                 progress("writing the evidence pages still to render")
     except BaseException:
@@ -116,6 +131,13 @@ def stage_outputs(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo,
         raise
     setdata.drop_temp(con)
     return data
+
+
+def _write(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData, name: str, writer: Writer,
+           progress: Callable[[str], None] | None) -> None:
+    if progress:
+        progress(f"writing {name}")
+    writer(con, stage, info, data)
 
 
 def manifest_header(info: SetInfo) -> dict:

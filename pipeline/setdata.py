@@ -2,7 +2,8 @@
 
 `SetInfo` is what the writers know besides the database: the set's run, batch, clock, policy,
 language. `SetData` holds the rows several writers show, computed once per set by the layer
-above the writers (pipeline/export.py `set_data`) from the SQL models under sql/outputs/ and
+above the writers (pipeline/export.py `set_data`; `stage_outputs` in two steps, `compute_evidence`
+then `compute_rest`, so that the evidence pages start first) from the SQL models under sql/outputs/ and
 sql/review/:
 
 | field        | model                         | written to                   | also shown by            |
@@ -315,15 +316,28 @@ def compute(con: duckdb.DuckDBPyConnection, info: SetInfo) -> SetData:
     """Every row of SetData, from what the database holds at the set's clock and policy. Leaves
     the set's temp tables (the parcel weights, shared with the evidence pages): `drop_temp`
     removes them once the set is written."""
+    data = SetData()
+    compute_evidence(con, info, data)
+    compute_rest(con, info, data)
+    return data
+
+
+def compute_evidence(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData) -> None:
+    """The first step of `compute`: what the evidence pages need (`evidence`, and the parcels
+    of the pages' and the claims' orders weighed), so that the pages can be started on before
+    the rest is computed (pipeline/export.py `stage_outputs`)."""
     # parcels weighed by an earlier set on this connection may be of other rows: weighed afresh
     con.execute("drop table if exists _act_parcels_stamp")
-    data = SetData()
-    data.reship = reship_rows(con, info.as_of)
     data.evidence = evidence_orders(con)
     # the parcels of the claims' and the pages' orders, weighed in one go (the pages add only
     # the later orders that make up theirs)
     weigh_parcels(con, f"{CLAIM_ORDERS} union all select unnest($evidence_ids::varchar[]) as order_id",
                   info.as_of, info.policy, {"evidence_ids": list(data.evidence)})
+
+
+def compute_rest(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetData) -> None:
+    """The second step of `compute`: every other row of SetData."""
+    data.reship = reship_rows(con, info.as_of)
     data.claims = claim_rows(con, info.as_of, info.policy)
     data.claim_totals = claim_totals(data.claims)
     data.root_causes = root_causes(con)
@@ -331,4 +345,3 @@ def compute(con: duckdb.DuckDBPyConnection, info: SetInfo) -> SetData:
     data.problems = data_problems(con)
     data.awaiting = awaiting(con)
     data.summary = summary(con)
-    return data

@@ -7,8 +7,8 @@
 | root_causes.parquet         | BI, the report     | one row per dimension × value (SKU, shop, ...) |
 | evidence/NN/<order_id>.html | 小二介入 (disputes) | one page per disputed, courier or decided order |
 
-`stage_act` is the writer of these files in an output set (pipeline/export.py declares the
-set). It is handed the set's rows (pipeline/setdata.py `SetData`: computed once, also shown by
+`stage_act` and `stage_evidence` are the writers of these files in an output set
+(pipeline/export.py declares the set). It is handed the set's rows (pipeline/setdata.py `SetData`: computed once, also shown by
 the report and the workbook) and writes them; the evidence pages are pipeline/act/evidence.py.
 
 The CSV files are for people and for import: UTF-8 with a BOM (Excel opens it as UTF-8),
@@ -122,12 +122,16 @@ def stage_root_causes(con: duckdb.DuckDBPyConnection, stage: Stage, data: SetDat
 
 
 def stage_act(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData) -> None:
-    """The writer of reship.csv, courier_claims.csv, root_causes.parquet and evidence/."""
-    from pipeline.act import evidence
-
+    """The writer of reship.csv, courier_claims.csv and root_causes.parquet."""
     for name, columns, rows in (("reship.csv", RESHIP_COLUMNS, data.reship),
                                 ("courier_claims.csv", CLAIM_COLUMNS, data.claims)):
         content, n = people_csv(columns, rows, info.lang)
         stage.write_bytes(name, content, rows=n)
     stage_root_causes(con, stage, data)
+
+
+def stage_evidence(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData) -> None:
+    """The writer of evidence/ (pipeline/act/evidence.py); it needs `data.evidence` alone."""
+    from pipeline.act import evidence
+
     evidence.stage_pages(con, stage, info, data.evidence)
