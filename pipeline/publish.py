@@ -343,10 +343,21 @@ def _rows(path: Path) -> int | None:
 @dataclass
 class Published:
     """What a publication did."""
-    paths: list[Path]       # every file of the set (manifest.json last)
+    out_dir: Path
+    rels: list[str]         # every file of the set, relative to out_dir (manifest.json last)
     written: int            # files moved into place (new or changed)
     unchanged: int          # files carried over as they were
     removed: int            # files of the previous set removed
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.out_dir / rel for rel in self.rels]
+
+    def names(self) -> list[str]:
+        """Every file of the set as a path string (as str(path) of `paths`; a Path object per
+        file costs eight times as much: 1.3 s for 310,000 evidence pages)."""
+        out = str(self.out_dir)
+        return [os.path.join(out, rel) for rel in self.rels]
 
 
 def publish(stage: Stage, header: dict[str, Any]) -> Published:
@@ -406,9 +417,8 @@ def publish(stage: Stage, header: dict[str, Any]) -> Published:
         pass
     except OSError as e:
         raise ShortshipError(f"{out_dir / JOURNAL}: cannot remove ({e.strerror})") from None
-    paths = [out_dir / rel for rel in sorted(current)] + [out_dir / MANIFEST]
-    return Published(paths=paths, written=len(stage.written), unchanged=len(current) - len(stage.written),
-                     removed=removed)
+    return Published(out_dir=out_dir, rels=sorted(current) + [MANIFEST], written=len(stage.written),
+                     unchanged=len(current) - len(stage.written), removed=removed)
 
 
 def publish_files(stage: Stage) -> list[Path]:

@@ -426,7 +426,7 @@ def run_pipeline(
             _pause("commit")
             say("publishing outputs")
             done = export.publish(stage, export.manifest_header(info))
-            summary.outputs = [str(p) for p in done.paths]
+            summary.outputs = done.names()
             summary.written, summary.unchanged, summary.removed = done.written, done.unchanged, done.removed
             published, published_yuan = export.published_payouts(out_dir)
             outcome.published(len(published), published_yuan)
