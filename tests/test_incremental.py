@@ -334,6 +334,38 @@ def test_chunks_a_failed_worker_had_claimed_are_rendered_by_the_run(built, tmp_p
     assert not list((tmp_path / "two").glob(".shortship-*"))  # no staging folder or facts left behind
 
 
+def test_a_writer_failing_while_the_worker_renders_stops_the_worker(built, tmp_path, monkeypatch):
+    """A writer that fails while the pages are being rendered beside it: its error is the set's,
+    the worker is stopped, and neither the staging folder nor the facts are left behind."""
+    from pipeline import export
+    from pipeline.act import evidence, workers
+    from pipeline.errors import ShortshipError
+
+    dbp = tmp_path / "k.duckdb"
+    shutil.copy(built, dbp)
+    monkeypatch.setattr(evidence, "POOL_MIN", 1)
+    calls = []
+
+    class Watched(workers.Worker):
+        def submit(self, job):
+            calls.append("submit")
+            super().submit(job)
+
+        def kill(self):
+            calls.append("kill")
+            super().kill()
+
+    def broken(con, stage, info, data):
+        raise ShortshipError("review.csv: cannot write (No space left on device)")
+
+    monkeypatch.setattr(workers, "Worker", Watched)
+    monkeypatch.setattr(export, "PEOPLE", [(n, broken if n == "review.csv" else w) for n, w in export.PEOPLE])
+    with pytest.raises(ShortshipError, match="No space left"):
+        _people_files(dbp, tmp_path / "out", "2", monkeypatch)
+    assert calls == ["submit", "kill"]
+    assert not list((tmp_path / "out").glob(".shortship-*"))
+
+
 def test_page_paths_and_the_links_between_pages(tmp_path):
     """evidence/NN/<order_id>.html, NN the id's last two digits; a link from a page to another
     resolves to that page; an id that cannot name a file is refused."""
