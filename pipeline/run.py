@@ -428,7 +428,7 @@ def run_pipeline(
             done = export.publish(stage, export.manifest_header(info))
             summary.outputs = [str(p) for p in done.paths]
             summary.written, summary.unchanged, summary.removed = done.written, done.unchanged, done.removed
-            published, published_yuan = export.published_payouts(out_dir)
+            published, published_yuan = export.published_payouts(con, out_dir)
             outcome.published(len(published), published_yuan)
             _pause("publish")
             export.mark_published(con, info.batch_id, published)

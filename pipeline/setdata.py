@@ -19,6 +19,11 @@ sql/review/:
 
 Parcel weights (the courier claims and the evidence pages) are learnt here too (`weigh_parcels`).
 Nothing here writes a file, and nothing is kept between sets: no module-level state.
+
+root_causes, review and summary are `SetTable`s: their rows (`to_pylist`) and a temp table of
+the connection holding them, for the writers that read them in SQL (`name`: the Parquet files,
+the report's flags by day). Not Arrow tables: pyarrow (and numpy under it) cost a run some
+0.14 s of CPU to import, a tenth of a small run, and a run needs them nowhere else.
 """
 from __future__ import annotations
 
@@ -29,7 +34,6 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from pipeline import db, explain
 from pipeline.clock import china_now
@@ -242,20 +246,50 @@ def evidence_orders(con: duckdb.DuckDBPyConnection, order_ids: list[str] | None 
     return {r[0]: list(r[1]) for r in cur.fetchall()}
 
 
-def review_queue(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> pa.Table:
+class SetTable:
+    """The rows of one model for the set: kept in the connection's temp table `name` (for
+    the writers that read them in SQL), and as Python values (`to_pylist`: one dict per row, in
+    the model's order; the values DuckDB gives, as Arrow's to_pylist gave them for these
+    columns). The temp table is the connection's until the next set made on it replaces it (or
+    the connection closes): a set's writers run before another set is made."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, model: str, params: dict[str, Any] | None = None):
+        self.name = name
+        db.materialize(con, model, name, params, temp=True)
+        cur = con.execute(f"select * from {name}")
+        self.column_names = [d[0] for d in cur.description]
+        self._rows = cur.fetchall()
+
+    @property
+    def num_rows(self) -> int:
+        return len(self._rows)
+
+    def to_pylist(self) -> list[dict]:
+        names = self.column_names
+        return [dict(zip(names, r)) for r in self._rows]
+
+
+def review_queue(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> SetTable:
     """The orders awaiting a review decision (sql/review/review_queue.sql), in its order, the
     evidence and the lines said in `lang` (pipeline/explain.py)."""
     explain.prepare(con)
-    return con.sql(db.model_sql("review/review_queue.sql"), params=explain.render_params(lang)).to_arrow_table()
+    return SetTable(con, "_set_review", "review/review_queue.sql", explain.render_params(lang))
 
 
-def root_causes(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    return con.sql(db.model_sql("outputs/root_causes.sql")).to_arrow_table()
+def root_causes(con: duckdb.DuckDBPyConnection) -> SetTable:
+    return SetTable(con, "_set_root_causes", "outputs/root_causes.sql")
 
 
-def summary(con: duckdb.DuckDBPyConnection) -> pa.Table:
+def summary(con: duckdb.DuckDBPyConnection) -> SetTable:
     """summary.parquet's rows (one per shop × day), in its order."""
-    return con.sql(db.model_sql("outputs/summary.sql")).to_arrow_table()
+    return SetTable(con, "_set_summary", "outputs/summary.sql")
+
+
+def review_order(rows: list[dict]) -> list[dict]:
+    """The review queue's rows, the largest first: affected_amount descending, then order_id,
+    nulls last in each key, ties in the queue's order (as Arrow's stable sort_by gave them)."""
+    return sorted(rows, key=lambda r: (r["affected_amount"] is None, -(r["affected_amount"] or 0),
+                                       r["order_id"] is None, r["order_id"] or ""))
 
 
 FIRST_ROWS = 20  # the rows of a long list the report shows (its TABLE_N)
@@ -299,13 +333,13 @@ class SetData:
     reship: list[Row] = field(default_factory=list)
     claims: list[Row] = field(default_factory=list)
     claim_totals: list[dict] = field(default_factory=list)
-    root_causes: pa.Table | None = None
-    review: pa.Table | None = None
+    root_causes: SetTable | None = None
+    review: SetTable | None = None
     evidence: dict[str, list[str]] = field(default_factory=dict)  # order_id -> why it has a page
     # (first rows, count by problem); (first rows, count by what awaited)
     problems: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
     awaiting: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
-    summary: pa.Table | None = None  # shop × day (summary.parquet, the report's flags by day)
+    summary: SetTable | None = None  # shop × day (summary.parquet, the report's flags by day)
 
     def root_cause_rows(self) -> list[dict]:
         return self.root_causes.to_pylist() if self.root_causes is not None else []
