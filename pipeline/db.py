@@ -105,6 +105,32 @@ def connect(
     return con
 
 
+def plan_lightly(con: duckdb.DuckDBPyConnection) -> None:
+    """Statements on this connection run as planned, without DuckDB's optimiser (until it is
+    set back with `set enable_optimizer = true`): for a tiny run (pipeline/run.py TINY_RUN_BYTES),
+    whose dozens of long models each cost more to optimise (join orders, statistics, rewritten
+    expressions) than to run on a few hundred rows. The results are the same: the optimiser
+    changes how a statement runs, not what it returns, and every output is in a stated order
+    (the run's outputs were compared file by file with and without it)."""
+    con.execute("set enable_optimizer = false")
+
+
+@contextmanager
+def optimized(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements optimised, whatever the connection's setting (plan_lightly): a
+    Parquet file written by COPY carries what the optimiser knows of its columns (no NULLs:
+    no definition levels), so its bytes, which decide whether it is published again, must not
+    depend on the size of the run."""
+    was = con.execute("select current_setting('enable_optimizer')").fetchone()[0]
+    if not was:
+        con.execute("set enable_optimizer = true")
+    try:
+        yield
+    finally:
+        if not was:
+            con.execute("set enable_optimizer = false")
+
+
 @contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[str]:
     """`table` (an Arrow table) readable by the connection's queries as `name`, for the block."""

@@ -117,7 +117,9 @@ def copy_parquet(con: duckdb.DuckDBPyConnection, query: str, stage: Stage, rel: 
     rows COPY answers with (not read back from the file's footer)."""
     target = str(stage.path(rel)).replace("'", "''")
     try:
-        row = con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)", params or {}).fetchone()
+        with db.optimized(con):
+            row = con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)",
+                              params or {}).fetchone()
     except duckdb.Error as e:
         raise ShortshipError(f"{rel}: cannot write ({db._first_line(e)})") from None
     return stage.add(rel, rows=row[0] if row else None)
