@@ -105,6 +105,12 @@ def connect(
     return con
 
 
+# A file of at most this many records is loaded by a statement DuckDB does not optimise: the
+# staging model (a CTE chain of macros over every column) costs some 15 ms more to optimise than
+# it saves on a few hundred rows (pipeline/load.py)
+TINY_ROWS = 2000
+
+
 def plan_lightly(con: duckdb.DuckDBPyConnection) -> None:
     """Statements on this connection run as planned, without DuckDB's optimiser (until it is
     set back with `set enable_optimizer = true`): for a tiny run (pipeline/run.py TINY_RUN_BYTES),
@@ -116,19 +122,27 @@ def plan_lightly(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def optimized(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """The block's statements optimised, whatever the connection's setting (plan_lightly): a
-    Parquet file written by COPY carries what the optimiser knows of its columns (no NULLs:
-    no definition levels), so its bytes, which decide whether it is published again, must not
-    depend on the size of the run."""
+def optimizer(con: duckdb.DuckDBPyConnection, on: bool = True) -> Iterator[None]:
+    """The block's statements optimised (`on`) or not, whatever the connection's setting, which
+    is set back after it. Optimised: a Parquet file written by COPY carries what the optimiser
+    knows of its columns (no NULLs: no definition levels), so its bytes, which decide whether
+    it is published again, must not depend on the size of the run (plan_lightly). Not: a
+    tiny file's load (pipeline/load.py), see TINY_ROWS."""
     was = con.execute("select current_setting('enable_optimizer')").fetchone()[0]
-    if not was:
-        con.execute("set enable_optimizer = true")
+    if was == on:
+        yield
+        return
+    con.execute(f"set enable_optimizer = {'true' if on else 'false'}")
+    back = f"set enable_optimizer = {'true' if was else 'false'}"
     try:
         yield
-    finally:
-        if not was:
-            con.execute("set enable_optimizer = false")
+    except BaseException:
+        try:
+            con.execute(back)
+        except duckdb.Error:
+            pass  # the failure aborted the transaction (nothing runs until its rollback): its error is told
+        raise
+    con.execute(back)
 
 
 @contextmanager

@@ -117,7 +117,7 @@ def copy_parquet(con: duckdb.DuckDBPyConnection, query: str, stage: Stage, rel: 
     rows COPY answers with (not read back from the file's footer)."""
     target = str(stage.path(rel)).replace("'", "''")
     try:
-        with db.optimized(con):
+        with db.optimizer(con):
             row = con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)",
                               params or {}).fetchone()
     except duckdb.Error as e:

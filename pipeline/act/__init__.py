@@ -114,7 +114,7 @@ def stage_root_causes(con: duckdb.DuckDBPyConnection, stage: Stage, data: SetDat
     from pipeline import db
 
     try:
-        with db.optimized(con):  # the same bytes whatever the run's size (db.optimized)
+        with db.optimizer(con):  # the same bytes whatever the run's size (db.optimizer)
             con.execute(f"COPY (select * from {data.root_causes.name}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
     except duckdb.Error as e:
         raise ShortshipError(f"{rel}: cannot write ({db._first_line(e)})") from None
