@@ -300,6 +300,14 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("insert into schema_state values (?)", [version])
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of `table` in order: the table a query naming it reads (a temp
+    table first); it must exist. By pragma_table_info: a third of the cost of
+    information_schema.columns, a view planned over every column of the catalog, which a small
+    run asked eight times."""
+    return [(r[0], r[1]) for r in con.execute("select name, type from pragma_table_info(?)", [table]).fetchall()]
+
+
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return con.execute(
         "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?", [name]

@@ -335,9 +335,7 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, kind: str) -> None:
         + ", ".join(f"{c} varchar" for c in cols)
         + ", extra map(varchar, varchar))"
     )
-    have = {r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_name = ?", [f"raw_{kind}"]
-    ).fetchall()}
+    have = {name for name, _ in db.table_columns(con, f"raw_{kind}")}
     for c in cols:
         if c not in have:  # the alias table gained a column since the database was made
             con.execute(f"alter table raw_{kind} add column {c} varchar")

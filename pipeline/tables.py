@@ -78,14 +78,7 @@ REJECT_COLUMNS = [
 
 
 def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    return [
-        (r[0], r[1])
-        for r in con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_name = ? and table_schema = 'main' order by ordinal_position",
-            [table],
-        ).fetchall()
-    ]
+    return db.table_columns(con, table)
 
 
 def _money_or_keep(name: str, dtype: str) -> str:
