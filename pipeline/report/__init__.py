@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from pipeline import db, explain
+from pipeline import explain
 from pipeline.locale import messages
 from pipeline.policy import FLAG_KINDS
 from pipeline.report import charts
