@@ -123,10 +123,10 @@ def write_review_csv(rows: Iterable[dict], path: Path, lang: str = "zh") -> int:
 
 
 def _queue_rows(queue) -> Iterator[dict]:
-    """The rows of the review queue (pipeline/setdata.py SetTable)."""
+    """The rows of the review queue (pipeline/setdata.py SetTable), a batch at a time."""
     if queue is None:
         return
-    yield from queue.to_pylist()
+    yield from queue.iter_rows()
 
 
 def stage_review_csv(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData) -> None:

@@ -20,10 +20,12 @@ sql/review/:
 Parcel weights (the courier claims and the evidence pages) are learnt here too (`weigh_parcels`).
 Nothing here writes a file, and nothing is kept between sets: no module-level state.
 
-root_causes, review and summary are `SetTable`s: their rows (`to_pylist`) and a temp table of
-the connection holding them, for the writers that read them in SQL (`name`: the Parquet files,
-the report's flags by day). Not Arrow tables: pyarrow (and numpy under it) cost a run some
-0.14 s of CPU to import, a tenth of a small run, and a run needs them nowhere else.
+root_causes, review and summary are `SetTable`s: a temp table of the connection holding the
+rows, which the writers read in SQL (`name`: the Parquet files, the report's flags by day) or
+fetch (`rows`, `iter_rows`: the report, review.csv, the workbook). Not Arrow tables: pyarrow
+(and numpy under it) cost a run some 0.14 s of CPU to import, a tenth of a small run, and a run
+needs them nowhere else; nor Python rows kept for the set (the review queue of 10 M orders,
+some 250,000 rows, would take a quarter of a GiB as Python objects).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 
@@ -247,26 +249,40 @@ def evidence_orders(con: duckdb.DuckDBPyConnection, order_ids: list[str] | None 
 
 
 class SetTable:
-    """The rows of one model for the set: kept in the connection's temp table `name` (for
-    the writers that read them in SQL), and as Python values (`to_pylist`: one dict per row, in
-    the model's order; the values DuckDB gives, as Arrow's to_pylist gave them for these
-    columns). The temp table is the connection's until the next set made on it replaces it (or
-    the connection closes): a set's writers run before another set is made."""
+    """The rows of one model for the set, in the connection's temp table `name`, in the model's
+    order (`rowid`). Fetched as dicts (the values DuckDB gives: for these columns those Arrow's
+    to_pylist gave). The temp table is the connection's until the next set made on it replaces
+    it (or the connection closes): a set's writers run before another set is made."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, name: str, model: str, params: dict[str, Any] | None = None):
-        self.name = name
-        db.materialize(con, model, name, params, temp=True)
-        cur = con.execute(f"select * from {name}")
-        self.column_names = [d[0] for d in cur.description]
-        self._rows = cur.fetchall()
+        self.con, self.name = con, name
+        self.num_rows = db.materialize(con, model, name, params, temp=True)
 
-    @property
-    def num_rows(self) -> int:
-        return len(self._rows)
+    def rows(self, order: str = "rowid", limit: int | None = None) -> list[dict]:
+        """The rows as dicts in `order` (SQL; default the model's), the first `limit`."""
+        cur = self.con.execute(f"select * from {self.name} order by {order}" + (" limit $n" if limit is not None else ""),
+                               {"n": limit} if limit is not None else {})
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def iter_rows(self, batch: int = 10_000) -> Iterator[dict]:
+        """The rows as dicts in the model's order, `batch` at a time, each batch its own query
+        (the connection may run others between them). Batches follow the last rowid seen:
+        inside a transaction a new table's rowids do not start at 0."""
+        last = -1
+        while True:
+            cur = self.con.execute(f"select rowid, * from {self.name} where rowid > $last order by rowid limit $n",
+                                   {"last": last, "n": batch})
+            names = [d[0] for d in cur.description][1:]
+            got = cur.fetchall()
+            for r in got:
+                yield dict(zip(names, r[1:]))
+            if len(got) < batch:
+                return
+            last = got[-1][0]
 
     def to_pylist(self) -> list[dict]:
-        names = self.column_names
-        return [dict(zip(names, r)) for r in self._rows]
+        return self.rows()
 
 
 def review_queue(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> SetTable:
@@ -285,11 +301,10 @@ def summary(con: duckdb.DuckDBPyConnection) -> SetTable:
     return SetTable(con, "_set_summary", "outputs/summary.sql")
 
 
-def review_order(rows: list[dict]) -> list[dict]:
-    """The review queue's rows, the largest first: affected_amount descending, then order_id,
-    nulls last in each key, ties in the queue's order (as Arrow's stable sort_by gave them)."""
-    return sorted(rows, key=lambda r: (r["affected_amount"] is None, -(r["affected_amount"] or 0),
-                                       r["order_id"] is None, r["order_id"] or ""))
+# the review queue, the largest first (the report, the workbook): affected_amount descending,
+# then order_id, nulls last in each key, ties in the queue's order (as Arrow's stable sort_by
+# gave them)
+REVIEW_ORDER = "affected_amount desc nulls last, order_id asc nulls last, rowid"
 
 
 FIRST_ROWS = 20  # the rows of a long list the report shows (its TABLE_N)

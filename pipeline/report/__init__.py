@@ -30,7 +30,7 @@ from pipeline.policy import FLAG_KINDS
 from pipeline.report import charts
 from pipeline.publish import Stage
 from pipeline.report.render import environment, plain_money
-from pipeline.setdata import FIRST_ROWS, SetData, SetInfo, page_path, review_order
+from pipeline.setdata import FIRST_ROWS, REVIEW_ORDER, SetData, SetInfo, page_path
 
 STATUS_ORDER = ("owed", "curable", "cured", "courier", "disputed", "excluded", "awaiting_data")
 TOP_N = 10
@@ -169,8 +169,7 @@ def _review_queue(review, limit: int | None = TABLE_N) -> tuple[list[dict], int]
     the largest first: the first `limit` rows and how many in all."""
     if review is None or not review.num_rows:
         return [], 0
-    rows = review_order(review.to_pylist())
-    return (rows if limit is None else rows[:limit]), review.num_rows
+    return review.rows(REVIEW_ORDER, limit), review.num_rows
 
 
 def _largest(con, lang: str) -> list[dict]:
