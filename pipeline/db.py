@@ -113,7 +113,7 @@ TINY_ROWS = 2000
 
 def plan_lightly(con: duckdb.DuckDBPyConnection) -> None:
     """Statements on this connection run as planned, without DuckDB's optimiser (until it is
-    set back with `set enable_optimizer = true`): for a tiny run (pipeline/run.py TINY_RUN_BYTES),
+    set back with `set enable_optimizer = true`): for a tiny run (pipeline/run.py TINY_RUN_ORDERS),
     whose dozens of long models each cost more to optimise (join orders, statistics, rewritten
     expressions) than to run on a few hundred rows. The results are the same: the optimiser
     changes how a statement runs, not what it returns, and every output is in a stated order

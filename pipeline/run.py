@@ -460,8 +460,9 @@ SMALL_RUN_BYTES = 16 << 20
 # a few hundred orders a day, the tests' inputs): DuckDB's optimiser costs its flagging and
 # outputs more than it saves them (db.plan_lightly: some 0.25 s of CPU of 1.5 in a run of 200
 # orders). Counted in orders, not bytes: one run of 200 orders leaves a database of 4.7 MB.
-# Never for the load: without the optimiser the numbering of an order's lines is a join by
-# WHERE, its cost the square of the lines (1.3 s at 20,000 orders).
+# Not for the whole load: without the optimiser the numbering of an order's lines is a join by
+# WHERE, its cost the square of the lines (1.3 s at 20,000 orders); only a tiny file's staging
+# insert goes without it (pipeline/load.py, db.TINY_ROWS).
 TINY_RUN_ORDERS = 2000
 
 
