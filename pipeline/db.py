@@ -105,6 +105,46 @@ def connect(
     return con
 
 
+# A file of at most this many records is loaded by a statement DuckDB does not optimise: the
+# staging model (a CTE chain of macros over every column) costs some 15 ms more to optimise than
+# it saves on a few hundred rows (pipeline/load.py)
+TINY_ROWS = 2000
+
+
+def plan_lightly(con: duckdb.DuckDBPyConnection) -> None:
+    """Statements on this connection run as planned, without DuckDB's optimiser (until it is
+    set back with `set enable_optimizer = true`): for a tiny run (pipeline/run.py TINY_RUN_ORDERS),
+    whose dozens of long models each cost more to optimise (join orders, statistics, rewritten
+    expressions) than to run on a few hundred rows. The results are the same: the optimiser
+    changes how a statement runs, not what it returns, and every output is in a stated order
+    (the run's outputs were compared file by file with and without it)."""
+    con.execute("set enable_optimizer = false")
+
+
+@contextmanager
+def optimizer(con: duckdb.DuckDBPyConnection, on: bool = True) -> Iterator[None]:
+    """The block's statements optimised (`on`) or not, whatever the connection's setting, which
+    is set back after it. Optimised: a Parquet file written by COPY carries what the optimiser
+    knows of its columns (no NULLs: no definition levels), so its bytes, which decide whether
+    it is published again, must not depend on the size of the run (plan_lightly). Not: a
+    tiny file's load (pipeline/load.py), see TINY_ROWS."""
+    was = con.execute("select current_setting('enable_optimizer')").fetchone()[0]
+    if was == on:
+        yield
+        return
+    con.execute(f"set enable_optimizer = {'true' if on else 'false'}")
+    back = f"set enable_optimizer = {'true' if was else 'false'}"
+    try:
+        yield
+    except BaseException:
+        try:
+            con.execute(back)
+        except duckdb.Error:
+            pass  # the failure aborted the transaction (nothing runs until its rollback): its error is told
+        raise
+    con.execute(back)
+
+
 @contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[str]:
     """`table` (an Arrow table) readable by the connection's queries as `name`, for the block."""
@@ -258,6 +298,14 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create table if not exists schema_state (digest varchar not null)")
     con.execute("delete from schema_state")
     con.execute("insert into schema_state values (?)", [version])
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of `table` in order: the table a query naming it reads (a temp
+    table first); it must exist. By pragma_table_info: a third of the cost of
+    information_schema.columns, a view planned over every column of the catalog, which a small
+    run asked eight times."""
+    return [(r[0], r[1]) for r in con.execute("select name, type from pragma_table_info(?)", [table]).fetchall()]
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -169,7 +169,7 @@ def export_outputs(
         # published is recorded for the message that follows it (pipeline/outcome.py)
         with interrupts.deferred():
             done = publish(stage, manifest_header(info))
-            ids, yuan = published_payouts(stage.out_dir)
+            ids, yuan = published_payouts(con, stage.out_dir)
             outcome.published(len(ids), yuan)
             mark_published(con, info.batch_id, ids)
             outcome.marked()

@@ -50,7 +50,7 @@ from pipeline.errors import ShortshipError
 from pipeline.io.xlsx import WORKBOOK_PROPERTY
 from pipeline.locale import Messages, mask_phones, messages
 from pipeline.publish import Stage
-from pipeline.setdata import SetData, SetInfo
+from pipeline.setdata import REVIEW_ORDER, SetData, SetInfo
 
 EXCEL_MAX_ROWS = 1_048_576
 HEADER_ROWS = 2
@@ -240,7 +240,7 @@ def _review_rows(data: SetData) -> list[dict]:
     """The orders awaiting a decision, the largest first (as the report lists them)."""
     if data.review is None or not data.review.num_rows:
         return []
-    return data.review.sort_by([("affected_amount", "descending"), ("order_id", "ascending")]).to_pylist()
+    return data.review.rows(REVIEW_ORDER)
 
 
 def write_liabilities_xlsx(con, out_path: str | Path, run_id: str | None = None, lang: str = "zh",

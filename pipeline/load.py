@@ -335,9 +335,7 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, kind: str) -> None:
         + ", ".join(f"{c} varchar" for c in cols)
         + ", extra map(varchar, varchar))"
     )
-    have = {r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_name = ?", [f"raw_{kind}"]
-    ).fetchall()}
+    have = {name for name, _ in db.table_columns(con, f"raw_{kind}")}
     for c in cols:
         if c not in have:  # the alias table gained a column since the database was made
             con.execute(f"alter table raw_{kind} add column {c} varchar")
@@ -638,7 +636,8 @@ def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id
         if spec.get("line_no"):  # numbered just after (a window here would sort the wide rows)
             good = f"select * exclude (reject_reason), 0 as line_no from ({staged_sql}) where reject_reason is null"
         try:
-            n_good = con.execute(f"insert into {table} by name {good}", params).fetchone()[0]
+            with db.optimizer(con, on=passed > db.TINY_ROWS):  # a tiny file: db.TINY_ROWS
+                n_good = con.execute(f"insert into {table} by name {good}", params).fetchone()[0]
         except duckdb.Error as e:
             raise ShortshipError(f"{path}: cannot parse as CSV ({db._first_line(e)})") from None
         unparsed = _csv_parse_rejects(con, rej_t, scan_t)

@@ -123,11 +123,10 @@ def write_review_csv(rows: Iterable[dict], path: Path, lang: str = "zh") -> int:
 
 
 def _queue_rows(queue) -> Iterator[dict]:
-    """The rows of the review queue (an Arrow table), a batch at a time."""
+    """The rows of the review queue (pipeline/setdata.py SetTable), a batch at a time."""
     if queue is None:
         return
-    for batch in queue.to_batches(max_chunksize=10_000):
-        yield from batch.to_pylist()
+    yield from queue.iter_rows()
 
 
 def stage_review_csv(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, data: SetData) -> None:

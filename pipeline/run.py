@@ -312,6 +312,7 @@ def run_steps(
     say: Callable[[str], None] = lambda msg: None,
     max_rejects: RejectLimit | str | None = None,
     sources: tuple[str, str] | None = None,
+    plan_lightly: bool = False,
 ) -> StepsResult:
     """Everything a run writes to the database, in order, inside the caller's open transaction:
     the ledger's clock checked, the exports loaded, the orders flagged, the liabilities
@@ -320,7 +321,9 @@ def run_steps(
     A file that loses more rows to rejects than `max_rejects` allows (None: the default limit)
     stops it with a ShortshipError, before anything is committed. `sources` (local folder,
     shown name): the files loaded from a temporary copy are named where they lie
-    (load.relabel_sources; a Spark task), before anything quotes them."""
+    (load.relabel_sources; a Spark task), before anything quotes them. `plan_lightly`: when
+    the database holds few orders after the load (TINY_RUN_ORDERS), the statements after it
+    are not optimised (db.plan_lightly); the caller sets the optimiser back if it wants it."""
     check_clock(con, clock)
     tx = _JoinedTransaction(con)
     say("loading exports")
@@ -329,6 +332,8 @@ def run_steps(
         relabel_sources(con, *sources)
     rejected = sum(f.rejected for f in files if f.status == "loaded")
     _pause("load")
+    if plan_lightly and con.execute("select count(*) from orders").fetchone()[0] <= TINY_RUN_ORDERS:
+        db.plan_lightly(con)
     say("flagging orders")
     flagged = flag_orders(tx, clock, pol, run_id, progress=progress, incremental=True)
     # decisions for orders this run does not flag move to rejects during flagging
@@ -408,7 +413,8 @@ def run_pipeline(
         stage = Stage(out_dir, run_id)
         con.execute("BEGIN TRANSACTION")
         try:
-            steps = run_steps(con, paths, clock, pol, run_id, command, progress, keep_raw, say, limit)
+            steps = run_steps(con, paths, clock, pol, run_id, command, progress, keep_raw, say, limit,
+                              plan_lightly=True)
             summary.files, summary.rejects_this_run = steps.files, steps.rejected
             summary.recomputed = steps.flags.recomputed
             say("writing outputs")
@@ -428,7 +434,7 @@ def run_pipeline(
             done = export.publish(stage, export.manifest_header(info))
             summary.outputs = done.names()
             summary.written, summary.unchanged, summary.removed = done.written, done.unchanged, done.removed
-            published, published_yuan = export.published_payouts(out_dir)
+            published, published_yuan = export.published_payouts(con, out_dir)
             outcome.published(len(published), published_yuan)
             _pause("publish")
             export.mark_published(con, info.batch_id, published)
@@ -450,6 +456,14 @@ def run_pipeline(
 # statements cost their planning, not their execution, and DuckDB's second worker thread only
 # adds the cost of handing work over (some 0.07 s of CPU in a run of 200 orders)
 SMALL_RUN_BYTES = 16 << 20
+# A database holding at most this many orders after the load is a tiny shop's (a few days of
+# a few hundred orders a day, the tests' inputs): DuckDB's optimiser costs its flagging and
+# outputs more than it saves them (db.plan_lightly: some 0.25 s of CPU of 1.5 in a run of 200
+# orders). Counted in orders, not bytes: one run of 200 orders leaves a database of 4.7 MB.
+# Not for the whole load: without the optimiser the numbering of an order's lines is a join by
+# WHERE, its cost the square of the lines (1.3 s at 20,000 orders); only a tiny file's staging
+# insert goes without it (pipeline/load.py, db.TINY_ROWS).
+TINY_RUN_ORDERS = 2000
 
 
 def _small(db_path, found) -> bool:

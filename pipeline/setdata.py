@@ -20,6 +20,13 @@ sql/review/:
 
 Parcel weights (the courier claims and the evidence pages) are learnt here too (`weigh_parcels`).
 Nothing here writes a file, and nothing is kept between sets: no module-level state.
+
+root_causes, review and summary are `SetTable`s: a temp table of the connection holding the
+rows, which the writers read in SQL (`name`: the Parquet files, the report's flags by day) or
+fetch (`rows`, `iter_rows`: the report, review.csv, the workbook). Not Arrow tables: pyarrow
+(and numpy under it) cost a run some 0.14 s of CPU to import, a tenth of a small run, and a run
+needs them nowhere else; nor Python rows kept for the set (the review queue of 10 M orders,
+some 250,000 rows, would take a quarter of a GiB as Python objects).
 """
 from __future__ import annotations
 
@@ -27,10 +34,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
-import pyarrow as pa
 
 from pipeline import db, explain
 from pipeline.clock import china_now
@@ -243,20 +249,63 @@ def evidence_orders(con: duckdb.DuckDBPyConnection, order_ids: list[str] | None 
     return {r[0]: list(r[1]) for r in cur.fetchall()}
 
 
-def review_queue(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> pa.Table:
+class SetTable:
+    """The rows of one model for the set, in the connection's temp table `name`, in the model's
+    order (`rowid`). Fetched as dicts (the values DuckDB gives: for these columns those Arrow's
+    to_pylist gave). The temp table is the connection's until the next set made on it replaces
+    it (or the connection closes): a set's writers run before another set is made."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, model: str, params: dict[str, Any] | None = None):
+        self.con, self.name = con, name
+        self.num_rows = db.materialize(con, model, name, params, temp=True)
+
+    def rows(self, order: str = "rowid", limit: int | None = None) -> list[dict]:
+        """The rows as dicts in `order` (SQL; default the model's), the first `limit`."""
+        cur = self.con.execute(f"select * from {self.name} order by {order}" + (" limit $n" if limit is not None else ""),
+                               {"n": limit} if limit is not None else {})
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def iter_rows(self, batch: int = 10_000) -> Iterator[dict]:
+        """The rows as dicts in the model's order, `batch` at a time, each batch its own query
+        (the connection may run others between them). Batches follow the last rowid seen:
+        inside a transaction a new table's rowids do not start at 0."""
+        last = -1
+        while True:
+            cur = self.con.execute(f"select rowid, * from {self.name} where rowid > $last order by rowid limit $n",
+                                   {"last": last, "n": batch})
+            names = [d[0] for d in cur.description][1:]
+            got = cur.fetchall()
+            for r in got:
+                yield dict(zip(names, r[1:]))
+            if len(got) < batch:
+                return
+            last = got[-1][0]
+
+    def to_pylist(self) -> list[dict]:
+        return self.rows()
+
+
+def review_queue(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> SetTable:
     """The orders awaiting a review decision (sql/review/review_queue.sql), in its order, the
     evidence and the lines said in `lang` (pipeline/explain.py)."""
     explain.prepare(con)
-    return con.sql(db.model_sql("review/review_queue.sql"), params=explain.render_params(lang)).to_arrow_table()
+    return SetTable(con, "_set_review", "review/review_queue.sql", explain.render_params(lang))
 
 
-def root_causes(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    return con.sql(db.model_sql("outputs/root_causes.sql")).to_arrow_table()
+def root_causes(con: duckdb.DuckDBPyConnection) -> SetTable:
+    return SetTable(con, "_set_root_causes", "outputs/root_causes.sql")
 
 
-def summary(con: duckdb.DuckDBPyConnection) -> pa.Table:
+def summary(con: duckdb.DuckDBPyConnection) -> SetTable:
     """summary.parquet's rows (one per shop × day), in its order."""
-    return con.sql(db.model_sql("outputs/summary.sql")).to_arrow_table()
+    return SetTable(con, "_set_summary", "outputs/summary.sql")
+
+
+# the review queue, the largest first (the report, the workbook): affected_amount descending,
+# then order_id, nulls last in each key, ties in the queue's order (as Arrow's stable sort_by
+# gave them)
+REVIEW_ORDER = "affected_amount desc nulls last, order_id asc nulls last, rowid"
 
 
 FIRST_ROWS = 20  # the rows of a long list the report shows (its TABLE_N)
@@ -300,13 +349,13 @@ class SetData:
     reship: list[Row] = field(default_factory=list)
     claims: list[Row] = field(default_factory=list)
     claim_totals: list[dict] = field(default_factory=list)
-    root_causes: pa.Table | None = None
-    review: pa.Table | None = None
+    root_causes: SetTable | None = None
+    review: SetTable | None = None
     evidence: dict[str, list[str]] = field(default_factory=dict)  # order_id -> why it has a page
     # (first rows, count by problem); (first rows, count by what awaited)
     problems: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
     awaiting: tuple[list[dict], dict[str, int]] = field(default_factory=lambda: ([], {}))
-    summary: pa.Table | None = None  # shop × day (summary.parquet, the report's flags by day)
+    summary: SetTable | None = None  # shop × day (summary.parquet, the report's flags by day)
 
     def root_cause_rows(self) -> list[dict]:
         return self.root_causes.to_pylist() if self.root_causes is not None else []

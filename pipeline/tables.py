@@ -78,14 +78,7 @@ REJECT_COLUMNS = [
 
 
 def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    return [
-        (r[0], r[1])
-        for r in con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_name = ? and table_schema = 'main' order by ordinal_position",
-            [table],
-        ).fetchall()
-    ]
+    return db.table_columns(con, table)
 
 
 def _money_or_keep(name: str, dtype: str) -> str:
@@ -113,13 +106,16 @@ def _select(con, table: str, leading: list[tuple[str, str]], where: str = "", or
 
 
 def copy_parquet(con: duckdb.DuckDBPyConnection, query: str, stage: Stage, rel: str, params: dict | None = None) -> bool:
-    """COPY `query` into the staged file `rel` (zstd Parquet) and add it to the set."""
+    """COPY `query` into the staged file `rel` (zstd Parquet) and add it to the set, with the
+    rows COPY answers with (not read back from the file's footer)."""
     target = str(stage.path(rel)).replace("'", "''")
     try:
-        con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)", params or {})
+        with db.optimizer(con):
+            row = con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)",
+                              params or {}).fetchone()
     except duckdb.Error as e:
         raise ShortshipError(f"{rel}: cannot write ({db._first_line(e)})") from None
-    return stage.add(rel)
+    return stage.add(rel, rows=row[0] if row else None)
 
 
 def output_queries(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> dict[str, tuple[str, dict]]:
@@ -145,8 +141,7 @@ def stage_tables(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, da
     rows: the report shows them too)."""
     for name, (query, params) in output_queries(con, info.lang).items():
         if name == "summary.parquet":
-            with db.registered(con, "_set_summary_rows", data.summary) as rows:
-                copy_parquet(con, f"select * from {rows}", stage, name)
+            copy_parquet(con, f"select * from {data.summary.name}", stage, name)
             continue
         copy_parquet(con, query, stage, name, params)
 
@@ -176,7 +171,7 @@ def stage_payouts(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, d
                 src = stage.out_dir / "payouts.parquet"
             rel = f"{BATCH_DIR}/{info.batch_id}.parquet"
             shutil.copyfile(src, stage.path(rel))
-            stage.add(rel)
+            stage.add(rel, rows=stage.entries["payouts.parquet"].rows)
     except BaseException:
         try:
             con.execute("drop table if exists _pending")

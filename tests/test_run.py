@@ -409,3 +409,37 @@ def test_the_summary_lists_the_evidence_pages_as_one_entry():
     assert s.lines()[-2] == "outputs: out/flags.parquet, out/manifest.json, out/evidence (3 pages)"
     j = s.to_json()
     assert j["outputs"] == ["out/flags.parquet", "out/manifest.json"] and j["evidence_pages"] == 3
+
+
+def test_a_tiny_run_writes_what_the_optimised_run_writes(tmp_path, monkeypatch):
+    """A tiny run flags and writes without DuckDB's optimiser (pipeline/db.py plan_lightly):
+    the same flags, liabilities and files as the same run with it, and the Parquet files
+    without a run id byte for byte (their bytes decide what is published again)."""
+    from pipeline import db, run
+
+    light = []
+    real = db.plan_lightly
+    monkeypatch.setattr(db, "plan_lightly", lambda con: (light.append(1), real(con)))
+    outs = {}
+    for name, tiny in (("light", run.TINY_RUN_ORDERS), ("optimised", 0)):
+        monkeypatch.setattr(run, "TINY_RUN_ORDERS", tiny)
+        light.clear()
+        out = tmp_path / name
+        r = run_cli(str(SAMPLE), "--db", str(tmp_path / f"{name}.duckdb"), "--out", str(out), "--as-of", AS_OF)
+        assert r.exit_code == 0, r.output
+        assert bool(light) == (name == "light")  # the runs took the two paths
+        outs[name] = out
+    a, b = outs["light"], outs["optimised"]
+    for name in ("summary.parquet", "rejects.parquet", "root_causes.parquet", "reship.csv", "courier_claims.csv",
+                 "review.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    con = duckdb.connect()
+    for name in ("flags.parquet", "liabilities.parquet", "payouts.parquet"):
+        stamps = {"run_id", "created_at"} & set(pq.read_schema(a / name).names)  # the run's own
+        rows = [con.execute(f"select * exclude ({', '.join(sorted(stamps))}) from read_parquet('{o / name}')"
+                            if stamps else f"select * from read_parquet('{o / name}')").fetchall() for o in (a, b)]
+        assert rows[0] == rows[1] and rows[0], name
+    # the same set: every file (the payout batch named by its run) with the same rows
+    listed = [[(f["path"].split("/")[0] if f["path"].startswith("payouts/") else f["path"], f["rows"])
+               for f in json.loads((o / "manifest.json").read_text())["files"]] for o in (a, b)]
+    assert listed[0] == listed[1]

@@ -11,7 +11,6 @@ reason) and never reach DuckDB.
 from __future__ import annotations
 
 import codecs
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -409,6 +408,10 @@ def transcode_numbered_parts(
             return [out], _transcoded(path, encoding, [_transcode_range(
                 [str(path), encoding.name, 0, size, 0, skip_lines, delimiter, fields, str(out), 0])])
         return [out], transcode_numbered(path, encoding, out, skip_lines, delimiter, fields)
+    # here, not at the top: concurrent.futures.process imports multiprocessing (some 8 ms of
+    # CPU), which a run over small files never uses
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         if pool is not None:
             return _transcode_ranges(pool, path, encoding, out_dir, skip_lines, delimiter, fields, ranges, tick)

@@ -51,7 +51,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import python_calamine as pc
 
 from pipeline.errors import ShortshipError
@@ -256,6 +255,8 @@ class XlsxSource:
             if not chunk:
                 return
             data = list(zip(*chunk))
+            import pyarrow as pa  # here: a run over CSV files imports no pyarrow (pipeline/setdata.py)
+
             arrays = {"line": pa.array(lines, type=pa.int64())}
             for p, c in mapped + also:
                 arrays[f"s{p}"] = pa.array(column_text(data[p], c), type=pa.string())

@@ -24,13 +24,13 @@ from typing import Any
 
 import duckdb
 
-from pipeline import db, explain
+from pipeline import explain
 from pipeline.locale import messages
 from pipeline.policy import FLAG_KINDS
 from pipeline.report import charts
 from pipeline.publish import Stage
 from pipeline.report.render import environment, plain_money
-from pipeline.setdata import FIRST_ROWS, SetData, SetInfo, page_path
+from pipeline.setdata import FIRST_ROWS, REVIEW_ORDER, SetData, SetInfo, page_path
 
 STATUS_ORDER = ("owed", "curable", "cured", "courier", "disputed", "excluded", "awaiting_data")
 TOP_N = 10
@@ -134,15 +134,16 @@ def _run_info(con, run_id: str | None) -> dict | None:
 
 def _by_day(con, data: SetData) -> list[dict]:
     """Flagged orders per day and kind, from the set's summary rows."""
-    with db.registered(con, "_report_summary", data.summary):
-        return _rows(
-            con,
-            f"""select day::varchar as day, kind, n from (
-                    select day, {', '.join(f'sum(flagged_{k})::bigint as {k}' for k in FLAG_KINDS)}
-                    from _report_summary s where day is not null group by day having sum(flagged) > 0
-                ) unpivot (n for kind in ({', '.join(FLAG_KINDS)}))
-                where n > 0 order by day""",
-        )
+    if data.summary is None:
+        return []
+    return _rows(
+        con,
+        f"""select day::varchar as day, kind, n from (
+                select day, {', '.join(f'sum(flagged_{k})::bigint as {k}' for k in FLAG_KINDS)}
+                from {data.summary.name} s where day is not null group by day having sum(flagged) > 0
+            ) unpivot (n for kind in ({', '.join(FLAG_KINDS)}))
+            where n > 0 order by day""",
+    )
 
 
 def _by_status(con) -> list[dict]:
@@ -168,15 +169,7 @@ def _review_queue(review, limit: int | None = TABLE_N) -> tuple[list[dict], int]
     the largest first: the first `limit` rows and how many in all."""
     if review is None or not review.num_rows:
         return [], 0
-    # sorted here, not by Table.sort_by: that imports pyarrow.compute (some 0.04 s at each
-    # start) for twenty rows. The same order: nulls last in each key, ties in the queue's order
-    amounts = review.column("affected_amount").to_pylist()
-    ids = review.column("order_id").to_pylist()
-    order = sorted(range(review.num_rows), key=lambda i: (amounts[i] is None, -(amounts[i] or 0),
-                                                          ids[i] is None, ids[i] or ""))
-    if limit is not None:
-        order = order[:limit]
-    return [review.slice(i, 1).to_pylist()[0] for i in order], review.num_rows
+    return review.rows(REVIEW_ORDER, limit), review.num_rows
 
 
 def _largest(con, lang: str) -> list[dict]:

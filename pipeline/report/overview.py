@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import duckdb
-import pyarrow as pa
 
 from pipeline import db
 from pipeline.publish import Stage
@@ -36,10 +35,26 @@ TREND_WEEKS = 8      # weeks of the short-rate trend, ending with the clock's we
 DEADLINES_N = 20     # re-ship deadlines listed across shops
 ZERO = Decimal("0.00")
 
+if TYPE_CHECKING:  # pyarrow is imported only where Arrow is made (a Spark task): see overview_dicts
+    import pyarrow as pa
+
 
 def overview_rows(con: duckdb.DuckDBPyConnection, shop: str | None = None) -> pa.Table:
-    """The model's rows (one per shop); `shop`: every row of the database is this shop's."""
-    return con.sql(db.model_sql(MODEL), params={"shop": shop, "trend_weeks": TREND_WEEKS}).to_arrow_table()
+    """The model's rows (one per shop) as Arrow (a Spark shop task's dataset); `shop`: every row
+    of the database is this shop's."""
+    return con.sql(db.model_sql(MODEL), params=_params(shop)).to_arrow_table()
+
+
+def _params(shop: str | None = None) -> dict[str, Any]:
+    return {"shop": shop, "trend_weeks": TREND_WEEKS}
+
+
+def overview_dicts(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The model's rows (one per shop) as dicts: the values overview_rows(...).to_pylist() gives,
+    without pyarrow to import (pipeline/setdata.py)."""
+    cur = con.execute(db.model_sql(MODEL), _params())
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
 def _shops_at_most_one(con: duckdb.DuckDBPyConnection) -> bool:
@@ -58,7 +73,7 @@ def rank_key(r: dict) -> tuple:
 
 
 def ranked(rows: pa.Table | Iterable[dict]) -> list[dict]:
-    rows = rows.to_pylist() if isinstance(rows, pa.Table) else list(rows)
+    rows = rows.to_pylist() if hasattr(rows, "to_pylist") else list(rows)
     return sorted(rows, key=rank_key)
 
 
@@ -127,7 +142,7 @@ def stage_overview(con: duckdb.DuckDBPyConnection, stage: Stage, info: SetInfo, 
     shop (a shop alone has its report)."""
     if _shops_at_most_one(con):  # the model's shops are among these: it cannot give two rows
         return
-    rows = overview_rows(con)
-    if rows.num_rows < 2:
+    rows = overview_dicts(con)
+    if len(rows) < 2:
         return
-    stage.write_bytes(OVERVIEW, build_overview(rows, info.lang, info.as_of).encode("utf-8"), rows=rows.num_rows)
+    stage.write_bytes(OVERVIEW, build_overview(rows, info.lang, info.as_of).encode("utf-8"), rows=len(rows))
