@@ -42,6 +42,12 @@ def pytest_configure(config):
     node ids in a way pytest 9.2 ignores, so the group is silently spread over the workers.)"""
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadfile"
+    # pytest-xdist hands out the files of `--dist loadfile` sorted by their number of tests
+    # (--loadscope-reorder, its default), not in collection order: the Spark scenario (17
+    # tests, about two minutes) started twelfth and the spark-submit file (4 tests) 43rd of 48.
+    # The order of pytest_collection_modifyitems below (longest first) is the one kept.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
         _compile_package()
 

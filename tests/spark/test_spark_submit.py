@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.dists import ROOT, built_dists, clean_env, fresh_venv
-from tests.spark.helpers import require_spark
+from tests.spark.helpers import JAVA_OPTIONS, require_spark
 
 require_spark()
 
@@ -60,7 +60,7 @@ def submitted(tmp_path_factory):
     # local[1]: one Python worker; the JVM's C1 compiler only and no UI: half the CPU of a
     # default start for a job this short (the machine is shared with the other tests)
     cmd = [str(home / "bin" / "spark-submit"), "--master", MASTER,
-           "--driver-java-options", "-XX:TieredStopAtLevel=1", "--conf", "spark.ui.enabled=false",
+           "--driver-java-options", JAVA_OPTIONS, "--conf", "spark.ui.enabled=false",
            "--conf", f"spark.pyspark.python={python}", "--conf", f"spark.pyspark.driver.python={python}",
            "--py-files", str(shipped),
            str(tmp / "submit.py"), "spark-run", str(tmp / "shops"), "--out", str(tmp / "out"),
