@@ -31,17 +31,14 @@ liabilities.parquet, summary.parquet, rejects.parquet and payouts.parquet (expor
 export.pending_payouts_select) and the people's files by the writers `run_pipeline` uses
 (export.write_people_files, into the shop's own output folder from run to run, so that an
 evidence page keeps the clock at which its facts last changed, as on one machine); the workbook
-is not compared. The single-machine sides of A and B read only the input folders, so they run in
-a process of their own while Spark runs; E's reads the review.csv that run D published.
+is not compared.
 """
 from __future__ import annotations
 
 import csv
 import io
-import multiprocessing
 import re
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -257,40 +254,20 @@ def scenario(spark, tmp_path_factory):
     marks.mkdir()
     res = {"base": base, "out": out, "marks": marks, "runs": {}}
     all_shops = [shop_name(i) for i in range(N_SHOPS)]
-    # The single-machine sides of runs A and B read nothing but the input folders: they run in
-    # a process of their own while Spark runs A to E (spawned, not forked: this process holds
-    # the JVM gateway's threads), one after the other as on one machine.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        singles = pool.submit(single_runs, [(early, EARLY, AS_OF_A), (full, all_shops, AS_OF_B)], single, "tmall")
-        res = spark_side(spark, res, full, early, part, out, marks, all_shops)
-        for key, snap in zip("AB", singles.result()):
-            res["runs"][key]["single"] = snap
-    res["single_dir"] = single
-    res["single_E"] = run_pipeline([part / DECIDED], single / DECIDED / "shop.duckdb", single / DECIDED / "out",
-                                   policy="tmall", as_of=AS_OF_B)
-    res["single_E_people"] = people_of(single / DECIDED / "out")
-    return res
 
-
-def single_runs(runs, work: Path, policy: str) -> list[dict]:
-    """single_run for each (root, shops, as_of) of `runs`, in order (each shop's database
-    carries over from run to run)."""
-    return [single_run(root, shops, work, as_of, policy) for root, shops, as_of in runs]
-
-
-def spark_side(spark, res, full, early, part, out, marks, all_shops) -> dict:
-    """Spark runs A, B, D and E of the scenario, with what the tests read of each."""
-    def run(key, root, shops, as_of, policy, **kw):
+    def both(key, root, shops, as_of, policy, **kw):
         summary = spark_run([root], out, as_of=as_of, policy=policy, spark=spark, **kw)
         res["runs"][key] = {
             "summary": summary,
             "spark": spark_snapshot(out, shops, summary.batch),
             "people": {s: people_of(out / "people" / s) for s in shops},
+            "single": single_run(root, shops, single, as_of, policy),
             "shops": shops,
         }
 
-    run("A", early, EARLY, AS_OF_A, "tmall")
-    run("B", full, all_shops, AS_OF_B, "tmall", _fail_once=(FAILING, str(marks)))
+    both("A", early, EARLY, AS_OF_A, "tmall")
+    both("B", full, all_shops, AS_OF_B, "tmall", _fail_once=(FAILING, str(marks)))
+    res["single_dir"] = single
     res["ledger_files_before_D"] = sorted(p.relative_to(out) for p in (out / "ledger").rglob("*.parquet"))
     res["flags_before_D"] = read_spark(out, "flags")
     bad = part / "坏店"
@@ -308,6 +285,9 @@ def spark_side(spark, res, full, early, part, out, marks, all_shops) -> dict:
     res["people_before_E"] = {s: people_of(out / "people" / s) for s in PART}
     res["E"] = spark_run([part], out, as_of=AS_OF_B, policy="tmall", spark=spark)
     res["people_E"] = {s: people_of(out / "people" / s) for s in PART}
+    res["single_E"] = run_pipeline([part / DECIDED], single / DECIDED / "shop.duckdb", single / DECIDED / "out",
+                                   policy="tmall", as_of=AS_OF_B)
+    res["single_E_people"] = people_of(single / DECIDED / "out")
     return res
 
 
