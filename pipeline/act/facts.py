@@ -36,7 +36,6 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 import duckdb
 
-from pipeline import db
 from pipeline.policy import Policy
 from pipeline.setdata import weigh_parcels
 
