@@ -77,10 +77,6 @@ REJECT_COLUMNS = [
 ]
 
 
-def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    return db.table_columns(con, table)
-
-
 def _money_or_keep(name: str, dtype: str) -> str:
     """Trailing columns keep their type, except that any decimal is made DECIMAL(18,2)."""
     if dtype.upper().startswith("DECIMAL") and dtype.upper().replace(" ", "") != "DECIMAL(18,2)":
@@ -93,7 +89,7 @@ def _select(con, table: str, leading: list[tuple[str, str]], where: str = "", or
     """`select` of the leading columns (cast to the contract types) then the other columns;
     `said`: column -> the SQL expression giving it instead (the evidence in the reader's
     language); `drop`: columns left out."""
-    have = _table_columns(con, table)
+    have = db.table_columns(con, table)
     names = {n for n, _ in have}
     missing = [n for n, _ in leading if n not in names]
     if missing:
