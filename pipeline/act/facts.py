@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import duckdb
 
 from pipeline.policy import Policy
-from pipeline.setdata import weigh_parcels
+from pipeline.setdata import SAID, evidence_said, weigh_parcels
 
 CHUNK = 5_000  # orders whose facts are held in memory at once
 
@@ -223,6 +223,7 @@ class Gathering:
         self.as_of = as_of
         self.policy = policy
         self.lang = lang  # the language of the facts fetched as text (FactKind.said)
+        self._said = False  # the set said the flags' evidence in `lang` already (setdata.say_evidence)
 
     def _fetch(self, k: FactKind) -> tuple[str, dict]:
         """The SELECT of kind `k`'s rows of the orders in _ev_todo (its facts said as text), in
@@ -231,6 +232,10 @@ class Gathering:
             return (f"select t.* from _ev_{k.name} t semi join _ev_todo using (order_id) order by {k.order}", {})
         from pipeline import explain
 
+        if self._said and k.name == "flag" and k.said == (("evidence_facts", "evidence"),):
+            # the flag's evidence as the set said it once (setdata.say_evidence)
+            return (f"select t.* exclude (evidence_facts), s.said as evidence from _ev_{k.name} t "
+                    f"semi join _ev_todo using (order_id) left join {SAID} s using (order_id) order by {k.order}", {})
         cols = ", ".join(f"{explain.said('t.' + c)} as {name}" for c, name in k.said)
         return (f"select t.* exclude ({', '.join(c for c, _ in k.said)}), {cols} from _ev_{k.name} t "
                 f"semi join _ev_todo using (order_id) order by {k.order}", explain.render_params(self.lang))
@@ -252,6 +257,7 @@ class Gathering:
         from pipeline import explain
 
         explain.prepare(con)  # once per connection: the run made them already
+        self._said = evidence_said(con, self.lang)
         self._makeup_pairs()
         # the rows of the pages' orders and of the later orders making up their goods, each
         # big table read once (the kinds select from these)
