@@ -375,6 +375,9 @@ def read_share(folder: str, columns: dict[str, list[tuple[str, str]]], order_ids
     con = duckdb.connect()
     try:
         con.execute("set threads = 1")
+        # no progress bar: in a worker process stdout is the pipe its answers go through
+        # (pipeline/act/workers.py), and a slow query on a loaded machine would print one there
+        con.execute("set enable_progress_bar = false")
         fields = {k.name: tuple(c for c, _ in columns[k.name]) for k in KINDS}
         selects = {}
         for k in KINDS:
