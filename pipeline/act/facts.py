@@ -174,15 +174,19 @@ class Chunk:
     rows: dict[str, dict[str, list[tuple]]]     # kind -> order_id -> rows, in page order
 
     def pages(self) -> Iterator[PageFacts]:
-        makers = {k.name: namedtuple(f"{k.name.title()}Fact", self.fields[k.name], rename=True)._make
-                  for k in KINDS}
+        # each kind: (field, one row at most, its row type, its rows by order)
+        kinds = [(k.name, k.one, namedtuple(f"{k.name.title()}Fact", self.fields[k.name], rename=True)._make,
+                  self.rows[k.name]) for k in KINDS]
+        reasons = self.reasons
         for oid in self.order_ids:
-            p = PageFacts(order_id=oid, reasons=self.reasons.get(oid, []))
-            for k in KINDS:
-                make = makers[k.name]
-                found = [make(r) for r in self.rows[k.name].get(oid, ())]
-                setattr(p, k.name, (found[0] if found else None) if k.one else found)
-            yield p
+            got: dict[str, Any] = {"order_id": oid, "reasons": reasons.get(oid, [])}
+            for name, one, make, by in kinds:
+                found = by.get(oid)
+                if found is None:
+                    got[name] = None if one else []
+                else:
+                    got[name] = make(found[0]) if one else list(map(make, found))
+            yield PageFacts(**got)
 
 
 def policy_key(policy: Policy) -> str:
