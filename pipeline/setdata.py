@@ -191,8 +191,31 @@ def _stamp(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     for t in ("_act_orders", "_act_parcels", "_act_parcels_stamp", "_act_weighed", "_act_sku_weights",
-              "_act_sku_weights_stamp"):
+              "_act_sku_weights_stamp", SAID, SAID_STAMP):
         con.execute(f"drop table if exists {t}")
+
+
+# --- the flags' evidence said once per set --------------------------------------------------
+
+# Temp table: every flag's evidence said in the set's language (order_id, said), said once for
+# the set (DuckDB's fl_render, pipeline/explain.py) and read by every file that shows it:
+# flags.parquet (tables.output_queries), the review queue (review.csv, the report, the
+# workbook) and the evidence pages (act/facts.py). Its stamp names the language.
+SAID = "_set_said"
+SAID_STAMP = "_set_said_stamp"
+
+
+def say_evidence(con: duckdb.DuckDBPyConnection, lang: str) -> None:
+    """The temp table SAID for `lang`, from the flags as they are now (dropped by `drop_temp`)."""
+    explain.prepare(con)
+    con.execute(f"create or replace temp table {SAID} as "
+                f"select order_id, {explain.said('evidence_facts')} as said from flags", explain.render_params(lang))
+    con.execute(f"create or replace temp table {SAID_STAMP} as select ?::varchar as stamp", [lang])
+
+
+def evidence_said(con: duckdb.DuckDBPyConnection, lang: str) -> bool:
+    """Whether the set's SAID table holds the flags' evidence in `lang`."""
+    return _stamp(con, SAID_STAMP) == lang
 
 
 # --- the rows -------------------------------------------------------------------------------
@@ -290,7 +313,15 @@ def review_queue(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> SetTable:
     """The orders awaiting a review decision (sql/review/review_queue.sql), in its order, the
     evidence and the lines said in `lang` (pipeline/explain.py)."""
     explain.prepare(con)
-    return SetTable(con, "_set_review", "review/review_queue.sql", explain.render_params(lang))
+    own = not evidence_said(con, lang)  # outside a set: said here for the queue alone
+    if own:
+        say_evidence(con, lang)
+    try:
+        return SetTable(con, "_set_review", "review/review_queue.sql", explain.render_params(lang))
+    finally:
+        if own:
+            con.execute(f"drop table if exists {SAID}")
+            con.execute(f"drop table if exists {SAID_STAMP}")
 
 
 def root_causes(con: duckdb.DuckDBPyConnection) -> SetTable:
@@ -378,6 +409,7 @@ def compute_evidence(con: duckdb.DuckDBPyConnection, info: SetInfo, data: SetDat
     # parcels weighed by an earlier set on this connection may be of other rows: weighed afresh
     con.execute("drop table if exists _act_parcels_stamp")
     data.evidence = evidence_orders(con)
+    say_evidence(con, info.lang)  # before the pages: they show it too
     # the parcels of the claims' and the pages' orders, weighed in one go (the pages add only
     # the later orders that make up theirs)
     weigh_parcels(con, f"{CLAIM_ORDERS} union all select unnest($evidence_ids::varchar[]) as order_id",

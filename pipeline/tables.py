@@ -28,7 +28,7 @@ import duckdb
 from pipeline import db, explain
 from pipeline.errors import ShortshipError
 from pipeline.publish import BATCH_DIR, Stage
-from pipeline.setdata import SetData, SetInfo
+from pipeline.setdata import SAID, SetData, SetInfo, evidence_said
 
 PARQUET_FILES = ("flags.parquet", "liabilities.parquet", "payouts.parquet", "summary.parquet", "rejects.parquet")
 
@@ -85,10 +85,11 @@ def _money_or_keep(name: str, dtype: str) -> str:
 
 
 def _select(con, table: str, leading: list[tuple[str, str]], where: str = "", order: str = "",
-            said: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> str:
+            said: dict[str, str] | None = None, drop: tuple[str, ...] = (), join: str = "") -> str:
     """`select` of the leading columns (cast to the contract types) then the other columns;
     `said`: column -> the SQL expression giving it instead (the evidence in the reader's
-    language); `drop`: columns left out."""
+    language); `drop`: columns left out; `join`: a join clause after the table (the columns
+    the expressions of `said` read)."""
     have = db.table_columns(con, table)
     names = {n for n, _ in have}
     missing = [n for n, _ in leading if n not in names]
@@ -98,7 +99,7 @@ def _select(con, table: str, leading: list[tuple[str, str]], where: str = "", or
     said = said or {}
     cols = [f"({said.get(n, n)})::{t} as {n}" for n, t in leading]
     cols += [_money_or_keep(n, t) for n, t in have if n not in lead and n not in drop]
-    return f"select {', '.join(cols)} from {table}" + (f" where {where}" if where else "") + (f" order by {order}" if order else "")
+    return f"select {', '.join(cols)} from {table}" + (f" {join}" if join else "") + (f" where {where}" if where else "") + (f" order by {order}" if order else "")
 
 
 def copy_parquet(con: duckdb.DuckDBPyConnection, query: str, stage: Stage, rel: str, params: dict | None = None) -> bool:
@@ -117,12 +118,19 @@ def copy_parquet(con: duckdb.DuckDBPyConnection, query: str, stage: Stage, rel: 
 def output_queries(con: duckdb.DuckDBPyConnection, lang: str = "zh") -> dict[str, tuple[str, dict]]:
     """file name -> (query, parameters) for the Parquet outputs that describe the database
     (payouts.parquet is the published batch: see `stage_payouts`). flags.parquet says the
-    evidence in `lang` (`evidence`) beside its facts (`evidence_facts`: pipeline/explain.py)."""
+    evidence in `lang` (`evidence`) beside its facts (`evidence_facts`: pipeline/explain.py):
+    in a set, the text said once for the set (setdata.say_evidence), else said here."""
     explain.prepare(con)
+    if evidence_said(con, lang):
+        # a left join: the file's bytes are those of the evidence said in the query (the
+        # column's statistics as the writer sees them, tested)
+        flags = _select(con, "flags", FLAG_COLUMNS, order="order_id", said={"evidence": "s.said"},
+                        join=f"left join {SAID} s using (order_id)"), {}
+    else:
+        flags = _select(con, "flags", FLAG_COLUMNS, order="order_id",
+                        said={"evidence": explain.said("evidence_facts")}), explain.render_params(lang)
     return {
-        "flags.parquet": (_select(con, "flags", FLAG_COLUMNS, order="order_id",
-                                  said={"evidence": explain.said("evidence_facts")}),
-                          explain.render_params(lang)),
+        "flags.parquet": flags,
         "liabilities.parquet": (_select(con, "liabilities", LIABILITY_COLUMNS, order="order_id"), {}),
         "summary.parquet": (db.model_sql("outputs/summary.sql"), {}),
         "rejects.parquet": (

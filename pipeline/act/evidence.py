@@ -36,7 +36,7 @@ from typing import Iterator
 import duckdb
 
 from pipeline import db
-from pipeline.act.facts import Gathering
+from pipeline.act.facts import Gathering, gc_paused
 from pipeline.act.page import PageTexts, render
 from pipeline.clock import fmt
 from pipeline.errors import ShortshipError
@@ -152,11 +152,12 @@ def _render_here(g: Gathering, stage: Stage, info: SetInfo, tx: PageTexts, order
                  todo: dict[str, tuple[str, str]], rels: dict[str, str]) -> None:
     """Render the pages of `order_ids` in this process and stage them."""
     clocks: dict[str, datetime] = {}
-    for p in g.pages(order_ids):
-        h, since = todo[p.order_id]
-        at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
-        html = render(p, tx, info.policy, at)
-        stage.write_bytes(rels[p.order_id], html.encode(), facts=h, facts_as_of=since)
+    with gc_paused():  # pages make no cycles: see gc_paused
+        for p in g.pages(order_ids):
+            h, since = todo[p.order_id]
+            at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
+            html = render(p, tx, info.policy, at)
+            stage.write_bytes(rels[p.order_id], html.encode(), facts=h, facts_as_of=since)
 
 
 class _SharedRender:

@@ -60,7 +60,9 @@ def _texts_dl(t, row) -> str:
     return out
 
 def _money(v) -> str:
-    return "" if v is None else f"{Decimal(v):,.2f}"
+    if v is None:
+        return ""
+    return format(v if v.__class__ is Decimal else Decimal(v), ",.2f")
 
 
 def _plain_money(v) -> str:
@@ -78,13 +80,15 @@ def _ts(v) -> str:
 
 
 def _ts_full(v) -> str:
-    if isinstance(v, datetime):
-        return v.isoformat(sep=" ", timespec="seconds")
+    if v.__class__ is datetime or isinstance(v, datetime):
+        return v.isoformat(" ", "seconds")
     return _ts(v)
 
 
 def _kg(v) -> str:
-    return "" if v is None else f"{Decimal(v):.3f}"
+    if v is None:
+        return ""
+    return format(v if v.__class__ is Decimal else Decimal(v), ".3f")
 
 
 def _rate(v) -> str:
@@ -221,6 +225,14 @@ class PageTexts:
         self.key = hashlib.sha256(f"{resources.fingerprint()}|{lang}|{''.join(self.frame)}".encode()).hexdigest()[:32]
         self._codes: dict[tuple[str, object], str] = {}
         self._sources: dict[str, str] = {}
+        # " · line N" escaped around N, when the label holds N once (else `source` fills it)
+        mark = "\x00"
+        try:
+            one = self.line_label % {"n": mark}
+        except (KeyError, TypeError, ValueError):  # a label that does not take N as text
+            one = ""
+        self._line_parts = ((esc(" · " + one.split(mark)[0]), esc(one.split(mark)[1]))
+                            if one.count(mark) == 1 and mark not in self.line_label else None)
         self._paths: dict[str, str] = {}
 
     def code(self, field: str, value) -> str:
@@ -244,6 +256,13 @@ class PageTexts:
         """The source of a fact: its file's name (the full path on hover) and line(s)."""
         if file is None:
             return ""
+        if line.__class__ is int and self._line_parts is not None:
+            # the common case, one line: the label escaped once around the number (escaping
+            # goes character by character, and a number has nothing to escape)
+            head = self._sources.get(file) if file.__class__ is str else None
+            if head is not None:
+                pre, post = self._line_parts
+                return f"{head}{pre}{line}{post}</span>"
         if isinstance(line, (list, tuple)):
             where = self.lines_label % {"n": ", ".join(str(x) for x in line)}
         elif line is not None:

@@ -10,8 +10,10 @@
 -- missing_qty, affected_amount, lines (each line: no., title, SKU, price × quantity, paid, its
 -- status when closed), paid_at, deadline (ship-by), confidence, complaint.
 -- The evidence and the lines are said in the reader's language: the templates $ev_codes /
--- $ev_texts (pipeline/explain.py) fill the flag's facts (sql/flags/macros.sql fl_render).
--- Inputs: flags, orders, order_lines (line amounts by the line_amounts_of macro).
+-- $ev_texts (pipeline/explain.py) fill the order's lines (sql/flags/macros.sql fl_render); the
+-- flag's evidence is the set's, said once for every file that shows it (temp _set_said,
+-- pipeline/setdata.py say_evidence).
+-- Inputs: flags, orders, order_lines (line amounts by the line_amounts_of macro), _set_said.
 -- Params: $ev_codes, $ev_texts.
 with
 
@@ -55,7 +57,7 @@ final as (
         q.buyer,
         q.kind,
         array_to_string(q.rules, ', ')                                            as rules,
-        fl_render(q.evidence_facts, map($ev_codes, $ev_texts))                   as evidence,
+        s.said                                                                    as evidence,
         q.missing_qty,
         q.affected_amount,
         l.lines,
@@ -65,6 +67,7 @@ final as (
         q.complaint
     from queue q
     left join lines l using (order_id)
+    left join _set_said s using (order_id)
     order by q.paid_at nulls last, q.order_id
 )
 
