@@ -636,7 +636,7 @@ def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id
         if spec.get("line_no"):  # numbered just after (a window here would sort the wide rows)
             good = f"select * exclude (reject_reason), 0 as line_no from ({staged_sql}) where reject_reason is null"
         try:
-            with db.optimizer(con, on=passed > db.TINY_ROWS):  # a tiny file: db.TINY_ROWS
+            with db.optimizer(con, on=passed > db.TINY_ROWS), db.unordered(con):  # a tiny file: db.TINY_ROWS
                 n_good = con.execute(f"insert into {table} by name {good}", params).fetchone()[0]
         except duckdb.Error as e:
             raise ShortshipError(f"{path}: cannot parse as CSV ({db._first_line(e)})") from None

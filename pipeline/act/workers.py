@@ -157,7 +157,10 @@ class Worker:
 
 def main() -> None:
     """A worker: read one job, render it, answer; then wait for stdin to close."""
+    from pipeline.heap import keep_freed
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed()
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers on the pipe
     import pipeline.act.page  # noqa: F401 - imported while the run writes the facts

@@ -439,9 +439,13 @@ def new_pool(workers: int | None = None):
 
 
 def _ignore_sigint() -> None:
+    """A transcoding worker's start: Ctrl-C is the parent's; freed memory is used again."""
     import signal
 
+    from pipeline.heap import keep_freed
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed()
 
 
 def _transcode_ranges(pool, path, encoding, out_dir, skip_lines, delimiter, fields, ranges, tick=None):
