@@ -95,9 +95,10 @@ create or replace temp macro fl_fact0(sep, code) as
 create or replace temp macro fl_facts(l) as list_filter(l, lambda x: x is not null);
 
 -- the facts with the sep of the first one replaced (a piece of evidence starts a new row)
--- (the first fact rebuilt and the rest sliced on: no lambda over every fact; NULL stays NULL)
+-- (the first fact rebuilt and the rest sliced on: no lambda over every fact; NULL stays NULL;
+-- facts that start with that sep already are given back as they are, not copied)
 create or replace temp macro fl_lead(facts, sep) as
-    case when len(facts) = 0 then facts
+    case when len(facts) = 0 or facts[1].sep = sep then facts
          else [struct_pack(sep := sep, code := facts[1].code, args := facts[1].args)] || facts[2:] end;
 
 -- the text of a list of facts: each fact's template (tpl: code -> template, pipeline/explain.py
