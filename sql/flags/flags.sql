@@ -264,10 +264,13 @@ flag_rows as (
             || case when h.problem_facts is not null then ['data_problem'] else [] end
             || case when dd.order_id is not null then ['review_decision'] else [] end))  as rules,
         coalesce(h.problem_facts, [])                             as head_facts,
+        -- (lists joined by flatten: a chain of || copies the list built so far at each step;
+        -- none of them is NULL)
+        flatten([
         [fl_fact0('sentence', 'responsibility.'
                      || case when h.problem_held then 'undetermined'
-                             else coalesce(dd.responsibility, r.responsibility) end)]
-        || case
+                             else coalesce(dd.responsibility, r.responsibility) end)],
+        case
              when dd.order_id is not null then
                  [fl_fact0('none', 'resp.because')] || dd.why
                  || [fl_fact0('none', 'resp.the_data.' || r.responsibility)]
@@ -283,12 +286,12 @@ flag_rows as (
              else [fl_fact0('none', case s.basis when 'text' then 'resp.words_only'
                                                  when 'amount' then 'resp.amount_only'
                                                  else 'resp.no_record' end)]
-           end
-        || case when not coalesce(c.complaint, false) then [fl_fact0('sentence', 'no_complaint')] else [] end
-        || case h.hold
+           end,
+        case when not coalesce(c.complaint, false) then [fl_fact0('sentence', 'no_complaint')] else [] end,
+        case h.hold
              when 'order_not_loaded' then [fl_fact0('sentence', 'awaiting.order_not_loaded')]
              when 'lines_not_loaded' then [fl_fact0('sentence', 'awaiting.lines_not_loaded')]
-             else [] end
+             else [] end])
                                                                   as tail_facts,
         coalesce(dd.missing_qty, v.missing_qty)::bigint           as missing_qty,
         case when dd.order_id is not null then dd.affected_amount else v.affected_amount end::decimal(18, 2)
@@ -322,7 +325,7 @@ flag_rows as (
 flag_facts as (
     select
         fr.* exclude (head_facts, tail_facts),
-        fr.head_facts || sf.facts || fr.tail_facts                as evidence_facts
+        flatten([fr.head_facts, sf.facts, fr.tail_facts])         as evidence_facts
     from flag_rows fr
     join summed_facts sf using (order_id)
 ),
