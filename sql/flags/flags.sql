@@ -124,14 +124,15 @@ summed as (
         -- the evidence: primary first, then the most confident, then by rule and text (a data
         -- problem's rows are quoted apart, ahead of it: problem_texts)
         -- (the text and the facts order only rows alike in the keys before them: given for
-        -- those alone; l: the facts as quoted, a new row)
-        coalesce(flatten(list_transform(
-            list_sort(list(struct_pack(p := not is_primary, c := -confidence, r := rule,
-                                       t := case when tied_order_id is not null then fl_render(facts, map($ev_codes, $ev_texts)) end,
-                                       e := case when tied_order_id is not null then facts end,
-                                       l := fl_lead(facts, 'row')))
-                      filter (where rule <> 'data_problem')),
-            lambda x: x.l)), [])                                  as facts,
+        -- those alone; each row's facts, as quoted (a new row), are listed once and put in the
+        -- order of the keys by list_grade_up, not sorted along with them)
+        coalesce(flatten(list_select(
+            list(fl_lead(facts, 'row')) filter (where rule <> 'data_problem'),
+            list_grade_up(list(struct_pack(
+                p := not is_primary, c := -confidence, r := rule,
+                t := case when tied_order_id is not null then fl_render(facts, map($ev_codes, $ev_texts)) end,
+                e := case when tied_order_id is not null then facts end))
+                filter (where rule <> 'data_problem')))), [])   as facts,
         max(reshipped_at)                                         as reshipped_at,
         list_sort(list_distinct(list(refund_id) filter (where refund_id is not null))) as refund_ids,
         case
@@ -254,11 +255,15 @@ flag_rows as (
             || case when r.resp_rule is not null and not h.problem_held then [r.resp_rule] else [] end
             || case when h.problem_facts is not null then ['data_problem'] else [] end
             || case when dd.order_id is not null then ['review_decision'] else [] end))  as rules,
-        coalesce(h.problem_facts, []) || s.facts
-        || [fl_fact0('sentence', 'responsibility.'
+        -- (the lists joined by flatten: a chain of || copies the list built so far at each
+        -- step; none of them is NULL)
+        flatten([
+        coalesce(h.problem_facts, []),
+        s.facts,
+        [fl_fact0('sentence', 'responsibility.'
                      || case when h.problem_held then 'undetermined'
-                             else coalesce(dd.responsibility, r.responsibility) end)]
-        || case
+                             else coalesce(dd.responsibility, r.responsibility) end)],
+        case
              when dd.order_id is not null then
                  [fl_fact0('none', 'resp.because')] || dd.why
                  || [fl_fact0('none', 'resp.the_data.' || r.responsibility)]
@@ -274,12 +279,12 @@ flag_rows as (
              else [fl_fact0('none', case s.basis when 'text' then 'resp.words_only'
                                                  when 'amount' then 'resp.amount_only'
                                                  else 'resp.no_record' end)]
-           end
-        || case when not coalesce(c.complaint, false) then [fl_fact0('sentence', 'no_complaint')] else [] end
-        || case h.hold
+           end,
+        case when not coalesce(c.complaint, false) then [fl_fact0('sentence', 'no_complaint')] else [] end,
+        case h.hold
              when 'order_not_loaded' then [fl_fact0('sentence', 'awaiting.order_not_loaded')]
              when 'lines_not_loaded' then [fl_fact0('sentence', 'awaiting.lines_not_loaded')]
-             else [] end
+             else [] end])
                                                                   as evidence_facts,
         coalesce(dd.missing_qty, v.missing_qty)::bigint           as missing_qty,
         case when dd.order_id is not null then dd.affected_amount else v.affected_amount end::decimal(18, 2)

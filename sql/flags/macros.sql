@@ -27,12 +27,15 @@ create or replace temp macro fl_re_escape(s) as
 
 -- personal data in quoted text (SPEC 6): mobile numbers masked as 136****2067, landlines keep
 -- their area code and last four digits; order ids and other long digit runs are left alone
+-- (a text without seven digits in a row holds neither: one scan, given back as it is)
 create or replace temp macro fl_mask(t) as
+    case when regexp_matches(t, '[0-9]{7}') then
     regexp_replace(
         regexp_replace(
             regexp_replace(t, '(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})([^0-9]|$)', '\1\2****\3\4', 'g'),
             '(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})([^0-9]|$)', '\1\2****\3\4', 'g'),
-        '(^|[^0-9])(0[0-9]{2,3}-)[0-9]{3,4}([0-9]{4})([^0-9]|$)', '\1\2****\3\4', 'g');
+        '(^|[^0-9])(0[0-9]{2,3}-)[0-9]{3,4}([0-9]{4})([^0-9]|$)', '\1\2****\3\4', 'g')
+    else t end;
 
 -- a Chinese or Arabic numeral as a number: 2, 12, 一 … 九, 两, 十, 十五, 二十, 二十三 (else NULL)
 create or replace temp macro fl_digit(c) as
@@ -62,11 +65,15 @@ create or replace temp macro fl_quote(t) as
 -- (a run of text with a province, a city and district, or a building / unit / room number, and
 -- the name written in it) becomes 〔地址〕, a short name right before a phone number 〔姓名〕,
 -- and phone numbers are masked (fl_mask)
+-- (a text with none of 省, 自治区, 市, a number before 栋 ... 室, or seven digits in a row holds
+-- nothing of these: one scan, given back as it is)
 create or replace temp macro fl_mask_text(t) as
+    case when regexp_matches(t, '省|自治区|市|[0-9](栋|幢|单元|号楼|号院|室)|[0-9]{7}') then
     fl_mask(regexp_replace(regexp_replace(t,
         '[^\s，,。；;！!？?]*(省|自治区|市[^\s，,。；;]{0,8}[区县]|[0-9]+(栋|幢|单元|号楼|号院|室))[^\s，,。；;！!？?]*',
         '〔地址〕', 'g'),
-        '(^|[\s，,：:])\p{Han}{2,4}(\s*1[3-9][0-9]{9})', '\1〔姓名〕\2', 'g'));
+        '(^|[\s，,：:])\p{Han}{2,4}(\s*1[3-9][0-9]{9})', '\1〔姓名〕\2', 'g'))
+    else t end;
 
 -- a short quote of what people wrote, personal data masked (fl_mask_text)
 create or replace temp macro fl_say(t) as
@@ -95,9 +102,10 @@ create or replace temp macro fl_fact0(sep, code) as
 create or replace temp macro fl_facts(l) as list_filter(l, lambda x: x is not null);
 
 -- the facts with the sep of the first one replaced (a piece of evidence starts a new row)
--- (the first fact rebuilt and the rest sliced on: no lambda over every fact; NULL stays NULL)
+-- (the first fact rebuilt and the rest sliced on: no lambda over every fact; NULL stays NULL;
+-- facts that start with that sep already are given back as they are, not copied)
 create or replace temp macro fl_lead(facts, sep) as
-    case when len(facts) = 0 then facts
+    case when len(facts) = 0 or facts[1].sep = sep then facts
          else [struct_pack(sep := sep, code := facts[1].code, args := facts[1].args)] || facts[2:] end;
 
 -- the text of a list of facts: each fact's template (tpl: code -> template, pipeline/explain.py

@@ -85,8 +85,11 @@ overall as (
         (select sigma_kg from pooled)                           as sigma_kg
 ),
 
-sample_counts as (
-    select sku, count(*) as n from samples group by sku
+-- per SKU: how many parcels it is learnt from, and its line (one lookup per shipment row)
+sku_learnt as (
+    select c.sku, c.n, n.sku is not null as modelled, n.unit_kg, n.pack_kg, n.sigma_kg
+    from (select sku, count(*) as n from samples group by sku) c
+    left join noise n using (sku)
 ),
 
 ship as (
@@ -104,18 +107,17 @@ rows_expected as (
         s.tracking_no,
         s.quantity,
         s.weight_kg,
-        n.sku is not null or bn.sku is not null                 as known,
+        coalesce(n.modelled, false) or bn.sku is not null       as known,
         coalesce(bn.w_med, n.pack_kg + n.unit_kg * s.quantity)  as single_kg,
         n.unit_kg * s.quantity                                  as units_kg,
         n.pack_kg                                               as own_pack_kg,
         coalesce(bn.sigma_kg, n.sigma_kg)                       as own_sigma_kg,
-        coalesce(bn.n, sc.n)                                    as learnt_from,
+        coalesce(bn.n, n.n)                                     as learnt_from,
         coalesce(n.unit_kg, bn.w_med / s.quantity)              as unit_kg,
         bn.sku is not null                                      as has_bin
     from ship s
-    left join noise n on n.sku = s.sku
+    left join sku_learnt n on n.sku = s.sku
     left join bin_noise bn on bn.sku = s.sku and bn.q = s.quantity
-    left join sample_counts sc on sc.sku = s.sku
 ),
 
 -- each parcel's weight and what it should weigh, in one pass over the rows
