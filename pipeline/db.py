@@ -122,18 +122,15 @@ def plan_lightly(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def optimizer(con: duckdb.DuckDBPyConnection, on: bool = True) -> Iterator[None]:
-    """The block's statements optimised (`on`) or not, whatever the connection's setting, which
-    is set back after it. Optimised: a Parquet file written by COPY carries what the optimiser
-    knows of its columns (no NULLs: no definition levels), so its bytes, which decide whether
-    it is published again, must not depend on the size of the run (plan_lightly). Not: a
-    tiny file's load (pipeline/load.py), see TINY_ROWS."""
-    was = con.execute("select current_setting('enable_optimizer')").fetchone()[0]
+def _setting(con: duckdb.DuckDBPyConnection, name: str, on: bool) -> Iterator[None]:
+    """The block's statements with the boolean setting `name` (one of DuckDB's, named here, never
+    a user's value) `on`, whatever the connection's setting, which is set back after it."""
+    was = con.execute(f"select current_setting('{name}')").fetchone()[0]
     if was == on:
         yield
         return
-    con.execute(f"set enable_optimizer = {'true' if on else 'false'}")
-    back = f"set enable_optimizer = {'true' if was else 'false'}"
+    con.execute(f"set {name} = {'true' if on else 'false'}")
+    back = f"set {name} = {'true' if was else 'false'}"
     try:
         yield
     except BaseException:
@@ -145,27 +142,22 @@ def optimizer(con: duckdb.DuckDBPyConnection, on: bool = True) -> Iterator[None]
     con.execute(back)
 
 
-@contextmanager
-def unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def optimizer(con: duckdb.DuckDBPyConnection, on: bool = True):
+    """The block's statements optimised (`on`) or not, whatever the connection's setting, which
+    is set back after it. Optimised: a Parquet file written by COPY carries what the optimiser
+    knows of its columns (no NULLs: no definition levels), so its bytes, which decide whether
+    it is published again, must not depend on the size of the run (plan_lightly). Not: a
+    tiny file's load (pipeline/load.py), see TINY_ROWS."""
+    return _setting(con, "enable_optimizer", on)
+
+
+def unordered(con: duckdb.DuckDBPyConnection):
     """The block's statements free to write rows in any order (preserve_insertion_order off),
     set back after it. For a first load's insert into an empty table (pipeline/load.py): kept
     in the file's order, DuckDB writes the rows in batches that the checkpoint at commit then
     writes once more (0.8 s of 1.9 million order lines); unordered, they are written once. No
     query depends on where a row lies in a table: a file's order is its `line` column."""
-    was = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
-    if not was:
-        yield
-        return
-    con.execute("set preserve_insertion_order = false")
-    try:
-        yield
-    except BaseException:
-        try:
-            con.execute("set preserve_insertion_order = true")
-        except duckdb.Error:
-            pass  # the failure aborted the transaction (nothing runs until its rollback): its error is told
-        raise
-    con.execute("set preserve_insertion_order = true")
+    return _setting(con, "preserve_insertion_order", False)
 
 
 @contextmanager

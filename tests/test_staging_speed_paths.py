@@ -145,7 +145,7 @@ def test_a_first_load_gives_what_the_merge_gives(tmp_path):
     assert [r[:2] for r in first["items"][1]] == [("111", 1), ("111", 3), ("222", 1), ("222", 2)]
 
 
-def test_a_first_load_writes_unordered_and_sets_the_order_back(tmp_path):
+def test_a_first_load_writes_unordered_and_sets_the_order_back(tmp_path, monkeypatch):
     """A first load's insert runs with preserve_insertion_order off (db.unordered) and leaves it
     on, also when the block fails; the rows are the file's, numbered by their `line`."""
     import pytest
@@ -153,29 +153,26 @@ def test_a_first_load_writes_unordered_and_sets_the_order_back(tmp_path):
     from pipeline import db
 
     con = db.connect(tmp_path / "u.duckdb")
+    setting = "select current_setting('preserve_insertion_order')"
     seen = []
     real = db.unordered
 
     def spy(c):
-        seen.append(c.execute("select current_setting('preserve_insertion_order')").fetchone()[0])
+        seen.append(c.execute(setting).fetchone()[0])
         return real(c)
 
+    monkeypatch.setattr(db, "unordered", spy)
     header, rows, _ = FIRST_VS_MERGE["items"]
     f = tmp_path / "items_201706010000.csv"
     f.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    import pipeline.load as L
-
-    L.db.unordered = spy
-    try:
-        load_paths(con, [f], kind="items")
-    finally:
-        L.db.unordered = real
+    load_paths(con, [f], kind="items")
+    monkeypatch.undo()
     assert seen == [True]  # the first load went through it
-    assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is True
+    assert con.execute(setting).fetchone()[0] is True
     assert con.execute("select list(line order by line) from order_lines").fetchone()[0] == [2, 3, 6, 7]
     with pytest.raises(ZeroDivisionError):
         with db.unordered(con):
-            assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is False
+            assert con.execute(setting).fetchone()[0] is False
             1 / 0
-    assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is True
+    assert con.execute(setting).fetchone()[0] is True
     con.close()

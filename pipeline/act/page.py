@@ -80,7 +80,7 @@ def _ts(v) -> str:
 
 
 def _ts_full(v) -> str:
-    if v.__class__ is datetime or isinstance(v, datetime):
+    if isinstance(v, datetime):
         return v.isoformat(" ", "seconds")
     return _ts(v)
 

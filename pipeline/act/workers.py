@@ -64,8 +64,8 @@ def render_share(job: dict, claim: Callable[[int], bool] | None = None) -> list[
     (default: claimed in the job's folder job["claims"]; every chunk when it has none) gives
     this process, and write those whose bytes changed into the staging folder. Returns
     (order_id, sha256, size, written) for each page rendered."""
-    from pipeline.act.facts import gc_paused
-    from pipeline.act.page import PageTexts
+    from pipeline.act.facts import CHUNK, gc_paused, read_share
+    from pipeline.act.page import PageTexts, render
 
     tx = PageTexts(job["lang"])
     policy, folder, tasks = job["policy"], job["folder"], job["tasks"]
@@ -75,34 +75,25 @@ def render_share(job: dict, claim: Callable[[int], bool] | None = None) -> list[
     if claim is None and job.get("claims"):
         claim = claimer(job["claims"])
     with gc_paused():  # pages make no cycles: see gc_paused
-        _render_chunks(job, claim, tx, policy, folder, tasks, clocks, made, out)
+        for chunk in read_share(job["facts"], job["columns"], job["order_ids"], job["reasons"],
+                                size=job.get("chunk") or CHUNK, claim=claim):
+            for p in chunk.pages():
+                rel, since, published = tasks[p.order_id]
+                at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
+                data = render(p, tx, policy, at).encode()
+                sha = hashlib.sha256(data).hexdigest()
+                written = sha != published
+                if written:
+                    sub = rel.rpartition("/")[0]
+                    if sub not in made:
+                        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+                        made.add(sub)
+                    try:
+                        _write(os.path.join(folder, rel), data)
+                    except OSError as e:
+                        raise ShortshipError(f"{rel}: cannot write ({e.strerror})") from None
+                out.append((p.order_id, sha, len(data), written))
     return out
-
-
-def _render_chunks(job: dict, claim, tx, policy, folder: str, tasks: dict, clocks: dict, made: set,
-                   out: list) -> None:
-    """`render_share`'s loop: the pages of the chunks claimed, rendered, hashed, written."""
-    from pipeline.act.facts import CHUNK, read_share
-    from pipeline.act.page import render
-
-    for chunk in read_share(job["facts"], job["columns"], job["order_ids"], job["reasons"],
-                            size=job.get("chunk") or CHUNK, claim=claim):
-        for p in chunk.pages():
-            rel, since, published = tasks[p.order_id]
-            at = clocks.get(since) or clocks.setdefault(since, datetime.fromisoformat(since))
-            data = render(p, tx, policy, at).encode()
-            sha = hashlib.sha256(data).hexdigest()
-            written = sha != published
-            if written:
-                sub = rel.rpartition("/")[0]
-                if sub not in made:
-                    os.makedirs(os.path.join(folder, sub), exist_ok=True)
-                    made.add(sub)
-                try:
-                    _write(os.path.join(folder, rel), data)
-                except OSError as e:
-                    raise ShortshipError(f"{rel}: cannot write ({e.strerror})") from None
-            out.append((p.order_id, sha, len(data), written))
 
 
 class Worker:
