@@ -121,6 +121,18 @@ summed as (
         order_id,
         -- lists sorted after aggregating (cheaper than ordered aggregates on many orders)
         list_sort(list_distinct(list(rule)))                      as rules,
+        -- the evidence: primary first, then the most confident, then by rule and text (a data
+        -- problem's rows are quoted apart, ahead of it: problem_texts)
+        -- (the text and the facts order only rows alike in the keys before them: given for
+        -- those alone; each row's facts, as quoted (a new row), are listed once and put in the
+        -- order of the keys by list_grade_up, not sorted along with them)
+        coalesce(flatten(list_select(
+            list(fl_lead(facts, 'row')) filter (where rule <> 'data_problem'),
+            list_grade_up(list(struct_pack(
+                p := not is_primary, c := -confidence, r := rule,
+                t := case when tied_order_id is not null then fl_render(facts, map($ev_codes, $ev_texts)) end,
+                e := case when tied_order_id is not null then facts end))
+                filter (where rule <> 'data_problem')))), [])   as facts,
         max(reshipped_at)                                         as reshipped_at,
         list_sort(list_distinct(list(refund_id) filter (where refund_id is not null))) as refund_ids,
         case
@@ -130,25 +142,6 @@ summed as (
             when bool_and(basis = 'problem') then 'problem'
             else 'text'
         end                                                       as basis
-    from kind_rows
-    group by order_id
-),
-
--- the evidence: primary first, then the most confident, then by rule and text (a data
--- problem's rows are quoted apart, ahead of it: problem_texts)
--- (the text and the facts order only rows alike in the keys before them: given for
--- those alone; each row's facts, as quoted (a new row), are listed once and put in the
--- order of the keys by list_grade_up, not sorted along with them)
-summed_facts as (
-    select
-        order_id,
-        coalesce(flatten(list_select(
-            list(fl_lead(facts, 'row')) filter (where rule <> 'data_problem'),
-            list_grade_up(list(struct_pack(
-                p := not is_primary, c := -confidence, r := rule,
-                t := case when tied_order_id is not null then fl_render(facts, map($ev_codes, $ev_texts)) end,
-                e := case when tied_order_id is not null then facts end))
-                filter (where rule <> 'data_problem')))), [])   as facts
     from kind_rows
     left join tied
       on tied_order_id = order_id and tied_primary is not distinct from is_primary
@@ -246,7 +239,7 @@ held as (
 
 -- the evidence as facts: the data problems, the signals' evidence (primary first, then the most
 -- confident), then who is responsible and why, whether the buyer complained, what is awaited
-flag_rows as materialized (
+flag_rows as (
     select
         k.order_id,
         o.shop,
@@ -264,8 +257,9 @@ flag_rows as materialized (
             || case when dd.order_id is not null then ['review_decision'] else [] end))  as rules,
         -- (the lists joined by flatten: a chain of || copies the list built so far at each
         -- step; none of them is NULL)
-        coalesce(h.problem_facts, [])                             as lead_facts,
         flatten([
+        coalesce(h.problem_facts, []),
+        s.facts,
         [fl_fact0('sentence', 'responsibility.'
                      || case when h.problem_held then 'undetermined'
                              else coalesce(dd.responsibility, r.responsibility) end)],
@@ -291,7 +285,7 @@ flag_rows as materialized (
              when 'order_not_loaded' then [fl_fact0('sentence', 'awaiting.order_not_loaded')]
              when 'lines_not_loaded' then [fl_fact0('sentence', 'awaiting.lines_not_loaded')]
              else [] end])
-                                                                  as tail_facts,
+                                                                  as evidence_facts,
         coalesce(dd.missing_qty, v.missing_qty)::bigint           as missing_qty,
         case when dd.order_id is not null then dd.affected_amount else v.affected_amount end::decimal(18, 2)
                                                                   as affected_amount,
@@ -320,15 +314,6 @@ flag_rows as materialized (
     left join named_line nl using (order_id)
 ),
 
--- the facts joined last: the joins above carry none of them
-with_facts as (
-    select
-        r.* exclude (lead_facts, tail_facts),
-        flatten([r.lead_facts, coalesce(sf.facts, []), r.tail_facts]) as evidence_facts
-    from flag_rows r
-    left join summed_facts sf using (order_id)
-),
-
 final as (
     select
         order_id,
@@ -355,7 +340,7 @@ final as (
         refund_ids,
         decision,
         hold
-    from with_facts
+    from flag_rows
 )
 
 select * from final
