@@ -64,6 +64,49 @@ def test_cleaning_macros_match_the_plain_forms(con):
         assert new_b == ref_b, repr(x)
 
 
+# values of the typed columns: plain forms, and each with what cleaning removes around it
+TYPED_AWKWARD = [
+    "12", "12.5", "12.50", "12.500", "1,200", "1,200.50", "¥12", "12元", "0012", "12.0", "99999999.99",
+    "100000000", "12345678901", "1.2345", "2017-05-01 10:00:00", "2017-05-01 10:00", "2017/5/1 8:00",
+    "2017-05-01", "20170501100000", "2017-05-01T10:00:00", "2017-05-01 10:00:00.123", "1999-12-31 23:59:59",
+    "2100-01-01 00:00:00", "42000", "42000.5", "2017-13-45 10:00:00",
+]
+PADS = [("", ""), (" ", ""), ("", " "), ("\t", "\r\n"), ("", "\u3000"), ("\u00a0", ""), ("", "\ufeff"),
+        ("\ufeff", ""), ("", "\v"), ("\v", ""), ('="', '"'), ("'", ""), (" '", " "), ("", " \v"), ("", "\v ")]
+
+
+def test_typed_columns_from_the_text_as_exported_match_the_cleaned_forms(con):
+    """ss_*_raw type a value from its text as exported when it is plain: each gives what the type's
+    macro gives on the cleaned text (ss_clean), and ss_text_raw the cleaned text wherever a check
+    reads it (the value did not type, or is out of range)."""
+    values = AWKWARD + [f"{a}{v}{b}" for v in TYPED_AWKWARD for a, b in PADS]
+    con.execute("create temp table tv (x varchar)")
+    con.executemany("insert into tv values (?)", [[v] for v in values] + [[None]])
+    rows = con.execute(
+        """select x, ss_clean(x) as c,
+                  ss_money_raw(x) is not distinct from ss_money(ss_clean(x)),
+                  ss_int_raw(x) is not distinct from ss_int(ss_clean(x)),
+                  ss_weight_raw(x) is not distinct from ss_weight(ss_clean(x)),
+                  ss_ts_raw(x) is not distinct from ss_ts(ss_clean(x)),
+                  ss_id_problem_raw(ss_text_raw(x, ss_id_plain(x)), ss_id_plain(x))
+                      is not distinct from ss_id_problem(ss_clean(x)),
+                  ss_text_raw(x, ss_id_plain(x)) is not distinct from ss_clean(x),
+                  ss_text_raw(x, ss_money_raw(x) is not null),
+                  ss_text_raw(x, ss_ts_ok(ss_ts_raw(x))),
+                  ss_money_raw(x), ss_ts_raw(x)
+           from tv"""
+    ).fetchall()
+    for x, c, money, int_, weight, ts, id_problem, id_text, money_text, ts_text, m, t in rows:
+        assert money and int_ and weight and ts and id_problem and id_text, repr(x)
+        if m is None:  # no amount: the check quotes the cleaned text
+            assert money_text == c, repr(x)
+        if t is None or not (2000 <= t.year < 2100):
+            assert ts_text == c, repr(x)
+    # the padded plain forms really type (the fast path and the cleaned one both ran)
+    assert con.execute("select count(*) from tv where ss_money_raw(x) is not null").fetchone()[0] > 40
+    assert con.execute("select count(*) from tv where ss_ts_raw(x) is not null").fetchone()[0] > 60
+
+
 def test_line_no_numbers_each_orders_lines_in_export_order(con, tmp_path):
     # the lines of an order are not next to each other, and one of them is rejected
     header = "主订单编号,标题,价格,购买数量,商家编码,订单状态"

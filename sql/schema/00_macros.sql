@@ -117,12 +117,14 @@ create or replace macro ss_weight(t) as
     case when regexp_full_match(t, '[0-9]{1,6}(\.[0-9]{1,3})?') then t::decimal(12, 3) end;
 
 -- timestamps, China time without zone: 2017-07-08 00:42:32, 2017/5/30 23:18, Excel serials
+create or replace macro ss_ts_formats() as [
+    '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M',
+    '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d', '%Y/%m/%d', '%Y%m%d%H%M%S'
+];
+
 create or replace macro ss_ts(t) as
     coalesce(
-        try_strptime(t, [
-            '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M',
-            '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d', '%Y/%m/%d', '%Y%m%d%H%M%S'
-        ]),
+        try_strptime(t, ss_ts_formats()),
         case when regexp_full_match(t, '[1-9][0-9]{4}(\.[0-9]+)?')
              then timestamp '1899-12-30 00:00:00'
                   + to_microseconds(round(try_cast(t as double) * 86400000000)::bigint)
@@ -159,6 +161,54 @@ create or replace macro ss_refund_status(t) as
         when t like '退款关闭%' or t = 'CLOSED' then 'closed'
         when t like '退款成功%' or t = 'SUCCESS' then 'success'
     end;
+
+-- The typed columns (ids, amounts, quantities, weights, dates) are typed straight from the text
+-- as exported (raw) when it is in its plain form, which cleaning would leave as it is: a
+-- regexp_full_match of digits, or a date try_strptime reads (it reads nothing that cleaning
+-- could change but white space at the ends, which it skips itself: the same date). Only the
+-- other values are cleaned (ss_clean) and typed by the macros above, so most values pay one
+-- regexp instead of ss_clean's and the type's. Each gives what ss_<type>(ss_clean(raw)) gives.
+-- The text a reject reason quotes is the cleaned text (ss_text_raw), cleaned only for the
+-- values that did not type. (1M orders, one thread: cleaning was 1.2 of 2.7 CPU s of typing.)
+create or replace macro ss_money_raw(raw) as
+    case
+        when regexp_full_match(raw, '[0-9]{1,8}(\.[0-9]{1,2})?') then raw::decimal(18, 2)
+        when raw is not null then list_transform([ss_clean(raw)], lambda t: ss_money(t))[1]
+    end;
+
+create or replace macro ss_int_raw(raw) as
+    case
+        when regexp_full_match(raw, '[0-9]{1,10}') then raw::bigint
+        when raw is not null then list_transform([ss_clean(raw)], lambda t: ss_int(t))[1]
+    end;
+
+create or replace macro ss_weight_raw(raw) as
+    case
+        when regexp_full_match(raw, '[0-9]{1,6}(\.[0-9]{1,3})?') then raw::decimal(12, 3)
+        when raw is not null then list_transform([ss_clean(raw)], lambda t: ss_weight(t))[1]
+    end;
+
+create or replace macro ss_ts_raw(raw) as
+    coalesce(
+        try_strptime(raw, ss_ts_formats()),
+        case when raw is not null then list_transform([ss_clean(raw)], lambda t: ss_ts(t))[1] end
+    );
+
+-- an id in its plain form (digits only): its cleaned text is itself, and it has no problem
+create or replace macro ss_id_plain(raw) as regexp_full_match(raw, '[0-9]+');
+
+-- ss_id_problem of an id whose ss_id_plain is `plain`
+create or replace macro ss_id_problem_raw(id, plain) as
+    case when plain then null else ss_id_problem(id) end;
+
+-- a date within the range ss_bad_ts accepts (NULL for no date)
+create or replace macro ss_ts_ok(v) as
+    v >= timestamp '2000-01-01' and v < timestamp '2100-01-01';
+
+-- the cleaned text of a typed column, for the checks: the text as exported where `typed_ok`
+-- (the value typed and is in range: no check quotes it, and it is not kept), else ss_clean's
+create or replace macro ss_text_raw(raw, typed_ok) as
+    case when typed_ok then raw else ss_clean(raw) end;
 
 -- "bad value" message when text is present but did not type
 create or replace macro ss_bad(text_value, typed_value, what) as

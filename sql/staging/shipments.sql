@@ -3,6 +3,8 @@
 -- Inputs: _raw_batch (as raw_shipments), load_manifest. quantity NULL means unknown; reship defaults to false.
 -- Rows with the same order, tracking number, SKU and time are all kept (they add up: a row per
 -- order line, two lines of one order may share a SKU); the merge replaces them by key.
+-- The typed columns are typed from their text as exported (ss_*_raw, sql/schema/00_macros.sql):
+-- only the values not in their plain form are cleaned, and the checks quote the cleaned text.
 with
 
 raw as (
@@ -10,32 +12,47 @@ raw as (
 ),
 
 cleaned as (
-    select load_id, line, ss_clean(columns(* exclude (load_id, line))) from raw
+    select
+        load_id, line,
+        ss_clean(columns(* exclude (load_id, line, order_id, quantity, shipped_at, weight_kg))),
+        order_id, quantity, shipped_at, weight_kg
+    from raw
 ),
 
 typed as (
     select
         c.*,
-        ss_id(order_id)                          as v_order_id,
-        ss_int(quantity)                         as v_quantity,
-        ss_ts(shipped_at)                        as v_shipped_at,
-        ss_weight(weight_kg)                     as v_weight_kg,
+        ss_id_plain(order_id)                    as plain_order_id,
+        ss_int_raw(quantity)                     as v_quantity,
+        ss_ts_raw(shipped_at)                    as v_shipped_at,
+        ss_weight_raw(weight_kg)                 as v_weight_kg,
         ss_bool(reship)                          as v_reship
     from cleaned c
+),
+
+texts as (
+    select
+        * replace (
+            ss_text_raw(quantity, v_quantity between 0 and 1000000)  as quantity,
+            ss_text_raw(shipped_at, ss_ts_ok(v_shipped_at))          as shipped_at,
+            ss_text_raw(weight_kg, v_weight_kg is not null)          as weight_kg
+        ),
+        ss_text_raw(order_id, plain_order_id)  as v_order_id
+    from typed
 ),
 
 checked as (
     select
         *,
         nullif(concat_ws('; ',
-            ss_id_problem(v_order_id),
+            ss_id_problem_raw(v_order_id, plain_order_id),
             case when shipped_at is null then 'missing date in shipped_at' end,
             ss_bad_ts(shipped_at, v_shipped_at, 'shipped_at'),
             ss_bad_qty(quantity, v_quantity, 'quantity', 0, 1000000),
             ss_bad(weight_kg, v_weight_kg, 'bad weight_kg (0 to 999999.999 kg, at most three decimals)'),
             ss_bad(reship, v_reship, 'bad reship flag')
         ), '') as reject_reason
-    from typed
+    from texts
 ),
 
 manifest as (
