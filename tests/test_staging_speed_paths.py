@@ -24,6 +24,8 @@ create or replace temp macro ref_unwrap(s) as
     end;
 create or replace temp macro ref_null(s) as
     case when s in ('', 'null', 'NULL', '=""', '订单未关闭', '无退款申请', '没有申请退款', '-') then null else s end;
+create or replace temp macro ref_tracking(t) as
+    nullif(regexp_replace(t, '^No[:：]\s*', ''), '');
 create or replace temp macro ref_bool(t) as
     case
         when lower(t) in ('true', 't', '1', 'yes', 'y', '是', '需要') then true
@@ -41,6 +43,8 @@ AWKWARD = [
     "<a", ">a", "=a", "/", "0 ", "\u009fa", "\u00a1a", "\u2fffa", "\u3000", "\u3001a", "\u4dffa", "\u4e00 ",
     "\u4e00", "\ufefea", "\ufeff", "\ufeffa", "a\ufeff", "\uff01a", "【a】", "null ", " null", "订单未关闭 ",
     "'订单未关闭", '="null"', "'-", "--", "nullx", "订单未关闭了", "\t订单未关闭",
+    # tracking numbers
+    "No:YT123", "No：YT1", "No: ", "No:", "No", "Nox", "no:1", "ANo:1", "No:\tA", "NoNo:1",
 ]
 
 
@@ -55,10 +59,12 @@ def test_cleaning_macros_match_the_plain_forms(con):
                   ref_null(ref_unwrap(ref_trim(x))) as ref_clean,
                   ss_null(ss_unwrap(ss_trim(x)))    as new_clean,
                   ss_clean(x)                       as one_step,
-                  ref_bool(x) as ref_b, ss_bool(x) as new_b
+                  ref_bool(x) as ref_b, ss_bool(x) as new_b,
+                  ref_tracking(x) as ref_t, ss_tracking(x) as new_t
            from v"""
     ).fetchall()
-    for x, ref_clean, new_clean, one_step, ref_b, new_b in rows:
+    for x, ref_clean, new_clean, one_step, ref_b, new_b, ref_t, new_t in rows:
+        assert new_t == ref_t, repr(x)
         assert new_clean == ref_clean, repr(x)
         assert one_step == ref_clean, repr(x)
         assert new_b == ref_b, repr(x)

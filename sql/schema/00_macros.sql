@@ -137,9 +137,10 @@ create or replace macro ss_bool(t) as
         when lower(t) in ('false', 'f', '0', 'no') or lower(t) in ('n', '否', '不需要') then false
     end;
 
--- tracking numbers lose their "No:" prefix
+-- tracking numbers lose their "No:" prefix (the regexp only for the values that start with No:
+-- regexp_replace copies every value it is given, 0.05 CPU s a million)
 create or replace macro ss_tracking(t) as
-    nullif(regexp_replace(t, '^No[:：]\s*', ''), '');
+    case when prefix(t, 'No') then nullif(regexp_replace(t, '^No[:：]\s*', ''), '') else nullif(t, '') end;
 
 -- order status (订单状态) as a code; the raw value is kept beside it
 create or replace macro ss_order_status(t) as

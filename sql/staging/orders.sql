@@ -15,7 +15,9 @@ cleaned as (
     select
         load_id, line,
         ss_clean(columns(* exclude (load_id, line, order_id, goods_amount, postage, total_amount, paid_amount,
-                                    refund_amount, created_at, paid_at, shipped_at, confirmed_at, item_count))),
+                                    refund_amount, created_at, paid_at, shipped_at, confirmed_at, item_count,
+                                    shop_id))),
+        shop_id,  -- read only where shop is empty: cleaned there (final)
         order_id, goods_amount, postage, total_amount, paid_amount, refund_amount,
         created_at, paid_at, shipped_at, confirmed_at, item_count
     from raw
@@ -83,7 +85,7 @@ manifest as (
 final as (
     select
         v_order_id                         as order_id,
-        coalesce(shop, shop_id)            as shop,
+        coalesce(shop, ss_clean(shop_id))  as shop,
         buyer,
         ss_order_status(status)            as status,
         status                             as status_raw,
