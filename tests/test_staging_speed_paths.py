@@ -81,36 +81,37 @@ PADS = [("", ""), (" ", ""), ("", " "), ("\t", "\r\n"), ("", "\u3000"), ("\u00a0
         ("\ufeff", ""), ("", "\v"), ("\v", ""), ('="', '"'), ("'", ""), (" '", " "), ("", " \v"), ("", "\v ")]
 
 
-def test_typed_columns_from_the_text_as_exported_match_the_cleaned_forms(con):
-    """ss_*_raw type a value from its text as exported when it is plain: each gives what the type's
-    macro gives on the cleaned text (ss_clean), and ss_text_raw the cleaned text wherever a check
-    reads it (the value did not type, or is out of range)."""
+def test_typed_columns_skip_cleaning_in_their_plain_form_and_match_the_cleaned_forms(con):
+    """A typed column's plain-form test (ss_*_plain, ss_ts_fast) lets a value skip ss_clean: its
+    cleaned text (ss_clean_unless, ss_ts_text where a check reads it) and typed value
+    (ss_*_typed) are what ss_clean and the type's macro give."""
     values = AWKWARD + [f"{a}{v}{b}" for v in TYPED_AWKWARD for a, b in PADS]
     con.execute("create temp table tv (x varchar)")
     con.executemany("insert into tv values (?)", [[v] for v in values] + [[None]])
     rows = con.execute(
         """select x, ss_clean(x) as c,
-                  ss_money_raw(x) is not distinct from ss_money(ss_clean(x)),
-                  ss_int_raw(x) is not distinct from ss_int(ss_clean(x)),
-                  ss_weight_raw(x) is not distinct from ss_weight(ss_clean(x)),
-                  ss_ts_raw(x) is not distinct from ss_ts(ss_clean(x)),
-                  ss_id_problem_raw(ss_text_raw(x, ss_id_plain(x)), ss_id_plain(x))
-                      is not distinct from ss_id_problem(ss_clean(x)),
-                  ss_text_raw(x, ss_id_plain(x)) is not distinct from ss_clean(x),
-                  ss_text_raw(x, ss_money_raw(x) is not null),
-                  ss_text_raw(x, ss_ts_ok(ss_ts_raw(x))),
-                  ss_money_raw(x), ss_ts_raw(x)
+                  ss_clean_unless(x, ss_money_plain(x)) is not distinct from ss_clean(x),
+                  ss_clean_unless(x, ss_int_plain(x)) is not distinct from ss_clean(x),
+                  ss_clean_unless(x, ss_weight_plain(x)) is not distinct from ss_clean(x),
+                  ss_clean_unless(x, ss_id_plain(x)) is not distinct from ss_clean(x),
+                  ss_money_typed(ss_clean_unless(x, ss_money_plain(x)), ss_money_plain(x))
+                      is not distinct from ss_money(ss_clean(x)),
+                  ss_int_typed(ss_clean_unless(x, ss_int_plain(x)), ss_int_plain(x))
+                      is not distinct from ss_int(ss_clean(x)),
+                  ss_weight_typed(ss_clean_unless(x, ss_weight_plain(x)), ss_weight_plain(x))
+                      is not distinct from ss_weight(ss_clean(x)),
+                  ss_ts_typed(ss_ts_text(x, ss_ts_fast(x)), ss_ts_fast(x)) is not distinct from ss_ts(ss_clean(x)),
+                  ss_id_problem_raw(ss_clean(x), ss_id_plain(x)) is not distinct from ss_id_problem(ss_clean(x)),
+                  ss_ts_text(x, ss_ts_fast(x)), ss_ts(ss_clean(x))
            from tv"""
     ).fetchall()
-    for x, c, money, int_, weight, ts, id_problem, id_text, money_text, ts_text, m, t in rows:
-        assert money and int_ and weight and ts and id_problem and id_text, repr(x)
-        if m is None:  # no amount: the check quotes the cleaned text
-            assert money_text == c, repr(x)
-        if t is None or not (2000 <= t.year < 2100):
+    for x, c, *same, ts_text, t in rows:
+        assert all(same), (repr(x), same)
+        if t is None or not (2000 <= t.year < 2100):  # a check quotes the date's text
             assert ts_text == c, repr(x)
-    # the padded plain forms really type (the fast path and the cleaned one both ran)
-    assert con.execute("select count(*) from tv where ss_money_raw(x) is not null").fetchone()[0] > 40
-    assert con.execute("select count(*) from tv where ss_ts_raw(x) is not null").fetchone()[0] > 60
+    # the padded plain forms really type (both the plain path and the cleaned one ran)
+    assert con.execute("select count(*) from tv where ss_money(ss_clean(x)) is not null").fetchone()[0] > 40
+    assert con.execute("select count(*) from tv where ss_ts_fast(x) is not null").fetchone()[0] > 60
 
 
 def test_line_no_numbers_each_orders_lines_in_export_order(con, tmp_path):
