@@ -633,8 +633,8 @@ def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id
         staged_sql = f"with _raw_batch as ({raw_sql}), {model[4:]}"
         params = {"load_id": load_id, **raw_params}
         good = f"select * exclude (reject_reason) from ({staged_sql}) where reject_reason is null"
-        if spec.get("line_no"):  # numbered just after (a window here would sort the wide rows)
-            good = f"select * exclude (reject_reason), 0 as line_no from ({staged_sql}) where reject_reason is null"
+        if spec.get("line_no"):  # numbered just after (a window here would sort the wide rows); most are 1
+            good = f"select * exclude (reject_reason), 1 as line_no from ({staged_sql}) where reject_reason is null"
         try:
             with db.optimizer(con, on=passed > db.TINY_ROWS), db.unordered(con):  # a tiny file: db.TINY_ROWS
                 n_good = con.execute(f"insert into {table} by name {good}", params).fetchone()[0]
@@ -669,13 +669,15 @@ def _load_direct(con, src: CsvSource, path: Path, kind: str, model: str, load_id
         )
     if spec.get("line_no") and n_good:
         # an order's lines numbered in export order: a window over (order_id, line) of the rows
-        # just inserted, written back by line (unique within a load); a rejected line counts in
-        # its order's numbering, as in the merge
+        # just inserted, written back by line (unique within a load) where it is not the 1 they
+        # were inserted with (an order's first line: half the rows, and their update was 0.2 of
+        # 0.85 CPU s at 1M orders); a rejected line counts in its order's numbering, as in the merge
         rejected_lines = "union all select order_id, line from _rejected" if typed_rejects else ""
         con.execute(
             f"""update {table} t set line_no = n.line_no
                 from (select line, row_number() over (partition by order_id order by line)::integer as line_no
-                      from (select order_id, line from {table} where load_id = $id {rejected_lines})) n
+                      from (select order_id, line from {table} where load_id = $id {rejected_lines})
+                      qualify line_no > 1) n
                 where t.load_id = $id and t.line = n.line""", {"id": load_id})
     con.execute("drop table if exists _rejected")
     replaced = 0

@@ -24,6 +24,8 @@ create or replace temp macro ref_unwrap(s) as
     end;
 create or replace temp macro ref_null(s) as
     case when s in ('', 'null', 'NULL', '=""', '订单未关闭', '无退款申请', '没有申请退款', '-') then null else s end;
+create or replace temp macro ref_tracking(t) as
+    nullif(regexp_replace(t, '^No[:：]\s*', ''), '');
 create or replace temp macro ref_bool(t) as
     case
         when lower(t) in ('true', 't', '1', 'yes', 'y', '是', '需要') then true
@@ -41,6 +43,8 @@ AWKWARD = [
     "<a", ">a", "=a", "/", "0 ", "\u009fa", "\u00a1a", "\u2fffa", "\u3000", "\u3001a", "\u4dffa", "\u4e00 ",
     "\u4e00", "\ufefea", "\ufeff", "\ufeffa", "a\ufeff", "\uff01a", "【a】", "null ", " null", "订单未关闭 ",
     "'订单未关闭", '="null"', "'-", "--", "nullx", "订单未关闭了", "\t订单未关闭",
+    # tracking numbers
+    "No:YT123", "No：YT1", "No: ", "No:", "No", "Nox", "no:1", "ANo:1", "No:\tA", "NoNo:1",
 ]
 
 
@@ -55,13 +59,59 @@ def test_cleaning_macros_match_the_plain_forms(con):
                   ref_null(ref_unwrap(ref_trim(x))) as ref_clean,
                   ss_null(ss_unwrap(ss_trim(x)))    as new_clean,
                   ss_clean(x)                       as one_step,
-                  ref_bool(x) as ref_b, ss_bool(x) as new_b
+                  ref_bool(x) as ref_b, ss_bool(x) as new_b,
+                  ref_tracking(x) as ref_t, ss_tracking(x) as new_t
            from v"""
     ).fetchall()
-    for x, ref_clean, new_clean, one_step, ref_b, new_b in rows:
+    for x, ref_clean, new_clean, one_step, ref_b, new_b, ref_t, new_t in rows:
+        assert new_t == ref_t, repr(x)
         assert new_clean == ref_clean, repr(x)
         assert one_step == ref_clean, repr(x)
         assert new_b == ref_b, repr(x)
+
+
+# values of the typed columns: plain forms, and each with what cleaning removes around it
+TYPED_AWKWARD = [
+    "12", "12.5", "12.50", "12.500", "1,200", "1,200.50", "¥12", "12元", "0012", "12.0", "99999999.99",
+    "100000000", "12345678901", "1.2345", "2017-05-01 10:00:00", "2017-05-01 10:00", "2017/5/1 8:00",
+    "2017-05-01", "20170501100000", "2017-05-01T10:00:00", "2017-05-01 10:00:00.123", "1999-12-31 23:59:59",
+    "2100-01-01 00:00:00", "42000", "42000.5", "2017-13-45 10:00:00",
+]
+PADS = [("", ""), (" ", ""), ("", " "), ("\t", "\r\n"), ("", "\u3000"), ("\u00a0", ""), ("", "\ufeff"),
+        ("\ufeff", ""), ("", "\v"), ("\v", ""), ('="', '"'), ("'", ""), (" '", " "), ("", " \v"), ("", "\v ")]
+
+
+def test_typed_columns_skip_cleaning_in_their_plain_form_and_match_the_cleaned_forms(con):
+    """A typed column's plain-form test (ss_*_plain, ss_ts_fast) lets a value skip ss_clean: its
+    cleaned text (ss_clean_unless, ss_ts_text where a check reads it) and typed value
+    (ss_*_typed) are what ss_clean and the type's macro give."""
+    values = AWKWARD + [f"{a}{v}{b}" for v in TYPED_AWKWARD for a, b in PADS]
+    con.execute("create temp table tv (x varchar)")
+    con.executemany("insert into tv values (?)", [[v] for v in values] + [[None]])
+    rows = con.execute(
+        """select x, ss_clean(x) as c,
+                  ss_clean_unless(x, ss_money_plain(x)) is not distinct from ss_clean(x),
+                  ss_clean_unless(x, ss_int_plain(x)) is not distinct from ss_clean(x),
+                  ss_clean_unless(x, ss_weight_plain(x)) is not distinct from ss_clean(x),
+                  ss_clean_unless(x, ss_id_plain(x)) is not distinct from ss_clean(x),
+                  ss_money_typed(ss_clean_unless(x, ss_money_plain(x)), ss_money_plain(x))
+                      is not distinct from ss_money(ss_clean(x)),
+                  ss_int_typed(ss_clean_unless(x, ss_int_plain(x)), ss_int_plain(x))
+                      is not distinct from ss_int(ss_clean(x)),
+                  ss_weight_typed(ss_clean_unless(x, ss_weight_plain(x)), ss_weight_plain(x))
+                      is not distinct from ss_weight(ss_clean(x)),
+                  ss_ts_typed(ss_ts_text(x, ss_ts_fast(x)), ss_ts_fast(x)) is not distinct from ss_ts(ss_clean(x)),
+                  ss_id_problem_raw(ss_clean(x), ss_id_plain(x)) is not distinct from ss_id_problem(ss_clean(x)),
+                  ss_ts_text(x, ss_ts_fast(x)), ss_ts(ss_clean(x))
+           from tv"""
+    ).fetchall()
+    for x, c, *same, ts_text, t in rows:
+        assert all(same), (repr(x), same)
+        if t is None or not (2000 <= t.year < 2100):  # a check quotes the date's text
+            assert ts_text == c, repr(x)
+    # the padded plain forms really type (both the plain path and the cleaned one ran)
+    assert con.execute("select count(*) from tv where ss_money(ss_clean(x)) is not null").fetchone()[0] > 40
+    assert con.execute("select count(*) from tv where ss_ts_fast(x) is not null").fetchone()[0] > 60
 
 
 def test_line_no_numbers_each_orders_lines_in_export_order(con, tmp_path):

@@ -117,12 +117,14 @@ create or replace macro ss_weight(t) as
     case when regexp_full_match(t, '[0-9]{1,6}(\.[0-9]{1,3})?') then t::decimal(12, 3) end;
 
 -- timestamps, China time without zone: 2017-07-08 00:42:32, 2017/5/30 23:18, Excel serials
+create or replace macro ss_ts_formats() as [
+    '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M',
+    '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d', '%Y/%m/%d', '%Y%m%d%H%M%S'
+];
+
 create or replace macro ss_ts(t) as
     coalesce(
-        try_strptime(t, [
-            '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M',
-            '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d', '%Y/%m/%d', '%Y%m%d%H%M%S'
-        ]),
+        try_strptime(t, ss_ts_formats()),
         case when regexp_full_match(t, '[1-9][0-9]{4}(\.[0-9]+)?')
              then timestamp '1899-12-30 00:00:00'
                   + to_microseconds(round(try_cast(t as double) * 86400000000)::bigint)
@@ -135,9 +137,10 @@ create or replace macro ss_bool(t) as
         when lower(t) in ('false', 'f', '0', 'no') or lower(t) in ('n', '否', '不需要') then false
     end;
 
--- tracking numbers lose their "No:" prefix
+-- tracking numbers lose their "No:" prefix (the regexp only for the values that start with No:
+-- regexp_replace copies every value it is given, 0.05 CPU s a million)
 create or replace macro ss_tracking(t) as
-    nullif(regexp_replace(t, '^No[:：]\s*', ''), '');
+    case when prefix(t, 'No') then nullif(regexp_replace(t, '^No[:：]\s*', ''), '') else nullif(t, '') end;
 
 -- order status (订单状态) as a code; the raw value is kept beside it
 create or replace macro ss_order_status(t) as
@@ -159,6 +162,46 @@ create or replace macro ss_refund_status(t) as
         when t like '退款关闭%' or t = 'CLOSED' then 'closed'
         when t like '退款成功%' or t = 'SUCCESS' then 'success'
     end;
+
+-- The typed columns (ids, amounts, quantities, weights, dates) skip ss_clean where their text as
+-- exported is in its plain form, which cleaning would leave as it is: a regexp_full_match of
+-- digits (ss_*_plain), or a date try_strptime reads (ss_ts_fast: it reads nothing that cleaning
+-- could change but ASCII white space at the ends, which it skips itself: the same date). Such a
+-- value pays one regexp instead of ss_clean's and its type's. A staging model computes the test
+-- first, then the cleaned text (ss_clean_unless: cleaned only where the test failed) and then
+-- the typed value (ss_<type>_typed: a plain cast where the test passed, else the macro above);
+-- each gives what ss_<type>(ss_clean(raw)) gives, and the checks read the cleaned text.
+-- (1M orders, one thread: cleaning was 1.2 of 2.7 CPU s of typing.)
+create or replace macro ss_money_plain(raw) as regexp_full_match(raw, '[0-9]{1,8}(\.[0-9]{1,2})?');
+create or replace macro ss_int_plain(raw) as regexp_full_match(raw, '[0-9]{1,10}');
+create or replace macro ss_weight_plain(raw) as regexp_full_match(raw, '[0-9]{1,6}(\.[0-9]{1,3})?');
+create or replace macro ss_id_plain(raw) as regexp_full_match(raw, '[0-9]+');
+create or replace macro ss_ts_fast(raw) as try_strptime(raw, ss_ts_formats());
+
+-- the cleaned text of a value whose `plain` test passed (itself) or not (ss_clean)
+create or replace macro ss_clean_unless(raw, plain) as
+    case when plain then raw else ss_clean(raw) end;
+
+-- the typed value of a cleaned text `t` whose raw text passed its plain test (`plain`) or not
+create or replace macro ss_money_typed(t, plain) as
+    case when plain then t::decimal(18, 2) else ss_money(t) end;
+create or replace macro ss_int_typed(t, plain) as
+    case when plain then t::bigint else ss_int(t) end;
+create or replace macro ss_weight_typed(t, plain) as
+    case when plain then t::decimal(12, 3) else ss_weight(t) end;
+
+-- ss_id_problem of an id whose raw text passed ss_id_plain (`plain`: no problem) or not
+create or replace macro ss_id_problem_raw(id, plain) as
+    case when plain then null else ss_id_problem(id) end;
+
+-- a date: the cleaned text of a date column, cleaned where ss_ts_fast did not read a date in
+-- 2000..2099 (`fast`): the checks quote no other, and a date column's text is not kept
+create or replace macro ss_ts_text(raw, fast) as
+    case when fast >= timestamp '2000-01-01' and fast < timestamp '2100-01-01' then raw else ss_clean(raw) end;
+
+-- the date of a date column: ss_ts_fast's, else ss_ts of the cleaned text `t`
+create or replace macro ss_ts_typed(t, fast) as
+    coalesce(fast, ss_ts(t));
 
 -- "bad value" message when text is present but did not type
 create or replace macro ss_bad(text_value, typed_value, what) as

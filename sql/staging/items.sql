@@ -2,6 +2,8 @@
 -- Grain: one row per record of load $load_id (_raw_batch: this load's raw_items rows). line_no (an order's lines
 -- numbered in export order) is added by pipeline/load.py (the merge, or after a first load's insert), over
 -- (order_id, line) alone: a window over these wide rows would sort them all. Inputs: _raw_batch (as raw_items), load_manifest. reject_reason is NULL for a row that parsed.
+-- The typed columns skip ss_clean where their text as exported is in its plain form (the p_ and
+-- f_ tests, sql/schema/00_macros.sql); the checks read the cleaned text.
 with
 
 raw as (
@@ -9,7 +11,35 @@ raw as (
 ),
 
 cleaned as (
-    select load_id, line, ss_clean(columns(* exclude (load_id, line))) from raw
+    select
+        load_id, line,
+        ss_clean(columns(* exclude (load_id, line, order_id, line_id, price, refund_amount, paid_amount, quantity,
+                                    shipped_at, ship_by))),
+        order_id, line_id, price, refund_amount, paid_amount, quantity, shipped_at, ship_by,
+        ss_id_plain(order_id)             as p_order_id,
+        ss_id_plain(line_id)              as p_line_id,
+        ss_money_plain(price)             as p_price,
+        ss_money_plain(refund_amount)     as p_refund_amount,
+        ss_money_plain(paid_amount)       as p_paid_amount,
+        ss_int_plain(quantity)            as p_quantity,
+        ss_ts_fast(shipped_at)            as f_shipped_at,
+        ss_ts_fast(ship_by)               as f_ship_by
+    from raw
+),
+
+texts as (
+    select
+        * replace (
+            ss_clean_unless(order_id, p_order_id)           as order_id,
+            ss_clean_unless(line_id, p_line_id)             as line_id,
+            ss_clean_unless(price, p_price)                 as price,
+            ss_clean_unless(refund_amount, p_refund_amount) as refund_amount,
+            ss_clean_unless(paid_amount, p_paid_amount)     as paid_amount,
+            ss_clean_unless(quantity, p_quantity)           as quantity,
+            ss_ts_text(shipped_at, f_shipped_at)            as shipped_at,
+            ss_ts_text(ship_by, f_ship_by)                  as ship_by
+        )
+    from cleaned
 ),
 
 typed as (
@@ -17,22 +47,22 @@ typed as (
         c.*,
         ss_id(order_id)                  as v_order_id,
         ss_id(line_id)                   as v_line_id,
-        ss_money(price)                  as v_price,
-        ss_int(quantity)                 as v_quantity,
+        ss_money_typed(price, p_price)   as v_price,
+        ss_int_typed(quantity, p_quantity) as v_quantity,
         ss_refund_status(refund_status)  as v_refund_status,
-        ss_money(refund_amount)          as v_refund_amount,
-        ss_money(paid_amount)            as v_paid_amount,
-        ss_ts(shipped_at)                as v_shipped_at,
-        ss_ts(ship_by)                   as v_ship_by
-    from cleaned c
+        ss_money_typed(refund_amount, p_refund_amount) as v_refund_amount,
+        ss_money_typed(paid_amount, p_paid_amount) as v_paid_amount,
+        ss_ts_typed(shipped_at, f_shipped_at) as v_shipped_at,
+        ss_ts_typed(ship_by, f_ship_by)  as v_ship_by
+    from texts c
 ),
 
 checked as (
     select
         *,
         nullif(concat_ws('; ',
-            ss_id_problem(v_order_id),
-            case when line_id is not null then 'sub-order id: ' || ss_id_problem(v_line_id) end,
+            ss_id_problem_raw(v_order_id, p_order_id),
+            case when line_id is not null then 'sub-order id: ' || ss_id_problem_raw(v_line_id, p_line_id) end,
             case when price is null then 'missing amount in price' end,
             ss_bad_money(price, v_price, 'price'),
             case when quantity is null then 'missing quantity' end,
