@@ -37,14 +37,18 @@ texts as (
 
 flagged_parts as (
     select
-        p.*,
+        p.text_id,
+        p.seq,
         coalesce(p.lead_kind in ('short', 'wrong', 'empty', 'not_received', 'reship')
                  and not p.negated and not p.excluded, false)                     as trigger_word,
-        coalesce(p.lead_kind = 'break', false)                                    as break_word
+        coalesce(p.lead_kind = 'break', false)                                    as break_word,
+        p.gift,
+        p.item = ''                                                               as no_item
     from fl_text_parts p
 ),
 
--- the word that last started something before each part: T a trigger, B a break
+-- the word that last started something before each part: T a trigger, B a break (the windows
+-- sort these few columns only; the parts' own columns are joined back in `spanned`)
 preceded as (
     select
         *,
@@ -58,9 +62,9 @@ parts as (
         *,
         -- a trigger that names nothing right after another (上次少发的X，补发2个; 赠品漏发了，补发一个)
         -- says more about the same items: it continues that phrase (its count is theirs)
-        trigger_word and not (item = '' and coalesce(before_kind = 'T', false))  as is_trigger,
+        trigger_word and not (no_item and coalesce(before_kind = 'T', false))    as is_trigger,
         -- a gift word after a trigger starts another instruction (补发… 小礼物一份)
-        (trigger_word and not (item = '' and coalesce(before_kind = 'T', false)))
+        (trigger_word and not (no_item and coalesce(before_kind = 'T', false)))
         or break_word
         or (gift and before_kind is not null)                                     as starts_span
     from preceded
@@ -68,9 +72,15 @@ parts as (
 
 spanned as materialized (
     select
-        *,
-        sum(starts_span::int) over (partition by text_id order by seq rows unbounded preceding) as span_no
-    from parts
+        p.*,
+        n.trigger_word, n.break_word, n.before_kind, n.is_trigger, n.starts_span, n.span_no
+    from fl_text_parts p
+    join (
+        select
+            text_id, seq, trigger_word, break_word, before_kind, is_trigger, starts_span,
+            sum(starts_span::int) over (partition by text_id order by seq rows unbounded preceding) as span_no
+        from parts
+    ) n using (text_id, seq)
 ),
 
 triggers as materialized (
