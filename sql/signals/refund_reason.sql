@@ -12,7 +12,8 @@ with
 
 refs as (
     select
-        r.*,
+        r.refund_id, r.order_id, r.reason, r.description, r.status, r.status_raw, r.goods_status,
+        r.aftersale_type, r.return_required, r.refund_amount,
         fl_norm(r.reason)            as reason_norm,
         fl_norm(r.aftersale_type)    as aftersale_norm
     from fl_refunds_at($as_of) r
