@@ -5,13 +5,11 @@
 with
 
 scope_lines as (
-    select l.order_id, l.line_no, l.line_id, l.sku, l.title, l.price, l.quantity, l.status, l.status_raw,
-           l.refund_status, l.refund_amount, l.paid_amount
-    from order_lines l semi join fl_scope s using (order_id)
+    select l.* from order_lines l semi join fl_scope s using (order_id)
 ),
 
 scope_orders as (
-    select o.order_id, o.paid_gross, o.paid_amount, o.postage from orders o semi join fl_scope s using (order_id)
+    select o.* from orders o semi join fl_scope s using (order_id)
 ),
 
 lines as (

@@ -12,8 +12,7 @@ with
 
 refs as (
     select
-        r.refund_id, r.order_id, r.reason, r.description, r.status, r.status_raw, r.goods_status,
-        r.aftersale_type, r.return_required, r.refund_amount,
+        r.*,
         fl_norm(r.reason)            as reason_norm,
         fl_norm(r.aftersale_type)    as aftersale_norm
     from fl_refunds_at($as_of) r
