@@ -55,15 +55,21 @@ models as (
     group by s.sku, sl.unit_kg
 ),
 
+-- each sample's distance from its SKU's line (read twice below: per SKU and pooled)
+residuals as materialized (
+    select m.sku, abs(s.w - (m.pack_kg + m.unit_kg * s.q)) as r
+    from samples s
+    join models m using (sku)
+),
+
 noise as (
     select
         m.sku,
         m.unit_kg,
         m.pack_kg,
-        1.4826 * median(abs(s.w - (m.pack_kg + m.unit_kg * s.q))) as sigma_kg
-    from samples s
-    join models m using (sku)
-    group by all
+        1.4826 * r.sigma                                        as sigma_kg
+    from models m
+    join (select sku, median(r) as sigma from residuals group by sku) r using (sku)
 ),
 
 bin_noise as (
@@ -76,9 +82,8 @@ bin_noise as (
 
 -- the scatter of all parcels around their SKU's line, pooled
 pooled as (
-    select 1.4826 * median(abs(s.w - (m.pack_kg + m.unit_kg * s.q))) as sigma_kg
-    from samples s
-    join models m using (sku)
+    select 1.4826 * median(r) as sigma_kg
+    from residuals
 ),
 
 overall as (
