@@ -207,16 +207,22 @@ packing_texts as (
       and not exists (select 1 from span_parts sp where sp.text_id = p.text_id and sp.seq = p.seq)
 ),
 
--- the clauses of a text, whole, and whether the next one begins with a swap (换成 …)
+-- the clauses of a text, whole, and whether the next one begins with a swap (换成 …): a clause is
+-- what stands before its last part and that part (fl_text_parts.before || part: the clause up to
+-- the end of that part, the markers out), the same text as its parts joined in order, without
+-- an ordered aggregate
 clauses as (
     select
         text_id,
         clause_no,
-        regexp_matches(string_agg(part, '' order by part_no), $re_swap_re)        as swap,
-        coalesce(lead(regexp_matches(string_agg(part, '' order by part_no), $re_swap_lead_re))
+        regexp_matches(whole, $re_swap_re)                                        as swap,
+        coalesce(lead(regexp_matches(whole, $re_swap_lead_re))
                  over (partition by text_id order by clause_no), false)           as next_swap
-    from fl_text_parts
-    group by text_id, clause_no
+    from (
+        select text_id, clause_no, arg_max(before || part, part_no) as whole
+        from fl_text_parts
+        group by text_id, clause_no
+    )
 ),
 
 -- a 买家留言 asking to 补 something: the seller's 补发 on that order is the same make-up
