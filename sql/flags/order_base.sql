@@ -7,6 +7,8 @@
 -- Inputs: fl_scope, orders, refunds (fl_refunds_at), fl_ship_orders, fl_lines (sql/flags/lines.sql).
 -- Params: $window_hours (policy [shipping] window_hours), $as_of.
 -- ship_by = paid_at + the policy window; delivered = completed or shipped or confirmed.
+-- The order's texts (买家留言, 订单备注) are not carried: the phrases are read from `orders` by
+-- sql/flags/texts.sql, and no step reads them here.
 -- order_loaded: the order's own row is in `orders` (a refund or a parcel can arrive before its
 -- order: what rests on it waits for the order, sql/flags/flags.sql `hold`).
 with
@@ -66,8 +68,6 @@ joined as (
         case when o.confirmed_at <= $as_of then o.confirmed_at end as confirmed_at,
         case when o.shipped_at > $as_of then null else o.tracking_no end as tracking_no,
         o.close_reason,
-        o.buyer_message,
-        o.seller_memo,
         o.refund_amount                                     as order_refund_amount,
         coalesce(
             lt.goods_paid,

@@ -5,8 +5,8 @@
 -- break word (送, 加, a courier ...) or a gift word; when the trigger names nothing itself
 -- (6608补发一个, 平博士惯性泡泡枪 1把 补发, 音乐小吉他 粉色拉线车 各补发一) the parts before the
 -- first trigger of the text. A count alone (3个) belongs to the item before it; the trigger's own
--- count (补发一个) to the item(s) before it (each of them after 各); looked_back marks such items (a
--- word before a trigger may name nothing: 客户说少了2个).
+-- count (补发一个) to the item(s) before it (each of them after 各) (a word before a trigger may
+-- name nothing: 客户说少了2个).
 -- Sorts (one per phrase, each a rule id in flags.rules or notes.rule):
 --   gift        a gift word with the trigger (补发赠品): a packing error to count, nothing owed
 --   substitution a short / re-ship phrase with an agreed swap in its clause ([phrases]
@@ -26,7 +26,9 @@
 -- 加3个拉线飞机): written before this order's parcel left, so a 订单备注 of that kind re-ships for an
 -- earlier order (sql/flags/text_match.sql).
 -- Grain: one row per trigger part (span) × item it names (item_no 0: the span names no item).
--- Columns besides the sort: reship (the trigger is a 补发 word: [words] reship), packing.
+-- Columns besides the sort: reship (the trigger is a 补发 word: [words] reship), packing; only
+-- those later steps read (no span text, no at_checkout, no looked_back: nothing read them, and the
+-- ordered list of each span's parts cost a sort).
 -- Inputs: fl_text_parts, fl_texts. Params: $re_damage_re, $re_neg_re, $re_packing_re, $re_swap_re,
 -- $re_swap_lead_re (sql/flags/phrase_patterns.sql).
 with
@@ -37,14 +39,18 @@ texts as (
 
 flagged_parts as (
     select
-        p.*,
+        p.text_id,
+        p.seq,
         coalesce(p.lead_kind in ('short', 'wrong', 'empty', 'not_received', 'reship')
                  and not p.negated and not p.excluded, false)                     as trigger_word,
-        coalesce(p.lead_kind = 'break', false)                                    as break_word
+        coalesce(p.lead_kind = 'break', false)                                    as break_word,
+        p.gift,
+        p.item = ''                                                               as no_item
     from fl_text_parts p
 ),
 
--- the word that last started something before each part: T a trigger, B a break
+-- the word that last started something before each part: T a trigger, B a break (the windows
+-- sort these few columns only; the parts' own columns are joined back in `spanned`)
 preceded as (
     select
         *,
@@ -58,9 +64,9 @@ parts as (
         *,
         -- a trigger that names nothing right after another (上次少发的X，补发2个; 赠品漏发了，补发一个)
         -- says more about the same items: it continues that phrase (its count is theirs)
-        trigger_word and not (item = '' and coalesce(before_kind = 'T', false))  as is_trigger,
+        trigger_word and not (no_item and coalesce(before_kind = 'T', false))    as is_trigger,
         -- a gift word after a trigger starts another instruction (补发… 小礼物一份)
-        (trigger_word and not (item = '' and coalesce(before_kind = 'T', false)))
+        (trigger_word and not (no_item and coalesce(before_kind = 'T', false)))
         or break_word
         or (gift and before_kind is not null)                                     as starts_span
     from preceded
@@ -68,9 +74,15 @@ parts as (
 
 spanned as materialized (
     select
-        *,
-        sum(starts_span::int) over (partition by text_id order by seq rows unbounded preceding) as span_no
-    from parts
+        p.*,
+        n.trigger_word, n.break_word, n.before_kind, n.is_trigger, n.starts_span, n.span_no
+    from fl_text_parts p
+    join (
+        select
+            text_id, seq, trigger_word, break_word, before_kind, is_trigger, starts_span,
+            sum(starts_span::int) over (partition by text_id order by seq rows unbounded preceding) as span_no
+        from parts
+    ) n using (text_id, seq)
 ),
 
 triggers as materialized (
@@ -138,7 +150,6 @@ span_info as materialized (
     select
         text_id,
         t_seq,
-        array_to_string(list(part order by seq), ' ')                             as span_text,
         bool_or(gift) filter (where role in ('trigger', 'before'))                as gift,
         bool_or(other_order)                                                      as other_order,
         count(distinct item_no) filter (where item_no > 0)                        as n_items
@@ -155,8 +166,7 @@ named as (
         min(codes) filter (where item <> '')                                      as codes,
         max(han) filter (where item <> '')                                        as han,
         coalesce(max(qty) filter (where item <> ''), max(qty) filter (where qty_only and role <> 'trigger'))
-                                                                                  as qty,
-        bool_or(role = 'before' and item <> '')                                   as looked_back
+                                                                                  as qty
     from indexed
     where item_no > 0
     group by text_id, t_seq, item_no
@@ -166,13 +176,13 @@ named as (
 -- stands for an item the phrase does not name
 items as (
     select
-        n.text_id, n.t_seq, n.item_no, n.item, n.codes, n.han, n.looked_back,
+        n.text_id, n.t_seq, n.item_no, n.item, n.codes, n.han,
         coalesce(n.qty, case when t.bare and (t.each or i.n_items = 1) then t.qty end) as qty
     from named n
     join triggers t on t.text_id = n.text_id and t.seq = n.t_seq
     join span_info i on i.text_id = n.text_id and i.t_seq = n.t_seq
     union all
-    select t.text_id, t.seq, 0, '', [], '', false, t.qty
+    select t.text_id, t.seq, 0, '', [], '', t.qty
     from triggers t
     join span_info i on i.text_id = t.text_id and i.t_seq = t.seq
     where i.n_items = 0
@@ -197,16 +207,22 @@ packing_texts as (
       and not exists (select 1 from span_parts sp where sp.text_id = p.text_id and sp.seq = p.seq)
 ),
 
--- the clauses of a text, whole, and whether the next one begins with a swap (换成 …)
+-- the clauses of a text, whole, and whether the next one begins with a swap (换成 …): a clause is
+-- what stands before its last part and that part (fl_text_parts.before || part: the clause up to
+-- the end of that part, the markers out), the same text as its parts joined in order, without
+-- an ordered aggregate
 clauses as (
     select
         text_id,
         clause_no,
-        regexp_matches(string_agg(part, '' order by part_no), $re_swap_re)        as swap,
-        coalesce(lead(regexp_matches(string_agg(part, '' order by part_no), $re_swap_lead_re))
+        regexp_matches(whole, $re_swap_re)                                        as swap,
+        coalesce(lead(regexp_matches(whole, $re_swap_lead_re))
                  over (partition by text_id order by clause_no), false)           as next_swap
-    from fl_text_parts
-    group by text_id, clause_no
+    from (
+        select text_id, clause_no, arg_max(before || part, part_no) as whole
+        from fl_text_parts
+        group by text_id, clause_no
+    )
 ),
 
 -- a 买家留言 asking to 补 something: the seller's 补发 on that order is the same make-up
@@ -224,7 +240,6 @@ sorted as (
         x.refund_id,
         x.source,
         x.by_buyer,
-        x.at_checkout,
         x.buyer,
         x.paid_at,
         x.text,
@@ -232,7 +247,6 @@ sorted as (
         t.lead                                                                    as trigger,
         case when t.lead_kind = 'reship' then 'short' else t.lead_kind end        as kind,
         t.received,
-        si.span_text,
         case
             when si.gift then 'gift'
             when not x.at_checkout and t.lead_kind in ('short', 'reship') and (cl.swap or cl.next_swap)
@@ -264,7 +278,6 @@ final as (
         i.item,
         i.codes,
         i.han,
-        i.looked_back,
         i.qty
     from sorted s
     join items i on i.text_id = s.text_id and i.t_seq = s.span_seq

@@ -10,7 +10,9 @@
 -- A parcel with several SKUs uses the median packaging of all SKUs. The scatter is never taken
 -- below that of all parcels pooled (a handful of parcels understates it) and grows with the
 -- uncertainty of an expectation learnt from few parcels (× sqrt(1 + π/2n)).
--- A parcel is (order, tracking_no, shipped_at). Its weight is weight_kg summed over its rows,
+-- A parcel is (order, tracking_no, shipped_at) (grouped by tracking_no itself, NULL with NULL:
+-- loading never leaves it '' (ss_tracking), so tk = coalesce(tracking_no, '') is the same key
+-- and is worked out per parcel, not per row). Its weight is weight_kg summed over its rows,
 -- or, when every row repeats one value (the whole parcel's weight on each row), that value.
 -- Light: lighter than expected by more than $weight_noise × the scatter and by at least half a
 -- unit, and its contents (weight − packaging) under $empty_ratio of what they should weigh:
@@ -53,15 +55,21 @@ models as (
     group by s.sku, sl.unit_kg
 ),
 
+-- each sample's distance from its SKU's line (read twice below: per SKU and pooled)
+residuals as materialized (
+    select m.sku, abs(s.w - (m.pack_kg + m.unit_kg * s.q)) as r
+    from samples s
+    join models m using (sku)
+),
+
 noise as (
     select
         m.sku,
         m.unit_kg,
         m.pack_kg,
-        1.4826 * median(abs(s.w - (m.pack_kg + m.unit_kg * s.q))) as sigma_kg
-    from samples s
-    join models m using (sku)
-    group by all
+        1.4826 * r.sigma                                        as sigma_kg
+    from models m
+    join (select sku, median(r) as sigma from residuals group by sku) r using (sku)
 ),
 
 bin_noise as (
@@ -74,9 +82,8 @@ bin_noise as (
 
 -- the scatter of all parcels around their SKU's line, pooled
 pooled as (
-    select 1.4826 * median(abs(s.w - (m.pack_kg + m.unit_kg * s.q))) as sigma_kg
-    from samples s
-    join models m using (sku)
+    select 1.4826 * median(r) as sigma_kg
+    from residuals
 ),
 
 overall as (
@@ -93,7 +100,7 @@ sku_learnt as (
 ),
 
 ship as (
-    select order_id, coalesce(tracking_no, '') as tk, tracking_no, shipped_at, sku, quantity, weight_kg
+    select order_id, tracking_no, shipped_at, sku, quantity, weight_kg
     from shipments
     where shipped_at <= $as_of and sku is not null and quantity > 0
 ),
@@ -102,7 +109,6 @@ ship as (
 rows_expected as (
     select
         s.order_id,
-        s.tk,
         s.shipped_at,
         s.tracking_no,
         s.quantity,
@@ -124,9 +130,8 @@ rows_expected as (
 parcel_sums as (
     select
         order_id,
-        tk,
+        tracking_no,
         shipped_at,
-        any_value(tracking_no)                                  as tracking_no,
         count(*)                                                as n_rows,
         count(weight_kg)                                        as n_weighed,
         min(weight_kg)                                          as min_kg,
@@ -142,13 +147,13 @@ parcel_sums as (
         bool_and(has_bin)                                       as all_bin,
         sum(quantity)                                           as units
     from rows_expected
-    group by order_id, tk, shipped_at
+    group by order_id, tracking_no, shipped_at
 ),
 
 parcels as (
     select
         p.order_id,
-        p.tk,
+        coalesce(p.tracking_no, '')                             as tk,
         p.shipped_at,
         p.tracking_no,
         p.n_rows,

@@ -82,7 +82,9 @@ grouped as (
         any_value(d.line_paid)                                                    as line_paid,
         case when bool_and(d.units is not null) then sum(d.units) end             as units,
         min(d.text)                                                               as text,
-        string_agg(distinct d.trigger, ', ' order by d.trigger)                  as triggers,
+        -- (sorted and made distinct after aggregating: an ordered DISTINCT aggregate sorts each group)
+        case when count(d.trigger) > 0
+             then array_to_string(list_sort(list_distinct(list(d.trigger))), ', ') end as triggers,
         -- sorted after aggregating (cheaper than an ordered aggregate over many small groups)
         list_transform(list_sort(list(struct_pack(r := coalesce(d.refund_id, ''), s := d.span_seq,
                                                   i := d.item_no, e := d.reading))), lambda x: x.e)
