@@ -77,6 +77,25 @@ def fmt_bytes(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
+def record(text: str) -> None:
+    """Put a section of figures at the top of bench/results.md, stamped with the time and the
+    commit it measured; every earlier section stays below it (the file is the history of the
+    figures, hand-written sections included: a new run of the same size replaces nothing)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "pipeline", "sql"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        head, dirty = "", ""
+    title, _, rest = text.partition("\n")
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    code = f", commit {head}" + (" with uncommitted changes" if dirty else "") if head else ""
+    res = HERE / "results.md"
+    prev = res.read_text() if res.exists() else ""
+    res.write_text(f"{title}\n\nMeasured {stamp}{code}.\n{rest.rstrip()}\n" + ("\n" + prev if prev.strip() else ""))
+
+
 def machine() -> str:
     mem = ""
     try:
@@ -199,11 +218,7 @@ def main() -> None:
     lines += ["", small_run()]
     text = "\n".join(lines) + "\n"
     print(text)
-    res = HERE / "results.md"
-    prev = res.read_text() if res.exists() else ""
-    marker = f"# shortship benchmark: {n:,} orders"
-    kept = [blk for blk in prev.split("\n\n# ") if blk.strip() and not ("# " + blk).startswith(marker) and not blk.startswith(marker)]
-    res.write_text(text + ("\n# " + "\n\n# ".join(b.lstrip("# ") for b in kept) if kept else ""))
+    record(text)
     if not args.keep:
         for p in (out, out3, three):
             shutil.rmtree(p, ignore_errors=True)

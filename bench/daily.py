@@ -17,7 +17,7 @@ Then it checks that the daily run's database holds what the full run's holds (fl
 liabilities, buyer reviews and the ledger totals per order; the rerun against a fresh run at its
 clock is the test suite's job, tests/test_daily.py), and prints the ratios one more day / full
 and rerun / full with the stage-by-stage time of the daily run and of the rerun. With --write
-the table goes into bench/results.md (under its own heading, the other figures kept).
+the table goes on top of bench/results.md (under its own heading, every earlier section kept).
 
 Usage: python bench/daily.py [--orders 200000] [--days 30] [--seed 7] [--repeat 1] [--keep] [--write]
 """
@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "work"
 sys.path.insert(0, str(HERE))
-from bench import fmt_bytes, machine, median_of, step  # noqa: E402
+from bench import fmt_bytes, machine, median_of, record, step  # noqa: E402
 
 STAMP = re.compile(r"(20\d{10})")
 
@@ -228,11 +228,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
-        res = HERE / "results.md"
-        prev = res.read_text() if res.exists() else ""
-        marker = lines[0]
-        kept = [b for b in prev.split("\n\n# ") if b.strip() and not ("# " + b.lstrip("# ")).startswith(marker)]
-        res.write_text(text + ("\n# " + "\n\n# ".join(b.lstrip("# ") for b in kept) if kept else ""))
+        record(text)
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     if problems:
