@@ -27,36 +27,85 @@ faults as (
 ),
 
 order_days as (
-    select order_id, shop, coalesce(paid_at, created_at)::date as day from orders
+    select order_id, coalesce(shop, '') as shop, coalesce(paid_at, created_at)::date as day from orders
 ),
 
-members as (
-    select 'shop' as dimension, order_id, coalesce(shop, '') as value, false as by_sku from order_days
-    union all
-    select 'day', order_id, day::varchar, false from order_days where day is not null
-    union all
-    select 'week', order_id, date_trunc('week', day)::date::varchar, false from order_days where day is not null
-    union all
-    select distinct 'sku', order_id, sku, true from order_lines where sku is not null
-    union all
-    select distinct 'packer', order_id, packer, false from shipments where packer is not null and not reship
-    union all
-    select distinct 'warehouse', order_id, warehouse, false from shipments where warehouse is not null and not reship
+order_skus as (
+    select distinct order_id, sku from order_lines where sku is not null
 ),
 
-counted as (
+order_packers as (
+    select distinct order_id, packer from shipments where packer is not null and not reship
+),
+
+order_warehouses as (
+    select distinct order_id, warehouse from shipments where warehouse is not null and not reship
+),
+
+-- the orders of each value: each dimension grouped on its own key (a day as a date), not one
+-- union of every (dimension, order, value) grouped by text; a week sums its days
+days as (
+    select day, count(*) as orders from order_days where day is not null group by day
+),
+
+totals as (
+    select 'shop' as dimension, shop as value, count(*) as orders from order_days group by shop
+    union all
+    select 'day', day::varchar, orders from days
+    union all
+    select 'week', date_trunc('week', day)::date::varchar, sum(orders)::bigint from days group by date_trunc('week', day)
+    union all
+    select 'sku', sku, count(*) from order_skus group by sku
+    union all
+    select 'packer', packer, count(*) from order_packers group by packer
+    union all
+    select 'warehouse', warehouse, count(*) from order_warehouses group by warehouse
+),
+
+-- the values of the faulted orders only (a flag is one row per order: at most one fault a member)
+fault_days as (
+    select o.order_id, o.shop, o.day from order_days o semi join faults f using (order_id)
+),
+
+fault_members as (
+    select 'shop' as dimension, order_id, shop as value, false as by_sku from fault_days
+    union all
+    select 'day', order_id, day::varchar, false from fault_days where day is not null
+    union all
+    select 'week', order_id, date_trunc('week', day)::date::varchar, false from fault_days where day is not null
+    union all
+    select 'sku', order_id, sku, true from order_skus semi join faults f using (order_id)
+    union all
+    select 'packer', order_id, packer, false from order_packers semi join faults f using (order_id)
+    union all
+    select 'warehouse', order_id, warehouse, false from order_warehouses semi join faults f using (order_id)
+),
+
+fault_counts as (
     select
         m.dimension,
         m.value,
-        count(*)                                                as orders,
         count(*) filter (where f.is_short)                      as short_orders,
         count(*) filter (where f.is_wrong)                      as wrong_orders,
         sum(f.missing_qty) filter (where f.is_short)            as missing_qty,
         sum(f.affected_amount) filter (where f.is_short)        as affected_amount
-    from members m
-    left join faults f
+    from fault_members m
+    join faults f
         on f.order_id = m.order_id and (not m.by_sku or f.flag_sku is null or f.flag_sku = m.value)
     group by m.dimension, m.value
+),
+
+counted as (
+    select
+        t.dimension,
+        t.value,
+        t.orders,
+        coalesce(c.short_orders, 0)                             as short_orders,
+        coalesce(c.wrong_orders, 0)                             as wrong_orders,
+        c.missing_qty,
+        c.affected_amount
+    from totals t
+    left join fault_counts c using (dimension, value)
 ),
 
 final as (
