@@ -36,17 +36,18 @@ waiting_liabilities as (
     where status = 'awaiting_data'
 ),
 
--- the orders with parcels shipped by the clock
-shipped as materialized (
-    select distinct order_id from shipments where shipped_at <= (select as_of from clock)
+-- the order ids of the parcels shipped by the clock (one per parcel: made distinct below, once
+-- the joins have left few rows)
+shipped as (
+    select order_id from shipments where shipped_at <= (select as_of from clock)
 ),
 
--- loaded orders with parcels and no lines
+-- loaded orders with parcels and no lines: the orders without lines first (few), then their
+-- parcels
 parcels_without_lines as materialized (
-    select order_id
-    from shipped
-    semi join orders o using (order_id)
-    anti join order_lines l using (order_id)
+    select distinct s.order_id
+    from shipped s
+    join (select order_id from orders anti join order_lines l using (order_id)) o using (order_id)
 ),
 
 -- the orders named by a row (a refund applied by the clock, a parcel shipped by it, a decision)
