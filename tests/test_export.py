@@ -4,6 +4,7 @@ These tests build the result tables by hand (load the fixture, insert flags, com
 liabilities and the ledger) so that they check the outputs, not the flagging rules."""
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from pipeline import db
+from pipeline import db, publish
 from pipeline.cli import cli
 from pipeline.clock import parse_as_of
 from pipeline.act import FILES as ACT_FILES
@@ -250,3 +251,28 @@ def test_export_xlsx_beside_the_parquet_files(results_db, tmp_path):
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [*PARQUET_FILES, *ACT_FILES, "liabilities.xlsx", "report.html", "overview.html", "review.csv", "manifest.json", "payouts"])
+
+
+def _safe_rel_by_pathlib(rel: str) -> bool:
+    """The rule as pathlib states it: relative, no '..' part."""
+    p = Path(rel)
+    return bool(rel) and not p.is_absolute() and ".." not in p.parts
+
+
+@pytest.mark.parametrize("rel", [
+    "flags.parquet", "evidence/00/20000048380305000.html", "payouts/20261207T211700-a9c78671.parquet",
+    "", "/etc/passwd", "../out.html", "evidence/../../x", "a/..", "..", "a..b.html", "a/..b/c", "./a",
+    "a//b", "C:/x", "C:x", "\\\\server\\share", "a\\..\\b", "evidence/00/x.html/", ". .", "证据/页.html",
+])
+def test_manifest_paths_are_trusted_only_inside_the_folder(rel):
+    # the fast test of a manifest's paths (publish._safe_rel) says what pathlib says
+    assert publish._safe_rel(rel) == _safe_rel_by_pathlib(rel)
+
+
+def test_a_manifest_entry_outside_the_folder_is_neither_trusted_nor_owned(tmp_path):
+    files = [{"path": p, "rows": None, "bytes": 1, "sha256": "0" * 64}
+             for p in ("report.html", "../escape.html", "/tmp/abs.html", "evidence/00/1.html")]
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": files}), encoding="utf-8")
+    prev = publish.Previous.read(tmp_path)
+    assert set(prev.trusted) == {"report.html", "evidence/00/1.html"}
+    assert prev.owned == {"report.html", "evidence/00/1.html"}
