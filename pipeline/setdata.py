@@ -291,18 +291,26 @@ class SetTable:
 
     def iter_rows(self, batch: int = 10_000) -> Iterator[dict]:
         """The rows as dicts in the model's order, `batch` at a time, each batch its own query
-        (the connection may run others between them). Batches follow the last rowid seen:
-        inside a transaction a new table's rowids do not start at 0."""
+        (the connection may run others between them). A batch is the rows of the next `batch`
+        rowids after the last one seen: a range the scan reads alone, so the whole costs what
+        the rows do (`rowid > last ... limit n` sorted every row left at each batch: the review
+        queue of 10 M orders, 250,000 rows, 3.5 s, and the square of the rows beyond). Where
+        no row lies in that range (rowids need not start at 0: inside a transaction a new
+        table's start near 2**62), the next batch is found by its order instead."""
         last = -1
         while True:
-            cur = self.con.execute(f"select rowid, * from {self.name} where rowid > $last order by rowid limit $n",
-                                   {"last": last, "n": batch})
-            names = [d[0] for d in cur.description][1:]
+            cur = self.con.execute(f"select rowid, * from {self.name} where rowid > $last and rowid <= $last + $n "
+                                   "order by rowid", {"last": last, "n": batch})
             got = cur.fetchall()
+            if not got:
+                cur = self.con.execute(f"select rowid, * from {self.name} where rowid > $last order by rowid limit $n",
+                                       {"last": last, "n": batch})
+                got = cur.fetchall()
+                if not got:
+                    return
+            names = [d[0] for d in cur.description][1:]
             for r in got:
                 yield dict(zip(names, r[1:]))
-            if len(got) < batch:
-                return
             last = got[-1][0]
 
     def to_pylist(self) -> list[dict]:
