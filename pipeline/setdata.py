@@ -292,11 +292,10 @@ class SetTable:
     def iter_rows(self, batch: int = 10_000) -> Iterator[dict]:
         """The rows as dicts in the model's order, `batch` at a time, each batch its own query
         (the connection may run others between them). A batch is the rows of the next `batch`
-        rowids after the last one seen: a range the scan reads alone, so the whole costs what
-        the rows do (`rowid > last ... limit n` sorted every row left at each batch: the review
-        queue of 10 M orders, 250,000 rows, 3.5 s, and the square of the rows beyond). Where
-        no row lies in that range (rowids need not start at 0: inside a transaction a new
-        table's start near 2**62), the next batch is found by its order instead."""
+        rowids after the last one seen, so the whole costs what the rows do (`rowid > last
+        order by rowid limit n` sorted every row left at each batch: the square of the rows).
+        Where no row lies in that range (a gap, or rowids that do not start at 0: inside a
+        transaction a new table's start near 2**55), the next batch is found by its order."""
         last = -1
         while True:
             cur = self.con.execute(f"select rowid, * from {self.name} where rowid > $last and rowid <= $last + $n "
