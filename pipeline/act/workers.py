@@ -118,6 +118,8 @@ class Worker:
                 self._answer = pickle.load(proc.stdout)
             except (OSError, EOFError, pickle.UnpicklingError):
                 self._answer = ("error", f"a page-rendering worker stopped (exit status {proc.poll()})")
+            except Exception as e:  # noqa: BLE001 - an answer that is not a pickle: the run renders its chunks
+                self._answer = ("error", f"a page-rendering worker's answer could not be read ({type(e).__name__})")
 
         self._thread = threading.Thread(target=serve, daemon=True, name="render-worker")
         self._thread.start()
@@ -152,8 +154,11 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed()
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing but answers on the pipe
+    # nothing but answers on the pipe: the answers get a descriptor of their own, and whatever
+    # else writes to stdout (a print, or a library writing to descriptor 1) goes to stderr
+    inp, out = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     import pipeline.act.page  # noqa: F401 - imported while the run writes the facts
 
     while True:
