@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "work"
 sys.path.insert(0, str(HERE))
-from bench import fmt_bytes, machine, median_of, record, step  # noqa: E402
+from bench import discard, empty_trash, fmt_bytes, machine, median_of, record, step  # noqa: E402
 
 STAMP = re.compile(r"(20\d{10})")
 
@@ -158,7 +158,7 @@ def main() -> None:
     new_bytes = sum(f.stat().st_size for f in last_files)
 
     base = WORK / f"daily_run_{args.orders}"
-    shutil.rmtree(base, ignore_errors=True)
+    discard(base)
     folder, full_folder = base / "exports", base / "exports_full"
     dbf, full_db, hist_copy = base / "shop.duckdb", base / "full.duckdb", base / "history.duckdb"
     out, full_out = base / "out", base / "out_full"
@@ -174,7 +174,7 @@ def main() -> None:
         if i:  # back to the history's database and outputs
             fresh(dbf)
             shutil.copyfile(hist_copy, dbf)
-            shutil.rmtree(out)
+            discard(out)
             shutil.copytree(base / "out_history", out)
         print(f"one more day: {len(last_files)} new files ({new_bytes / 2**20:.0f} MiB), as of {t_last}", flush=True)
         dailies.append(step("one more day", run_cmd(folder, dbf, out, t_last)))
@@ -185,7 +185,7 @@ def main() -> None:
     # daily database taken before its rerun is what the comparison needs
     fresh(dbf)
     shutil.copyfile(hist_copy, dbf)
-    shutil.rmtree(out)
+    discard(out)
     shutil.copytree(base / "out_history", out)
     print("one more day again (the database compared with the full run)", flush=True)
     step("one more day (check)", run_cmd(folder, dbf, out, t_last))
@@ -230,7 +230,8 @@ def main() -> None:
     if args.write:
         record(text)
     if not args.keep:
-        shutil.rmtree(base, ignore_errors=True)
+        discard(base)
+    empty_trash()
     if problems:
         raise SystemExit("bench: the daily database differs from the full run's: " + "; ".join(problems))
 
