@@ -34,19 +34,22 @@ def test_answers_stay_readable_when_the_worker_writes_to_stdout():
     assert b"noise on descriptor 1" in err and b"a print" in err
 
 
-@pytest.mark.parametrize("garbage", [
+@pytest.mark.parametrize("garbage, told", [
     # a frame whose string is not UTF-8 (pickle raises UnicodeDecodeError, not UnpicklingError)
-    b"\x80\x05\x95\x07\x00\x00\x00\x00\x00\x00\x00\x8c\x04\xff\xfe\x95\x95.",
-                                     b"not a pickle", b""])
-def test_an_unreadable_answer_is_the_workers_failure(garbage):
+    (b"\x80\x05\x95\x07\x00\x00\x00\x00\x00\x00\x00\x8c\x04\xff\xfe\x95\x95.",
+     "answer could not be read (UnicodeDecodeError)"),
+    (b"not a pickle", "stopped"),
+    (b"", "stopped"),
+])
+def test_an_unreadable_answer_is_the_workers_failure(garbage, told):
     w = workers.Worker()
     w.kill()
-    # the worker's place taken by a process that answers garbage, then exits
-    w._proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.stdin.buffer.read(); "
+    # the worker's place taken by a process that reads the job, answers garbage and exits
+    w._proc = subprocess.Popen([sys.executable, "-c", "import pickle, sys; pickle.load(sys.stdin.buffer); "
                                 f"sys.stdout.buffer.write({garbage!r})"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     w.submit({"job": 1})
-    w._proc.stdin.close()
-    with pytest.raises(ShortshipError, match="evidence pages: a page-rendering worker"):
+    with pytest.raises(ShortshipError, match="evidence pages: a page-rendering worker") as e:
         w.result()
+    assert told in str(e.value)
     w.kill()
