@@ -42,9 +42,8 @@ def test_answers_stay_readable_when_the_worker_writes_to_stdout():
     (b"", "stopped"),
 ])
 def test_an_unreadable_answer_is_the_workers_failure(garbage, told):
-    w = workers.Worker()
-    w.kill()
-    # the worker's place taken by a process that reads the job, answers garbage and exits
+    w = workers.Worker.__new__(workers.Worker)  # no real worker started: its place taken by
+    w._answer, w._thread = None, None            # a process that reads the job, answers garbage and exits
     w._proc = subprocess.Popen([sys.executable, "-c", "import pickle, sys; pickle.load(sys.stdin.buffer); "
                                 f"sys.stdout.buffer.write({garbage!r})"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
