@@ -9,9 +9,12 @@ measures on the same files, each in a process of its own (wall time and peak mem
 3. peer: a straightforward pandas implementation of the core job (read the CSVs with pandas,
    flag by refund reason, 30 % / floor / cap per order), checked against shortship's
    liabilities on the same data; and `shortship run` on the same three files the peer is
-   given (orders, items, refunds: no shipments file), the peer's fair opponent.
+   given (orders, items, refunds: no shipments file), the peer's fair opponent, and the floor
+   of those three files: no run of them can be faster, so peer / that floor is the highest
+   peer / run any implementation reading the input at the floor's speed can reach.
 
-Prints a table with the ratios run / floor and peer / run, and the fixed cost of a run (bench/small.py:
+Prints a table (wall time, CPU seconds of the process and its children, peak memory) with the
+ratios run / floor and peer / run, and the fixed cost of a run (bench/small.py:
 a shop of 200 orders, start to exit, median of 5), and writes bench/results.md. Then the
 daily figures (bench/daily.py: one more day and a rerun against a full run, 200,000 orders of
 overlapping daily exports; --skip-daily leaves them out; `make bench-daily` alone). Then,
@@ -50,7 +53,8 @@ def step(name: str, cmd: list[str]) -> dict:
         sys.stderr.write(Path(str(log) + ".err").read_text())
         raise SystemExit(f"bench: {name} failed: {' '.join(cmd)}")
     text = log.read_text().strip().splitlines()
-    return {"name": name, "wall": wall, "peak_bytes": usage.ru_maxrss * 1024, "stdout_tail": text[-1:]}
+    return {"name": name, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_bytes": usage.ru_maxrss * 1024,
+            "stdout_tail": text[-1:]}
 
 
 def discard(path: Path) -> None:
@@ -175,7 +179,8 @@ def main() -> None:
     cmd3 = [py, "-m", "pipeline", "run", str(three), "--db", str(db3), "--out", str(out3), "--json", "--create"]
     if as_of:
         cmd3 += ["--as-of", as_of]
-    floors, runs, peers, runs3 = [], [], [], []
+    three_exports = sorted(str(p) for p in three.iterdir())
+    floors, runs, peers, runs3, floors3 = [], [], [], [], []
     for _ in range(max(1, args.repeat)):  # in turn, so that a slow spell hits all alike
         floors.append(step("floor", [py, str(HERE / "floor.py"), *map(str, exports)]))
         for p in (dbf, Path(str(dbf) + ".wal")):
@@ -188,13 +193,15 @@ def main() -> None:
                 p.unlink(missing_ok=True)
             discard(out3)
             runs3.append(step("shortship run, the peer's three files", cmd3))
+            floors3.append(step("floor, the peer's three files", [py, str(HERE / "floor.py"), *three_exports]))
     # the daily case with nothing new: the same run again on its database and outputs (files
     # already loaded are skipped; only the outputs whose content changes are written)
     again = step("shortship run again (no new data)", [c for c in cmd if c != "--create"])
     floor, run = median_of(floors), median_of(runs)
     peer = median_of(peers) if peers else None
     run3 = median_of(runs3) if runs3 else None
-    results = [r for r in (floor, run, peer, run3) if r]
+    floor3 = median_of(floors3) if floors3 else None
+    results = [r for r in (floor, run, peer, run3, floor3) if r]
     stages = {}
     try:
         summary = json.loads(run["stdout_tail"][0])
@@ -208,17 +215,19 @@ def main() -> None:
         f"Machine: {machine()}. Input: {len(exports)} files, {size / 2**20:.0f} MiB (legacy GBK).",
         "",
         "| step | wall s" + (f" (median of {max(1, args.repeat)}, range)" if args.repeat > 1 else "")
-        + " | peak memory |",
-        "|---|---:|---:|",
+        + " | CPU s | peak memory |",
+        "|---|---:|---:|---:|",
     ]
     for r in results:
         spread = f" ({r['low']:.1f}-{r['high']:.1f})" if r["runs"] > 1 else ""
-        lines.append(f"| {r['name']} | {r['wall']:.1f}{spread} | {fmt_bytes(r['peak_bytes'])} |")
+        lines.append(f"| {r['name']} | {r['wall']:.1f}{spread} | {r['cpu']:.1f} | {fmt_bytes(r['peak_bytes'])} |")
     lines.append("")
     lines.append(f"run / floor = {run['wall'] / floor['wall']:.2f}")
     if peer:
         lines.append(f"peer / run = {peer['wall'] / run['wall']:.2f} (the run reads the shipments file too)")
         lines.append(f"peer / run on the peer's three files = {peer['wall'] / run3['wall']:.2f} (target 3)")
+        lines.append(f"peer / floor of the same three files = {peer['wall'] / floor3['wall']:.2f}: the most "
+                     "peer / run can be for any run that reads those files no faster than the floor")
         lines.append(peer["stdout_tail"][0] if peer["stdout_tail"] else "peer check: no output")
     if stages:
         lines += ["", "Time of `shortship run` by stage:", "", "| stage | s |", "|---|---:|"]
