@@ -1,6 +1,10 @@
 -- How each refund fits each line of its order: the number of units k whose price (listed, or
 -- the paid share from line_amounts) comes closest to the refunded amount.
--- Grain: one row per refund event × candidate line.
+-- Grain: one row per refund event × candidate line, for the candidates a later step can read:
+-- those the amount fits exactly (exact: sql/signals/refund_amount.sql reads no other), those the
+-- refund names (ident) and the only line of an order (sql/flags/refund_line.sql reads these and
+-- the exact ones). The rest (at 1M orders, 72 % of the tries) would only be held in memory:
+-- the detection's scratch tables are freed at its COMMIT, not when the last reader is done.
 -- Refund events: each refunds row (applied by $as_of); for an order with no refunds rows, each
 -- line's own refund (退款金额 of a current item export); else the order's 退款金额 (legacy order
 -- export). A line closed (交易关闭) inside a delivered order was refunded whole, so an order-level
@@ -129,7 +133,7 @@ fits as (
     from ks
 ),
 
-final as (
+fitted as (
     select
         event_id,
         source,
@@ -164,6 +168,13 @@ final as (
             or source = 'line',
         false)                                                 as ident
     from fits
+),
+
+-- the rows a later step reads (see the header)
+final as (
+    select *
+    from fitted
+    where exact or ident or lines_in_order = 1
 )
 
 select * from final

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline import db
 from tests.flag.builders import Shop
-from tests.flag.conftest import flag_rows
+from tests.flag.conftest import AS_OF as AS_OF_REFUNDS, flag_rows
 
 D = Decimal
 
@@ -368,3 +368,42 @@ def test_text_naming_a_sku_values_that_line(f):
     assert (r["kind"], r["responsibility"], r["basis"]) == ("short", "undetermined", "text")
     assert r["line_no"] == 1 and r["missing_qty"] == 2 and r["affected_amount"] == D("20.00")
     assert r["complaint"] is False  # the seller's own memo is not the buyer complaining
+
+
+# ---- the refund fits kept ----------------------------------------------------------------------
+
+def test_refund_fit_keeps_every_row_its_readers_use(tmp_path):
+    """sql/flags/refund_fit.sql keeps only the tries a later step can read (exact, named, or the
+    order's only line): refund_line and refund_amount give the same rows from it as from every
+    try, while the scratch table holds fewer rows."""
+    from pipeline import flag
+    from pipeline.policy import load_policy
+
+    con = db.connect(tmp_path / "fit.duckdb")
+    try:
+        build().load(con, tmp_path / "exports")
+        policy = load_policy("tmall")
+        con.execute("BEGIN")
+        flag.build_signals(con, AS_OF_REFUNDS, policy, "test-run")
+        params = {**flag._params(AS_OF_REFUNDS, policy, "test-run"), **flag.pattern_params(con)}
+        kept = con.execute("select count(*) from fl_refund_fit").fetchone()[0]
+        every = db.model_sql("flags/refund_fit.sql")
+        assert every.rstrip().endswith("select * from final")
+        every = every.rstrip()[: -len("final")] + "fitted"
+        con.execute("create temp table _fit_kept as select * from fl_refund_fit")
+        con.execute(f"create temp table _fit_every as {every}", db.bound(every, params))
+        tried = con.execute("select count(*) from _fit_every").fetchone()[0]
+        assert 0 < kept < tried  # the fixture has tries the file drops
+        got = {}
+        for variant in ("_fit_kept", "_fit_every"):
+            con.execute(f"create or replace temp table fl_refund_fit as select * from {variant}")
+            for model in ("flags/refund_line.sql", "signals/refund_amount.sql"):
+                sql = db.model_sql(model)
+                got[(variant, model)] = sorted(
+                    map(repr, con.execute(sql, db.bound(sql, params)).fetchall()))
+        for model in ("flags/refund_line.sql", "signals/refund_amount.sql"):
+            assert got[("_fit_kept", model)] == got[("_fit_every", model)], model
+            assert got[("_fit_kept", model)], model  # the fixture gives both steps rows
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
