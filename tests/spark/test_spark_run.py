@@ -252,8 +252,18 @@ def scenario(spark, tmp_path_factory):
         shutil.copytree(full / s, part / s)
     marks = base / "marks"
     marks.mkdir()
-    res = {"base": base, "out": out, "marks": marks, "runs": {}}
+    res = {"base": base, "out": out, "marks": marks, "runs": {}, "people_partitions": []}
     all_shops = [shop_name(i) for i in range(N_SHOPS)]
+    # the partitions each run's people's files travel to the driver in (one at a time)
+    from pipeline.spark import job
+
+    publish = job._publish_people
+
+    def recorded(fs, out_, results, shops, had_manifest):
+        res["people_partitions"].append((len(shops), results.rdd.getNumPartitions()))
+        return publish(fs, out_, results, shops, had_manifest)
+
+    job._publish_people = recorded
 
     def both(key, root, shops, as_of, policy, **kw):
         summary = spark_run([root], out, as_of=as_of, policy=policy, spark=spark, **kw)
@@ -288,7 +298,16 @@ def scenario(spark, tmp_path_factory):
     res["single_E"] = run_pipeline([part / DECIDED], single / DECIDED / "shop.duckdb", single / DECIDED / "out",
                                    policy="tmall", as_of=AS_OF_B)
     res["single_E_people"] = people_of(single / DECIDED / "out")
+    job._publish_people = publish
     return res
+
+
+def test_people_files_reach_the_driver_a_shop_at_a_time(scenario, spark):
+    # not in the partitions coalesced for writing (as many as cores): one of those held every
+    # shop's pages, and 20 shops of 20,000 orders ran a 1 GB driver out of heap on local[1]
+    b = scenario["people_partitions"][1]  # run B: every shop
+    assert b == (N_SHOPS, N_SHOPS)
+    assert b[1] > spark.sparkContext.defaultParallelism
 
 
 @pytest.mark.parametrize("run", ["A", "B"])
