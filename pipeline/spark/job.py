@@ -598,9 +598,20 @@ def _publish_people_files(fs: _FS, pfs, out: str, rows, manifests: dict[str, byt
                 rel = p.toString()[len(base):] if p.toString().startswith(base) else None
                 if rel is not None and rel not in keep:
                     pfs.delete(p, False)
+    folders: dict[str, tuple] = {}  # shop -> (its folder, the same as a local path or None)
     for r in rows.where(F.col("output") != "people_manifest").select("shop", "output", "name", "data") \
             .toLocalIterator(prefetchPartitions=False):
-        folder = _people_dir(fs, out, r.shop)
+        got = folders.get(r.shop)
+        if got is None:
+            folder = _people_dir(fs, out, r.shop)
+            uri = folder.toUri()
+            got = folders[r.shop] = (folder, uri.getPath() if uri.getScheme() == "file" else None)
+        folder, local = got
+        if local is not None:
+            # a local disk: written here, a few calls per file instead of several calls into the
+            # JVM (20 shops of 20,000 orders: 13,000 files, 130 s through Hadoop's file system)
+            _local_people_file(local, r.name, bytes(r.data) if r.output == "people" else None)
+            continue
         path = fs.jvm.org.apache.hadoop.fs.Path(folder, r.name)
         if r.output == "people":
             _write_bytes(pfs, path, bytes(r.data))
@@ -612,6 +623,29 @@ def _publish_people_files(fs: _FS, pfs, out: str, rows, manifests: dict[str, byt
                 parent = parent.getParent()
     for shop, data in manifests.items():
         _write_bytes(pfs, fs.jvm.org.apache.hadoop.fs.Path(_people_dir(fs, out, shop), MANIFEST), data)
+
+
+def _local_people_file(folder: str, name: str, data: bytes | None) -> None:
+    """Write the people's file `name` (a path relative to the shop's `folder`, on a local disk),
+    or with `data` None remove it and the folders it leaves empty inside `folder`: what
+    _publish_people_files does through Hadoop's file system elsewhere."""
+    path = os.path.join(folder, *name.split("/"))
+    if data is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        return
+    parent = os.path.dirname(path)
+    while os.path.normpath(parent) != os.path.normpath(folder):
+        try:
+            os.rmdir(parent)  # a folder the set no longer uses (evidence/NN/); kept when not empty
+        except OSError:
+            break
+        parent = os.path.dirname(parent)
 
 
 def people_href(shop: str) -> str:

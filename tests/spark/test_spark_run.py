@@ -506,3 +506,20 @@ def test_an_export_outside_a_shop_folder_is_refused(tmp_path, spark):
     (tmp_path / "in" / "ExportOrderList201903121048.csv").write_text("x")
     with pytest.raises(ShortshipError, match="outside any shop folder"):
         spark_run([tmp_path / "in"], tmp_path / "out", as_of="2024-06-01", spark=spark)
+
+
+def test_local_people_file_writes_and_removes_with_the_folders_it_empties(tmp_path):
+    from pipeline.spark.job import _local_people_file
+
+    shop = tmp_path / "people" / "店一"
+    _local_people_file(str(shop), "evidence/07/1.html", b"<p>1</p>")
+    _local_people_file(str(shop), "evidence/07/2.html", b"<p>2</p>")
+    _local_people_file(str(shop), "review.csv", b"a,b\n")
+    assert (shop / "evidence" / "07" / "1.html").read_bytes() == b"<p>1</p>"
+    _local_people_file(str(shop), "evidence/07/1.html", None)  # its folder still holds 2.html
+    assert not (shop / "evidence" / "07" / "1.html").exists() and (shop / "evidence" / "07").is_dir()
+    _local_people_file(str(shop), "evidence/07/2.html", None)  # the folders it empties go, not the shop's
+    assert not (shop / "evidence").exists() and (shop / "review.csv").exists()
+    _local_people_file(str(shop), "evidence/07/2.html", None)  # already gone: nothing to do
+    _local_people_file(str(shop), "review.csv", None)
+    assert shop.is_dir() and not any(shop.iterdir())
