@@ -476,7 +476,7 @@ def _run(spark, inputs, out, clock, pol, partitions, tell, t0, fail_once, limit,
     summary.shops = sorted(found.values(), key=lambda s: s.shop)
     # the people's files go to the driver one partition at a time: those of the shop groups, as
     # checkpointed (coalesced, one partition held every shop's pages: 20 shops of 20,000 orders
-    # ran a 1 GB driver out of heap on local[1])
+    # ran the driver out of its (default) heap on local[1])
     per_shop = results
     # writing is light: as many tasks as cores (each writes the partitions of several shops)
     results = results.coalesce(max(1, min(n_parts, spark.sparkContext.defaultParallelism)))

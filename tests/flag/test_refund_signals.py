@@ -9,7 +9,7 @@ import pytest
 
 from pipeline import db
 from tests.flag.builders import Shop
-from tests.flag.conftest import AS_OF as AS_OF_REFUNDS, flag_rows
+from tests.flag.conftest import AS_OF, flag_rows
 
 D = Decimal
 
@@ -384,8 +384,8 @@ def test_refund_fit_keeps_every_row_its_readers_use(tmp_path):
         build().load(con, tmp_path / "exports")
         policy = load_policy("tmall")
         con.execute("BEGIN")
-        flag.build_signals(con, AS_OF_REFUNDS, policy, "test-run")
-        params = {**flag._params(AS_OF_REFUNDS, policy, "test-run"), **flag.pattern_params(con)}
+        flag.build_signals(con, AS_OF, policy, "test-run")
+        params = {**flag._params(AS_OF, policy, "test-run"), **flag.pattern_params(con)}
         kept = con.execute("select count(*) from fl_refund_fit").fetchone()[0]
         every = db.model_sql("flags/refund_fit.sql")
         assert every.rstrip().endswith("select * from final")

@@ -243,7 +243,27 @@ def decide_first_row(review: Path, target: Path, decision: str = "商家") -> st
 
 
 @pytest.fixture(scope="module")
-def scenario(spark, tmp_path_factory):
+def people_partitions():
+    """(shops, partitions) of each spark-run's people's files as they travel to the driver (one
+    partition at a time), for the runs of this module."""
+    from pipeline.spark import job
+
+    seen: list[tuple[int, int]] = []
+    publish = job._publish_people
+
+    def recorded(fs, out_, results, shops, had_manifest):
+        seen.append((len(shops), results.rdd.getNumPartitions()))
+        return publish(fs, out_, results, shops, had_manifest)
+
+    job._publish_people = recorded
+    try:
+        yield seen
+    finally:
+        job._publish_people = publish
+
+
+@pytest.fixture(scope="module")
+def scenario(spark, tmp_path_factory, people_partitions):
     base = tmp_path_factory.mktemp("spark_scenario")
     full, early, part, single, out = (base / n for n in ("full", "early", "part", "single", "out"))
     make_shops(full)
@@ -252,18 +272,8 @@ def scenario(spark, tmp_path_factory):
         shutil.copytree(full / s, part / s)
     marks = base / "marks"
     marks.mkdir()
-    res = {"base": base, "out": out, "marks": marks, "runs": {}, "people_partitions": []}
+    res = {"base": base, "out": out, "marks": marks, "runs": {}, "people_partitions": people_partitions}
     all_shops = [shop_name(i) for i in range(N_SHOPS)]
-    # the partitions each run's people's files travel to the driver in (one at a time)
-    from pipeline.spark import job
-
-    publish = job._publish_people
-
-    def recorded(fs, out_, results, shops, had_manifest):
-        res["people_partitions"].append((len(shops), results.rdd.getNumPartitions()))
-        return publish(fs, out_, results, shops, had_manifest)
-
-    job._publish_people = recorded
 
     def both(key, root, shops, as_of, policy, **kw):
         summary = spark_run([root], out, as_of=as_of, policy=policy, spark=spark, **kw)
@@ -298,13 +308,12 @@ def scenario(spark, tmp_path_factory):
     res["single_E"] = run_pipeline([part / DECIDED], single / DECIDED / "shop.duckdb", single / DECIDED / "out",
                                    policy="tmall", as_of=AS_OF_B)
     res["single_E_people"] = people_of(single / DECIDED / "out")
-    job._publish_people = publish
     return res
 
 
 def test_people_files_reach_the_driver_a_shop_at_a_time(scenario, spark):
     # not in the partitions coalesced for writing (as many as cores): one of those held every
-    # shop's pages, and 20 shops of 20,000 orders ran a 1 GB driver out of heap on local[1]
+    # shop's pages, and 20 shops of 20,000 orders ran the driver out of its (default) heap on local[1]
     b = scenario["people_partitions"][1]  # run B: every shop
     assert b == (N_SHOPS, N_SHOPS)
     assert b[1] > spark.sparkContext.defaultParallelism
