@@ -4,9 +4,8 @@ by their facts. The text is rendered only for rows alike in the keys, the facts 
 for rows alike in the text: the order must be the same as if both were carried for every row."""
 from __future__ import annotations
 
-from pipeline import db, flag
-from pipeline.policy import load_policy
-from tests.flag.conftest import AS_OF
+from pipeline import db
+from tests.flag.conftest import signals_built
 from tests.flag.test_refund_signals import SHORT_LEGACY, build
 
 
@@ -17,13 +16,7 @@ def _fact(code: str, x: str) -> str:
 
 
 def test_rows_alike_are_ordered_by_text_then_facts(tmp_path):
-    con = db.connect(tmp_path / "order.duckdb")
-    try:
-        build().load(con, tmp_path / "exports")
-        policy = load_policy("tmall")
-        con.execute("BEGIN")
-        flag.build_signals(con, AS_OF, policy, "test-run")
-        params = {**flag._params(AS_OF, policy, "test-run"), **flag.pattern_params(con)}
+    with signals_built(build(), tmp_path) as (con, params):
         kind = con.execute("select kind from fl_kinds where order_id = ?", [SHORT_LEGACY]).fetchone()[0]
         # the order's evidence replaced by four rows alike in the keys (primary, confidence,
         # rule), inserted out of order: two alike in their text too, the larger facts first
@@ -34,11 +27,8 @@ def test_rows_alike_are_ordered_by_text_then_facts(tmp_path):
             con.execute(f"insert into fl_evidence by name select * replace ({_fact(code, x)} as facts) from _base")
         sql = db.model_sql("flags/flags.sql")
         con.execute(f"create temp table _flags as {sql}", db.bound(sql, params))
-        facts = con.execute("select evidence_facts from _flags where order_id = ?", [SHORT_LEGACY]).fetchone()[0]
+        facts, text = con.execute("select evidence_facts, evidence from _flags where order_id = ?",
+                                  [SHORT_LEGACY]).fetchone()
         got = [(f["code"], dict(f["args"])["x"]) for f in facts if f["code"].startswith("zz_")]
         assert got == [("zz_a", "1"), ("zz_b", "1"), ("zz_c", "1"), ("zz_c", "2")]
-        text = con.execute("select evidence from _flags where order_id = ?", [SHORT_LEGACY]).fetchone()[0]
         assert text.index("zz_a") < text.index("zz_b") < text.index("zz_c")
-        con.execute("ROLLBACK")
-    finally:
-        con.close()

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline import db
 from tests.flag.builders import Shop
-from tests.flag.conftest import AS_OF, flag_rows
+from tests.flag.conftest import flag_rows, signals_built
 
 D = Decimal
 
@@ -376,16 +376,7 @@ def test_refund_fit_keeps_every_row_its_readers_use(tmp_path):
     """sql/flags/refund_fit.sql keeps only the tries a later step can read (exact, named, or the
     order's only line): refund_line and refund_amount give the same rows from it as from every
     try, while the scratch table holds fewer rows."""
-    from pipeline import flag
-    from pipeline.policy import load_policy
-
-    con = db.connect(tmp_path / "fit.duckdb")
-    try:
-        build().load(con, tmp_path / "exports")
-        policy = load_policy("tmall")
-        con.execute("BEGIN")
-        flag.build_signals(con, AS_OF, policy, "test-run")
-        params = {**flag._params(AS_OF, policy, "test-run"), **flag.pattern_params(con)}
+    with signals_built(build(), tmp_path) as (con, params):
         kept = con.execute("select count(*) from fl_refund_fit").fetchone()[0]
         every = db.model_sql("flags/refund_fit.sql")
         assert every.rstrip().endswith("select * from final")
@@ -404,6 +395,3 @@ def test_refund_fit_keeps_every_row_its_readers_use(tmp_path):
         for model in ("flags/refund_line.sql", "signals/refund_amount.sql"):
             assert got[("_fit_kept", model)] == got[("_fit_every", model)], model
             assert got[("_fit_kept", model)], model  # the fixture gives both steps rows
-        con.execute("ROLLBACK")
-    finally:
-        con.close()
