@@ -9,12 +9,6 @@ from tests.flag.conftest import signals_built
 from tests.flag.test_refund_signals import SHORT_LEGACY, build
 
 
-def _fact(code: str, x: str) -> str:
-    # a code the catalogue does not know is said as itself; `x` is in no template, so it changes
-    # the facts and not the text
-    return f"[struct_pack(sep := 'none', code := '{code}', args := map(['x'], ['{x}']))]"
-
-
 def test_rows_alike_are_ordered_by_text_then_facts(tmp_path):
     with signals_built(build(), tmp_path) as (con, params):
         kind = con.execute("select kind from fl_kinds where order_id = ?", [SHORT_LEGACY]).fetchone()[0]
@@ -23,8 +17,13 @@ def test_rows_alike_are_ordered_by_text_then_facts(tmp_path):
         con.execute("""create temp table _base as select * from fl_evidence
                        where order_id = ? and kind = ? and rule <> 'data_problem' limit 1""", [SHORT_LEGACY, kind])
         con.execute("delete from fl_evidence where order_id = ?", [SHORT_LEGACY])
+        # (a code the catalogue does not know is said as itself; `x` is in no template, so it
+        # changes the facts and not the text)
         for code, x in (("zz_b", "1"), ("zz_c", "2"), ("zz_a", "1"), ("zz_c", "1")):
-            con.execute(f"insert into fl_evidence by name select * replace ({_fact(code, x)} as facts) from _base")
+            con.execute("""insert into fl_evidence by name
+                           select * replace ([struct_pack(sep := 'none', code := $code,
+                                                          args := map(['x'], [$x]))] as facts)
+                           from _base""", {"code": code, "x": x})
         sql = db.model_sql("flags/flags.sql")
         con.execute(f"create temp table _flags as {sql}", db.bound(sql, params))
         facts, text = con.execute("select evidence_facts, evidence from _flags where order_id = ?",
