@@ -145,6 +145,18 @@ def read_journal(out_dir: Path) -> list[str]:
         return []
 
 
+def remove_emptied_folders(path: Path, root: Path) -> None:
+    """After `path` was removed: remove the folders above it that it left empty, up to `root`
+    (never `root` itself; a folder still holding anything is kept, and so are those above it)."""
+    folder = path.parent
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            break
+        folder = folder.parent
+
+
 def _write_json_atomic(path: Path, data: Any, tmp_dir: Path, compact_list: str | None = None) -> None:
     tmp = tmp_dir / f".{path.name}.{os.getpid()}.tmp"
     if compact_list:  # one entry a line: readable, and small for 240,000 files
@@ -408,13 +420,7 @@ def publish(stage: Stage, header: dict[str, Any]) -> Published:
             pass
         except OSError as e:
             raise ShortshipError(f"{path}: cannot remove an earlier run's output ({e.strerror})") from None
-        folder = path.parent
-        while folder != out_dir and out_dir in folder.parents:
-            try:
-                folder.rmdir()  # only when empty
-            except OSError:
-                break
-            folder = folder.parent
+        remove_emptied_folders(path, out_dir)
     entries = [stage.entries[rel].to_json() for rel in sorted(current)]
     _write_json_atomic(out_dir / MANIFEST, {**header, **stage.meta, "files": entries}, stage.folder, compact_list="files")
     try:

@@ -39,6 +39,7 @@ from pipeline.clock import china_now, parse_as_of
 from pipeline.errors import ShortshipError
 from pipeline.load import EXPORT_SUFFIXES, RejectLimit
 from pipeline.policy import FLAG_KINDS, Policy, load_policy
+from pipeline.publish import remove_emptied_folders
 from pipeline.spark.shop import OUTPUTS, OVERVIEW, ZERO, ShopStats, empty_outputs, run_shop
 
 REBUILT = ("flags", "liabilities", "summary", "rejects", OVERVIEW)  # replaced per shop at each run
@@ -639,13 +640,7 @@ def _local_people_file(folder: str, name: str, data: bytes | None) -> None:
         os.remove(path)
     except FileNotFoundError:
         return
-    parent = os.path.dirname(path)
-    while os.path.normpath(parent) != os.path.normpath(folder):
-        try:
-            os.rmdir(parent)  # a folder the set no longer uses (evidence/NN/); kept when not empty
-        except OSError:
-            break
-        parent = os.path.dirname(parent)
+    remove_emptied_folders(Path(path), Path(folder))  # a folder the set no longer uses (evidence/NN/)
 
 
 def people_href(shop: str) -> str:
